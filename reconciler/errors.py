@@ -1,0 +1,70 @@
+"""One error tree for the whole product.
+
+Every user-facing failure is a `CatalogError` whose message is one sentence that names the thing
+(file:line or object) and what to do. Only `reconciler.cli.main` turns these into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base class: a failure the user can act on. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(CatalogError):
+    """The command line itself is wrong (bad option combination, missing argument)."""
+
+    exit_code = 64
+
+
+class ConfigError(CatalogError):
+    """The environment or settings are wrong (no token for a live store, bad base URL)."""
+
+
+class CatalogInvalid(CatalogError):
+    """The catalog files have problems; `problems` holds every one of them."""
+
+    def __init__(self, message: str, problems: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ApiError(CatalogError):
+    """The store answered with an error we do not retry (4xx other than 429, or retries ran out)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: object = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.method = method
+        self.path = path
+
+
+class TransportError(ApiError):
+    """The request's outcome is unknown: a timeout or connection failure after all retries."""
+
+
+class StalePlan(CatalogError):
+    """A saved plan no longer matches the live store or the catalog."""
+
+
+class LockHeld(CatalogError):
+    """Another apply holds the store's lock."""
+
+
+class ApplyFailed(CatalogError):
+    """Apply finished with at least one failed change (a partial failure)."""
+
+
+class StateError(CatalogError):
+    """The SQLite state file is unreadable or from a newer version of this tool."""

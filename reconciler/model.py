@@ -1,0 +1,245 @@
+"""The catalog's canonical model: what the YAML declares, validated and normalized.
+
+Pure values only (no I/O). Conventions every other module relies on:
+
+- `None` on an optional field means "the YAML does not declare it": such a field is never written
+  to the store and never diffed (design invariant 3). An explicit empty value (`description: ""`,
+  `tags: []`) is declared and managed.
+- Money is `Decimal`, never float.
+- Lists whose order has no meaning (tags) are sorted case-insensitively; lists whose order means
+  something (options, variants as declared, images) keep the declared order.
+- Products are sorted by handle, brands/suppliers/tags by case-folded name, so two catalogs that
+  declare the same things in different files or orders are equal and share a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Prune(StrEnum):
+    NONE = "none"
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+
+
+def name_key(name: str) -> str:
+    """The identity of a brand, supplier, tag or attribute name: case-insensitive, trimmed."""
+    return name.strip().casefold()
+
+
+@dataclass(frozen=True)
+class Image:
+    """A family image: a file in the catalog directory, identified by the sha256 of its bytes."""
+
+    path: str  # posix path relative to the catalog directory
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One sellable row of a family, identified by `sku`."""
+
+    sku: str
+    options: tuple[tuple[str, str], ...] = ()  # (attribute name, value) in the family's order
+    price: Decimal | None = None  # None: the family price applies
+    supply_price: Decimal | None = None  # None: the family supply price applies
+    barcode: str | None = None
+    active: bool | None = None  # None: the family's `active` applies
+
+
+@dataclass(frozen=True)
+class Product:
+    """A family (with `options` and `variants`) or a simple product (with `sku`), by `handle`."""
+
+    handle: str
+    name: str
+    description: str | None = None
+    brand: str | None = None
+    supplier: str | None = None
+    supplier_code: str | None = None
+    category: tuple[str, ...] | None = None  # category path, root first; the leaf is assigned
+    tags: tuple[str, ...] | None = None
+    active: bool | None = None  # None: not managed; a create sends true
+    price: Decimal | None = None
+    supply_price: Decimal | None = None
+    options: tuple[str, ...] = ()  # variant attribute names; empty for a simple product
+    variants: tuple[Variant, ...] = ()
+    images: tuple[Image, ...] | None = None
+    sku: str | None = None  # simple products only
+    barcode: str | None = None  # simple products only
+
+    @property
+    def is_family(self) -> bool:
+        return bool(self.options)
+
+    def sellables(self) -> tuple[Variant, ...]:
+        """Every sellable row with family-level values folded in (what the store holds per row).
+
+        A simple product is one row whose sku/barcode/price come from the product itself.
+        A variant's own `price`, `supply_price` and `active` win over the family's.
+        """
+        if not self.is_family:
+            return (
+                Variant(
+                    sku=self.sku or "",
+                    price=self.price,
+                    supply_price=self.supply_price,
+                    barcode=self.barcode,
+                    active=self.active,
+                ),
+            )
+        return tuple(
+            Variant(
+                sku=v.sku,
+                options=v.options,
+                price=v.price if v.price is not None else self.price,
+                supply_price=v.supply_price if v.supply_price is not None else self.supply_price,
+                barcode=v.barcode,
+                active=v.active if v.active is not None else self.active,
+            )
+            for v in self.variants
+        )
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Supplier:
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    prune: Prune = Prune.NONE
+    stores: tuple[str, ...] = ()  # store domain prefixes for multi-store CI (issue 8)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    products: tuple[Product, ...] = ()
+    brands: tuple[Brand, ...] = ()
+    suppliers: tuple[Supplier, ...] = ()
+    tags: tuple[str, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+
+    @staticmethod
+    def build(
+        *,
+        products: list[Product] | tuple[Product, ...] = (),
+        brands: list[Brand] | tuple[Brand, ...] = (),
+        suppliers: list[Supplier] | tuple[Supplier, ...] = (),
+        tags: list[str] | tuple[str, ...] = (),
+        settings: Settings | None = None,
+    ) -> Catalog:
+        """A catalog in canonical order, whatever order its parts were declared in."""
+        return Catalog(
+            products=tuple(sorted(products, key=lambda p: p.handle)),
+            brands=tuple(sorted(brands, key=lambda b: name_key(b.name))),
+            suppliers=tuple(sorted(suppliers, key=lambda s: name_key(s.name))),
+            tags=sorted_names(tags),
+            settings=settings or Settings(),
+        )
+
+    def product(self, handle: str) -> Product | None:
+        for p in self.products:
+            if p.handle == handle:
+                return p
+        return None
+
+    def digest(self) -> str:
+        """A stable sha256 of the whole catalog, independent of file, key and declaration order."""
+        blob = json.dumps(catalog_to_data(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def sorted_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Names in canonical order (case-insensitive, then exact for a stable tie-break)."""
+    return tuple(sorted(names, key=lambda n: (name_key(n), n)))
+
+
+def format_money(value: Decimal) -> str:
+    """A price as people read it: at least two decimals, no trailing zeros beyond that."""
+    text = format(value.normalize(), "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format_money(value)
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def variant_to_data(v: Variant) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "sku": v.sku,
+            "options": dict(v.options) if v.options else None,
+            "price": _money(v.price),
+            "supply_price": _money(v.supply_price),
+            "barcode": v.barcode,
+            "active": v.active,
+        }
+    )
+
+
+def product_to_data(p: Product) -> dict[str, Any]:
+    """The product as YAML-shaped data, keys in the catalog format's order, undeclared omitted."""
+    return _drop_none(
+        {
+            "handle": p.handle,
+            "name": p.name,
+            "sku": p.sku,
+            "barcode": p.barcode,
+            "description": p.description,
+            "brand": p.brand,
+            "supplier": p.supplier,
+            "supplier_code": p.supplier_code,
+            "category": " / ".join(p.category) if p.category is not None else None,
+            "tags": list(p.tags) if p.tags is not None else None,
+            "active": p.active,
+            "price": _money(p.price),
+            "supply_price": _money(p.supply_price),
+            "options": list(p.options) if p.options else None,
+            "variants": [variant_to_data(v) for v in p.variants] if p.variants else None,
+            "images": [i.path for i in p.images] if p.images is not None else None,
+        }
+    )
+
+
+def catalog_to_data(c: Catalog) -> dict[str, Any]:
+    """The whole catalog as one YAML-shaped document (used for dumps and the digest)."""
+    data: dict[str, Any] = {
+        "products": [product_to_data(p) for p in c.products],
+        "brands": [_drop_none({"name": b.name, "description": b.description}) for b in c.brands],
+        "suppliers": [
+            _drop_none({"name": s.name, "description": s.description}) for s in c.suppliers
+        ],
+        "tags": list(c.tags),
+        "settings": {"prune": str(c.settings.prune)},
+    }
+    if c.settings.stores:
+        data["settings"]["stores"] = list(c.settings.stores)
+    # Image bytes are part of the catalog's identity: a changed file must change the digest.
+    images = {i.path: i.sha256 for p in c.products for i in (p.images or ())}
+    if images:
+        data["image_hashes"] = dict(sorted(images.items()))
+    return data
