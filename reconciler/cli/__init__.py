@@ -1,0 +1,99 @@
+"""The command line: the only package that imports click.
+
+Each command lives in its own module and is a thin call into the library plus rendering.
+Only `main()` exits: it maps the `CatalogError` tree to exit codes, Ctrl-C to 130, and anything
+unexpected to a one-line message with a hint to rerun with `--debug` (which shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler.cli.common import Context, stderr_console
+from reconciler.errors import CatalogError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--catalog",
+    "catalog_dir",
+    envvar="CATALOG_DIR",
+    default="catalog",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory holding the catalog YAML files.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    envvar="CATALOG_STATE",
+    default=".catalog/state.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="SQLite state file (live-object cache, ledger, lock).",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour in text output (NO_COLOR is honoured in auto mode).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.version_option(package_name="lightspeed-catalog")
+@click.pass_context
+def cli(ctx: click.Context, catalog_dir: str, state_path: str, color: str, debug: bool) -> None:
+    """Catalog-as-code for Lightspeed Retail X-Series stores.
+
+    Declare products, variants and images in YAML; `catalog plan` shows exactly what differs
+    from the live store and `catalog apply` makes exactly those changes.
+    """
+    ctx.obj = Context.create(
+        catalog_dir=catalog_dir, state_path=state_path, color=color, debug=debug
+    )
+
+
+def _register() -> None:
+    # Commands are registered here, one module each; the import order is the help order.
+    pass
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with the contract's codes (0, 1, 2 for a plan with changes, 64, 130)."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code = cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        stderr_console().print("Interrupted.")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        stderr_console().print("Interrupted.")
+        sys.exit(130)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(64)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
+    except CatalogError as exc:
+        if debug:
+            raise
+        stderr_console().print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the last line of defence: one sentence, no traceback
+        if debug:
+            raise
+        name = type(exc).__name__
+        stderr_console().print(
+            f"Error: unexpected {name}: {exc}. Rerun with --debug for the traceback.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

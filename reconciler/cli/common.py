@@ -1,0 +1,106 @@
+"""What every command shares: the resolved options, the store selection and the consoles."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from reconciler.errors import ConfigError
+
+EMBEDDED_SANDBOX_DB = Path(".catalog/sandbox.db")
+EMBEDDED_SANDBOX_TOKEN = "sandbox-token"
+
+
+def stderr_console(*, color: bool = False) -> Console:
+    """Progress and notices go to stderr, so stdout stays one clean document."""
+    return Console(stderr=True, no_color=not color, highlight=False, soft_wrap=True)
+
+
+def use_color(choice: str, *, environ: Mapping[str, str], isatty: bool) -> bool:
+    """Decide colour once: --color always|never wins, then NO_COLOR, then whether it is a TTY."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    return isatty and "NO_COLOR" not in environ
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Which store the commands talk to. `token` is a secret: never print or store it."""
+
+    base_url: str
+    token: str
+    label: str  # what we may show people: the domain prefix or base URL, never the token
+    embedded: bool = False  # the embedded sandbox store kept at `EMBEDDED_SANDBOX_DB`
+
+    def __repr__(self) -> str:  # keep the token out of tracebacks and debug output
+        return f"StoreTarget(base_url={self.base_url!r}, label={self.label!r})"
+
+
+def store_target(environ: Mapping[str, str]) -> StoreTarget:
+    """Resolve LIGHTSPEED_STORE / LIGHTSPEED_BASE_URL / LIGHTSPEED_TOKEN into a target.
+
+    With none of them set, the embedded sandbox store is used.
+    """
+    store = environ.get("LIGHTSPEED_STORE", "").strip()
+    base_url = environ.get("LIGHTSPEED_BASE_URL", "").strip().rstrip("/")
+    token = environ.get("LIGHTSPEED_TOKEN", "").strip()
+    if not store and not base_url:
+        if token:
+            raise ConfigError(
+                "LIGHTSPEED_TOKEN is set but no store is: set LIGHTSPEED_STORE to the store's "
+                "domain prefix (or LIGHTSPEED_BASE_URL), or unset the token to use the sandbox."
+            )
+        return StoreTarget(
+            base_url="http://sandbox.invalid",
+            token=EMBEDDED_SANDBOX_TOKEN,
+            label=f"embedded sandbox ({EMBEDDED_SANDBOX_DB})",
+            embedded=True,
+        )
+    if not token:
+        raise ConfigError(
+            "LIGHTSPEED_TOKEN is not set: export a personal token for the store "
+            f"{store or base_url} (it is read from the environment only, never from a file)."
+        )
+    if base_url:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"LIGHTSPEED_BASE_URL {base_url!r} is not an http(s) URL: use e.g. "
+                "http://127.0.0.1:8787 (paths /api/2.0/... are appended)."
+            )
+        return StoreTarget(base_url=base_url, token=token, label=store or base_url)
+    if not store.replace("-", "").isalnum():
+        raise ConfigError(
+            f"LIGHTSPEED_STORE {store!r} is not a domain prefix: use the part before "
+            ".retail.lightspeed.app, e.g. 'acme'."
+        )
+    return StoreTarget(base_url=f"https://{store}.retail.lightspeed.app", token=token, label=store)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The group's options, resolved once and handed to every command."""
+
+    catalog_dir: Path
+    state_path: Path
+    color_choice: str
+    debug: bool
+    environ: Mapping[str, str]
+
+    @staticmethod
+    def create(*, catalog_dir: str, state_path: str, color: str, debug: bool) -> Context:
+        return Context(
+            catalog_dir=Path(catalog_dir),
+            state_path=Path(state_path),
+            color_choice=color,
+            debug=debug,
+            environ=dict(os.environ),
+        )
+
+    def color(self, *, stream_isatty: bool) -> bool:
+        return use_color(self.color_choice, environ=self.environ, isatty=stream_isatty)
