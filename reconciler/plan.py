@@ -1,0 +1,233 @@
+"""The plan: a value saying exactly what `apply` will do, and what it will cost.
+
+Text, markdown and JSON are renderings of this one value (`reconciler.render`); a saved plan is
+its JSON plus the live versions it was made against, so `apply` can refuse a stale plan
+(design invariant 2). Field values are JSON-ready and in the catalog's own shape: decimals as
+strings ("25.00"), names rather than ids, a category as its "A / B" path, tags as a sorted list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+FORMAT_VERSION = 1
+
+Json = Any  # a JSON-ready value: None, bool, int, str, list, dict
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"  # exists live, identical, not yet managed: record only, no write
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+class Kind(StrEnum):
+    BRAND = "brand"
+    SUPPLIER = "supplier"
+    TAG = "tag"
+    ATTRIBUTE = "variant_attribute"
+    CATEGORY = "product_category"
+    PRODUCT = "product"  # a family or a simple product, keyed by handle
+    VARIANT = "variant"  # one sellable row of a family, keyed by sku
+    IMAGE = "image"  # a family image, keyed by its catalog path
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's before -> after. `drift`: the live value is not what this tool last applied,
+    i.e. someone edited it in the store and applying will overwrite their edit."""
+
+    field: str
+    before: Json
+    after: Json
+    drift: bool = False
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+            "drift": self.drift,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Json]) -> FieldChange:
+        return FieldChange(
+            field=data["field"],
+            before=data["before"],
+            after=data["after"],
+            drift=bool(data.get("drift", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object's change. Product changes carry their variants and images as `children`.
+
+    `fields` lists only what differs (for a create: every declared field, before `None`).
+    `remote_id` and `live_version` are what the plan saw in the store (None for a create);
+    apply refuses when the live version has moved since. `requests` is what this change alone
+    costs under the API's rules (children count their own).
+    """
+
+    kind: Kind
+    key: str
+    action: Action
+    fields: tuple[FieldChange, ...] = ()
+    children: tuple[Change, ...] = ()
+    remote_id: str | None = None
+    live_version: int | None = None
+    requests: int = 0
+    note: str | None = None  # a short human remark, e.g. why a change is skipped
+
+    def field(self, name: str) -> FieldChange | None:
+        for fc in self.fields:
+            if fc.field == name:
+                return fc
+        return None
+
+    def walk(self) -> list[Change]:
+        """This change and all its descendants, parents first."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+    def to_json(self) -> dict[str, Json]:
+        data: dict[str, Json] = {
+            "kind": str(self.kind),
+            "key": self.key,
+            "action": str(self.action),
+            "fields": [f.to_json() for f in self.fields],
+            "remote_id": self.remote_id,
+            "live_version": self.live_version,
+            "requests": self.requests,
+        }
+        if self.children:
+            data["children"] = [c.to_json() for c in self.children]
+        if self.note:
+            data["note"] = self.note
+        return data
+
+    @staticmethod
+    def from_json(data: dict[str, Json]) -> Change:
+        return Change(
+            kind=Kind(data["kind"]),
+            key=data["key"],
+            action=Action(data["action"]),
+            fields=tuple(FieldChange.from_json(f) for f in data.get("fields", [])),
+            children=tuple(Change.from_json(c) for c in data.get("children", [])),
+            remote_id=data.get("remote_id"),
+            live_version=data.get("live_version"),
+            requests=int(data.get("requests", 0)),
+            note=data.get("note"),
+        )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What applying costs: requests, and the time they take under the store's rate limit."""
+
+    requests: int
+    seconds: float
+    rate_limit: int  # requests per window
+    window_seconds: float
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "requests": self.requests,
+            "seconds": round(self.seconds, 1),
+            "rate_limit": self.rate_limit,
+            "window_seconds": self.window_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every change in apply order: names (brands, suppliers, tags, attributes, categories)
+    first, then products by handle. No-op changes are kept out; `unchanged` counts them."""
+
+    changes: tuple[Change, ...]
+    catalog_digest: str
+    store: str  # the store's label (domain prefix or base URL), never the token
+    tax_exclusive: bool
+    estimate: Estimate
+    git_commit: str | None = None
+    unchanged: int = 0
+    notices: tuple[str, ...] = ()
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Json] = field(default_factory=dict)  # forward-compatible additions
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.all_changes())
+
+    def all_changes(self) -> list[Change]:
+        return [c for top in self.changes for c in top.walk()]
+
+    def counts(self) -> Counter[Action]:
+        """Actions over top-level objects (a family counts once, not per variant)."""
+        return Counter(c.action for c in self.changes)
+
+    def live_versions(self) -> dict[str, int]:
+        """`kind:key` -> live version the plan saw, for every object it touches."""
+        return {
+            f"{c.kind}:{c.key}": c.live_version
+            for c in self.all_changes()
+            if c.live_version is not None
+        }
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "format_version": self.format_version,
+            "created_at": self.created_at,
+            "store": self.store,
+            "tax_exclusive": self.tax_exclusive,
+            "catalog_digest": self.catalog_digest,
+            "git_commit": self.git_commit,
+            "summary": {str(a): n for a, n in sorted(self.counts().items())},
+            "unchanged": self.unchanged,
+            "estimate": self.estimate.to_json(),
+            "notices": list(self.notices),
+            "changes": [c.to_json() for c in self.changes],
+            "live_versions": self.live_versions(),
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Json]) -> Plan:
+        est = data["estimate"]
+        return Plan(
+            changes=tuple(Change.from_json(c) for c in data["changes"]),
+            catalog_digest=data["catalog_digest"],
+            store=data["store"],
+            tax_exclusive=bool(data["tax_exclusive"]),
+            estimate=Estimate(
+                requests=int(est["requests"]),
+                seconds=float(est["seconds"]),
+                rate_limit=int(est["rate_limit"]),
+                window_seconds=float(est["window_seconds"]),
+            ),
+            git_commit=data.get("git_commit"),
+            unchanged=int(data.get("unchanged", 0)),
+            notices=tuple(data.get("notices", [])),
+            created_at=data.get("created_at", ""),
+            format_version=int(data["format_version"]),
+            extra=dict(data.get("extra", {})),
+        )
+
+    def digest(self) -> str:
+        """sha256 of the plan's content (not its timestamp): what the ledger records as applied."""
+        data = self.to_json()
+        data.pop("created_at", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
