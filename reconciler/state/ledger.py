@@ -1,0 +1,478 @@
+"""The ledger: apply runs, applied changes, managed keys and write-ahead create intents.
+
+Tables (schema migration m002): `runs`, `changes`, `managed`, `intents`.
+
+- A run row per `catalog apply` (catalog git commit, plan digest, who, when, outcome, counts),
+  a change row per applied, failed or skipped change (fields before -> after, remote id, the
+  version the store returned). `history()` reads them back newest first.
+- `managed` holds every key this catalog created or adopted, its remote id and the value last
+  applied per field, in the catalog's JSON shape. The planner compares live values with these to
+  tell a store-side edit (drift) from a catalog edit, and prune only ever touches these keys
+  (design invariant 3).
+- `intents` make creates crash-safe (design invariant 6): an intent is written before the
+  request is sent and finished after the answer; one still pending at startup means the outcome
+  is unknown and the object must be looked up before anything is sent again.
+
+Every write is its own short transaction and the ledger is safe to use from several threads of
+one process: the apply loop records outcomes while worker threads are still talking to the store.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.plan import Json
+from reconciler.state import State
+
+# Kinds identified by a case-insensitive name (design invariant 1); their keys match that way.
+NAME_KINDS = frozenset({"brand", "supplier", "tag", "variant_attribute", "product_category"})
+
+_LOCKS: weakref.WeakKeyDictionary[State, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def state_lock(state: State) -> threading.RLock:
+    """The one lock serializing this process's writes to a State's connection.
+
+    The connection is shared by threads (`check_same_thread=False`); without this, two threads'
+    implicit transactions would interleave on it.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(state)
+        if lock is None:
+            lock = _LOCKS[state] = threading.RLock()
+        return lock
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, sortable as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _dumps(value: Json) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Managed:
+    """A key this catalog manages. `applied`: field -> the last value this tool wrote or adopted,
+    in the catalog's JSON shape (decimals as strings, names, "A / B" paths, sorted tags)."""
+
+    kind: str
+    key: str
+    remote_id: str | None
+    applied: dict[str, Json] = field(default_factory=dict)
+    run_id: int | None = None
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    store: str
+    started_at: str
+    finished_at: str | None
+    outcome: str  # running | applied | partial | failed | refused
+    git_commit: str | None
+    plan_digest: str | None
+    catalog_digest: str | None
+    actor: str | None
+    host: str | None
+    counts: dict[str, Json]
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "id": self.id,
+            "store": self.store,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome,
+            "git_commit": self.git_commit,
+            "plan_digest": self.plan_digest,
+            "catalog_digest": self.catalog_digest,
+            "actor": self.actor,
+            "host": self.host,
+            "counts": self.counts,
+        }
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One change row joined with its run: what `catalog history` shows."""
+
+    id: int
+    run_id: int
+    kind: str
+    key: str
+    action: str
+    fields: list[dict[str, Json]]  # [{field, before, after}]
+    remote_id: str | None
+    remote_version: int | None
+    outcome: str  # applied | failed | skipped
+    error: str | None
+    at: str
+    git_commit: str | None
+    actor: str | None
+    plan_digest: str | None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "at": self.at,
+            "kind": self.kind,
+            "key": self.key,
+            "action": self.action,
+            "outcome": self.outcome,
+            "fields": self.fields,
+            "remote_id": self.remote_id,
+            "remote_version": self.remote_version,
+            "error": self.error,
+            "git_commit": self.git_commit,
+            "actor": self.actor,
+            "plan_digest": self.plan_digest,
+        }
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A create (or upload) about to be sent; `outcome` pending until the answer is known."""
+
+    id: int
+    run_id: int | None
+    kind: str
+    key: str
+    payload_digest: str
+    started_at: str
+    finished_at: str | None
+    outcome: str  # pending | done | failed
+    remote_id: str | None
+
+
+class Ledger:
+    """Read and write the ledger tables of one State."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.db = state.db
+        self._lock = state_lock(state)
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        # One short transaction per write, serialized across this process's threads.
+        with self._lock, self.db.conn:
+            yield
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self.db.execute(sql, list(params))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- managed keys ------------------------------------------------------------------------
+
+    def managed(self, kind: str) -> dict[str, Managed]:
+        """Every managed key of a kind -> what this tool last applied to it."""
+        rows = self._rows("select * from managed where kind = ? order by key", [kind])
+        return {row["key"]: _managed(row) for row in rows}
+
+    def last_applied(self, kind: str, key: str) -> dict[str, Json]:
+        """Field -> the value this tool last applied or adopted; empty if it never managed it."""
+        found = self.get_managed(kind, key)
+        return dict(found.applied) if found else {}
+
+    def get_managed(self, kind: str, key: str) -> Managed | None:
+        rows = self._rows("select * from managed where kind = ? and key = ?", [kind, key])
+        return _managed(rows[0]) if rows else None
+
+    def record_managed(
+        self,
+        kind: str,
+        key: str,
+        *,
+        remote_id: str | None,
+        applied: Mapping[str, Json],
+        run_id: int | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Mark a key managed and remember what was applied.
+
+        By default `applied` is merged into what was recorded before: an update writes only the
+        fields that changed, and the others still hold their last applied value. `replace`
+        forgets earlier fields (a create or an adoption records the whole declared state).
+        A `remote_id` of None keeps the one already known.
+        """
+        with self._write():
+            existing = self.db.execute(
+                "select remote_id, applied from managed where kind = ? and key = ?", [kind, key]
+            ).fetchone()
+            merged: dict[str, Json] = {}
+            if existing and not replace:
+                merged = json.loads(existing[1] or "{}")
+            merged.update(applied)
+            rid = remote_id if remote_id is not None else (existing[0] if existing else None)
+            self.db.table("managed").upsert(
+                {
+                    "kind": kind,
+                    "key": key,
+                    "remote_id": rid,
+                    "applied": _dumps(merged),
+                    "run_id": run_id,
+                    "updated_at": now_iso(),
+                },
+                pk=("kind", "key"),
+            )
+
+    def forget_managed(self, kind: str, key: str) -> None:
+        """Stop managing a key (it was deleted from the store by prune)."""
+        with self._write():
+            self.db.execute("delete from managed where kind = ? and key = ?", [kind, key])
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        store: str,
+        plan_digest: str | None,
+        catalog_digest: str | None,
+        git_commit: str | None,
+        actor: str | None,
+        host: str | None,
+    ) -> int:
+        """Open a run row (outcome `running`) and return its id."""
+        with self._write():
+            table = self.db.table("runs")
+            table.insert(
+                {
+                    "store": store,
+                    "started_at": now_iso(),
+                    "finished_at": None,
+                    "outcome": "running",
+                    "git_commit": git_commit,
+                    "plan_digest": plan_digest,
+                    "catalog_digest": catalog_digest,
+                    "actor": actor,
+                    "host": host,
+                    "counts": _dumps({}),
+                }
+            )
+            return _last_pk(table)
+
+    def finish_run(self, run_id: int, *, outcome: str, counts: Mapping[str, Json]) -> None:
+        with self._write():
+            self.db.table("runs").update(
+                run_id,
+                {"finished_at": now_iso(), "outcome": outcome, "counts": _dumps(dict(counts))},
+            )
+
+    def runs(self, *, limit: int | None = None) -> list[Run]:
+        """Runs, newest first."""
+        sql = "select * from runs order by id desc"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        return [_run(row) for row in self._rows(sql)]
+
+    def run(self, run_id: int) -> Run | None:
+        rows = self._rows("select * from runs where id = ?", [run_id])
+        return _run(rows[0]) if rows else None
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def record_change(
+        self,
+        run_id: int,
+        *,
+        kind: str,
+        key: str,
+        action: str,
+        fields: Sequence[Mapping[str, Json]] = (),
+        remote_id: str | None = None,
+        remote_version: int | None = None,
+        outcome: str = "applied",
+        error: str | None = None,
+    ) -> int:
+        """One change row: `fields` as [{field, before, after}]; outcome applied|failed|skipped."""
+        with self._write():
+            table = self.db.table("changes")
+            table.insert(
+                {
+                    "run_id": run_id,
+                    "kind": kind,
+                    "key": key,
+                    "action": action,
+                    "fields": _dumps(
+                        [
+                            {"field": f["field"], "before": f.get("before"), "after": f["after"]}
+                            for f in fields
+                        ]
+                    ),
+                    "remote_id": remote_id,
+                    "remote_version": remote_version,
+                    "outcome": outcome,
+                    "error": error,
+                    "at": now_iso(),
+                }
+            )
+            return _last_pk(table)
+
+    def changes(self, run_id: int) -> list[ChangeRecord]:
+        """A run's change rows in the order they were recorded."""
+        return [
+            _change(row)
+            for row in self._rows(_HISTORY_SELECT + " where c.run_id = ? order by c.id", [run_id])
+        ]
+
+    def history(self, key: str | None = None, *, limit: int | None = None) -> list[ChangeRecord]:
+        """Change rows newest first, for one key or all.
+
+        A key matches exactly; for name-keyed kinds (brands, tags, ...) case-insensitively; and a
+        simple product's SKU also finds the product's own rows (it is keyed by handle), so
+        "which commit set this SKU's price" has an answer whatever the product's shape.
+        """
+        params: list[Any] = []
+        where = ""
+        if key is not None:
+            handles = self._handles_for_sku(key)
+            kinds = ",".join("?" for _ in NAME_KINDS)
+            where = f" where (c.key = ? or (c.kind in ({kinds}) and lower(c.key) = lower(?))"
+            params = [key, *sorted(NAME_KINDS), key]
+            if handles:
+                where += f" or (c.kind = 'product' and c.key in ({','.join('?' for _ in handles)}))"
+                params.extend(handles)
+            where += ")"
+        sql = _HISTORY_SELECT + where + " order by c.id desc"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        return [_change(row) for row in self._rows(sql, params)]
+
+    def _handles_for_sku(self, sku: str) -> list[str]:
+        # A simple product records its `sku` among the applied fields of its product row.
+        rows = self._rows(
+            "select key from managed where kind = 'product' and json_extract(applied, '$.sku') = ?",
+            [sku],
+        )
+        return [row["key"] for row in rows]
+
+    # -- intents -----------------------------------------------------------------------------
+
+    def begin_intent(self, *, run_id: int | None, kind: str, key: str, payload_digest: str) -> int:
+        """Write-ahead: record that a create of `kind:key` is about to be sent."""
+        with self._write():
+            table = self.db.table("intents")
+            table.insert(
+                {
+                    "run_id": run_id,
+                    "kind": kind,
+                    "key": key,
+                    "payload_digest": payload_digest,
+                    "started_at": now_iso(),
+                    "finished_at": None,
+                    "outcome": "pending",
+                    "remote_id": None,
+                }
+            )
+            return _last_pk(table)
+
+    def finish_intent(self, intent_id: int, *, outcome: str, remote_id: str | None = None) -> None:
+        """Close an intent: `done` (the object exists, `remote_id`) or `failed` (it does not)."""
+        with self._write():
+            self.db.table("intents").update(
+                intent_id,
+                {"outcome": outcome, "remote_id": remote_id, "finished_at": now_iso()},
+            )
+
+    def pending_intents(self) -> list[Intent]:
+        """Intents whose outcome is unknown (a crash or an unanswered request), oldest first."""
+        return [
+            _intent(row)
+            for row in self._rows("select * from intents where outcome = 'pending' order by id")
+        ]
+
+    def resolve_intents(self, kind: str, key: str, *, outcome: str, remote_id: str | None) -> None:
+        """Close every pending intent for `kind:key` once a lookup has told the outcome."""
+        with self._write():
+            self.db.execute(
+                "update intents set outcome = ?, remote_id = ?, finished_at = ? "
+                "where kind = ? and key = ? and outcome = 'pending'",
+                [outcome, remote_id, now_iso(), kind, key],
+            )
+
+
+_HISTORY_SELECT = (
+    "select c.*, r.git_commit as git_commit, r.actor as actor, r.plan_digest as plan_digest "
+    "from changes c left join runs r on r.id = c.run_id"
+)
+
+
+def _last_pk(table: Any) -> int:
+    pk = table.last_pk
+    assert pk is not None, "insert returned no rowid"
+    return int(pk)
+
+
+def _managed(row: Mapping[str, Any]) -> Managed:
+    return Managed(
+        kind=row["kind"],
+        key=row["key"],
+        remote_id=row["remote_id"],
+        applied=json.loads(row["applied"] or "{}"),
+        run_id=row["run_id"],
+        updated_at=row["updated_at"] or "",
+    )
+
+
+def _run(row: Mapping[str, Any]) -> Run:
+    return Run(
+        id=row["id"],
+        store=row["store"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        git_commit=row["git_commit"],
+        plan_digest=row["plan_digest"],
+        catalog_digest=row["catalog_digest"],
+        actor=row["actor"],
+        host=row["host"],
+        counts=json.loads(row["counts"] or "{}"),
+    )
+
+
+def _change(row: Mapping[str, Any]) -> ChangeRecord:
+    return ChangeRecord(
+        id=row["id"],
+        run_id=row["run_id"],
+        kind=row["kind"],
+        key=row["key"],
+        action=row["action"],
+        fields=json.loads(row["fields"] or "[]"),
+        remote_id=row["remote_id"],
+        remote_version=row["remote_version"],
+        outcome=row["outcome"],
+        error=row["error"],
+        at=row["at"],
+        git_commit=row["git_commit"],
+        actor=row["actor"],
+        plan_digest=row["plan_digest"],
+    )
+
+
+def _intent(row: Mapping[str, Any]) -> Intent:
+    return Intent(
+        id=row["id"],
+        run_id=row["run_id"],
+        kind=row["kind"],
+        key=row["key"],
+        payload_digest=row["payload_digest"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        remote_id=row["remote_id"],
+    )
