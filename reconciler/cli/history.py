@@ -1,0 +1,80 @@
+"""`catalog history [KEY]`: what apply changed, when, from which commit, before -> after."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from reconciler.cli.common import Context
+from reconciler.plan import Json
+from reconciler.state import State
+from reconciler.state.ledger import ChangeRecord, Ledger
+
+FORMAT_VERSION = 1
+
+
+def _value(value: Json) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_text(rows: list[ChangeRecord]) -> str:
+    """One block per change, newest first: when, commit, who, what, then each field."""
+    lines: list[str] = []
+    for row in rows:
+        commit = (row.git_commit or "no commit")[:12]
+        head = (
+            f"{row.at[:19].replace('T', ' ')}  run {row.run_id}  {commit}  "
+            f"{row.actor or '?'}  {row.action} {row.kind} {row.key}"
+        )
+        if row.outcome != "applied":
+            head += f"  [{row.outcome}{': ' + row.error if row.error else ''}]"
+        elif row.remote_version is not None:
+            head += f"  (version {row.remote_version})"
+        lines.append(head)
+        for fc in row.fields:
+            lines.append(f"    {fc['field']}: {_value(fc.get('before'))} -> {_value(fc['after'])}")
+    return "\n".join(lines)
+
+
+@click.command("history")
+@click.argument("key", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many changes.")
+@click.pass_obj
+def history(ctx: Context, key: str | None, fmt: str, limit: int | None) -> None:
+    """Show what apply changed, newest first: when, from which commit, before -> after.
+
+    KEY is a handle, SKU or name; for a SKU this answers "which commit set this price, and
+    what was it before". Without KEY, every recorded change is listed.
+    """
+    if not ctx.state_path.exists():
+        rows: list[ChangeRecord] = []
+    else:
+        with State(ctx.state_path) as state:
+            rows = Ledger(state).history(key, limit=limit)
+    if fmt == "json":
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "key": key,
+            "changes": [r.to_json() for r in rows],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    if not rows:
+        what = f"for {key}" if key else "yet"
+        click.echo(f"No applied changes recorded {what} in {ctx.state_path}.", err=True)
+        return
+    click.echo(render_text(rows))
