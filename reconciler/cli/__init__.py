@@ -60,6 +60,9 @@ def _register() -> None:
     from reconciler.cli import history
 
     cli.add_command(history.history)
+    from reconciler.cli import import_
+
+    cli.add_command(import_.import_)
     pass
 
 

@@ -1,0 +1,630 @@
+"""Turning what already exists into a catalog: CSV export rows or normalized live products.
+
+Pure: values in, values out (no files, HTTP, SQLite or click). Two halves:
+
+- `catalog_from_csv(...)`: rows of a Lightspeed X-Series product export (already split into cells
+  by `reconciler.csvexport`, each with the physical line it starts on) -> a `Catalog` plus every
+  problem found, each naming its CSV line. A bad row is skipped, never guessed at, so the catalog
+  that comes out is one the loader accepts.
+- `compact(...)` and `layout(...)`: make an imported catalog short (store defaults left out,
+  a price shared by every variant said once on the family) and split it into files, one per
+  category (or brand when uncategorized), with collision-free ASCII file names and a stable order,
+  so the same input gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from reconciler.model import (
+    Brand,
+    Catalog,
+    Product,
+    Supplier,
+    Variant,
+    name_key,
+    product_to_data,
+    sorted_names,
+)
+
+# The catalog format's handle: a lowercase slug. Anything else cannot be declared, and since the
+# handle is the family's identity (design invariant 1) it is never rewritten into one silently.
+HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+MAX_VARIANTS = 200  # API notes 6.1
+
+# ---------------------------------------------------------------------------------------------
+# The export's columns: what is read, and what is deliberately left alone.
+# ---------------------------------------------------------------------------------------------
+
+OPTION_ORDINALS = ("one", "two", "three")
+
+COLUMNS_READ: dict[str, str] = {
+    "handle": "family identity; rows sharing it form one family (required)",
+    "sku": "SKU of the variant or simple product (required)",
+    "name": "product name, without variant values (required)",
+    "description": "description (HTML kept as is)",
+    "product_category": 'category path, levels split by "/" ("Apparel / Tops")',
+    "type": "legacy type: the category when product_category is blank",
+    "variant_option_one_name": "first option name (Size); _two_ and _three_ likewise",
+    "variant_option_one_value": "first option value (S); _two_ and _three_ likewise",
+    "tags": "comma-separated tag names",
+    "brand_name": "brand (name)",
+    "supplier_name": "supplier (name)",
+    "supplier_code": "supplier code",
+    "supply_price": "supply price",
+    "retail_price": "price, in the store's tax mode",
+    "price_including_tax": "the price with --tax-mode inclusive",
+    "price_excluding_tax": "the price with --tax-mode exclusive",
+    "active": "1/0, true/false, yes/no (only false is written)",
+    "barcode": "GTIN-8/12/13/14 (a wrong check digit is left out)",
+}
+# Every option column is read; the table above names only the first pair to stay short.
+_OPTION_COLUMNS = {
+    f"variant_option_{n}_{part}" for n in OPTION_ORDINALS for part in ("name", "value")
+}
+READ_COLUMNS = frozenset(COLUMNS_READ) | _OPTION_COLUMNS
+
+# Columns of the export that the catalog does not manage (they stay as they are in the store).
+COLUMNS_IGNORED: dict[str, str] = {
+    "id": "the store's own id; identity is the handle and SKU",
+    "composite_handle, composite_sku, composite_quantity": "composite products are not managed",
+    "tax_name, tax_value, outlet_tax_<outlet>": "taxes are the store's settings",
+    "account_code, account_code_purchase": "accounting codes are not managed",
+    "track_inventory, inventory_<outlet>, reorder_point_<outlet>, restock_level_<outlet>": (
+        "stock is not catalog data"
+    ),
+    "loyalty_value, active_online, weight, length, width, height, *_unit": "not managed",
+    "any other column": "reported once as ignored",
+}
+
+
+class TaxMode(StrEnum):
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the row (or its family) was skipped
+    WARNING = "warning"  # the row was imported; something in it was left out or reconciled
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One record of the export: `line` is the physical line it starts on (header = line 1)."""
+
+    line: int
+    cells: Mapping[str, str]  # normalized column name -> cell text, stripped
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the input, tied to where it is (a CSV line, or a live product)."""
+
+    message: str
+    line: int | None = None
+    severity: Severity = Severity.ERROR
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line is not None else source
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    catalog: Catalog
+    problems: tuple[Problem, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV rows -> catalog
+# ---------------------------------------------------------------------------------------------
+
+
+class _RowError(Exception):
+    """A row that cannot be imported; the message says why and what to fix."""
+
+
+def _parse_money(text: str, column: str) -> Decimal | None:
+    if text == "":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _RowError(f"{column} {text!r} is not a number (write e.g. 25.00)") from None
+    if not value.is_finite() or value < 0:
+        raise _RowError(f"{column} {text!r} is not a price (a number of at least 0)")
+    return value
+
+
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f"}
+
+
+def _parse_active(text: str) -> bool | None:
+    low = text.casefold()
+    if low == "":
+        return None
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise _RowError(f"active {text!r} is not one of 1/0, true/false, yes/no")
+
+
+def gtin_ok(code: str) -> bool:
+    """True for a GTIN-8/12/13/14 whose check digit is right (the catalog's barcode rule)."""
+    if not code.isdigit() or len(code) not in (8, 12, 13, 14):
+        return False
+    digits = [int(c) for c in code]
+    body, check = digits[:-1], digits[-1]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+def split_category(text: str) -> tuple[str, ...] | None:
+    parts = tuple(p.strip() for p in text.split("/") if p.strip())
+    return parts or None
+
+
+def split_tags(text: str) -> tuple[str, ...] | None:
+    seen: dict[str, str] = {}
+    for raw in text.split(","):
+        tag = raw.strip()
+        if tag and name_key(tag) not in seen:
+            seen[name_key(tag)] = tag
+    return sorted_names(list(seen.values())) if seen else None
+
+
+@dataclass
+class _Row:
+    """A row that parsed: its family-level and its own values."""
+
+    line: int
+    handle: str
+    sku: str
+    name: str
+    options: tuple[tuple[str, str], ...]
+    family: dict[str, Any]  # family-level values present on this row (blank cells left out)
+    price: Decimal | None
+    supply_price: Decimal | None
+    active: bool | None
+    barcode: str | None
+
+
+_NAME_FIELDS = ("brand", "supplier", "category", "tags")
+
+
+def _price_column(columns: Iterable[str], tax_mode: TaxMode | None) -> str:
+    present = set(columns)
+    if tax_mode is TaxMode.INCLUSIVE and "price_including_tax" in present:
+        return "price_including_tax"
+    if tax_mode is TaxMode.EXCLUSIVE and "price_excluding_tax" in present:
+        return "price_excluding_tax"
+    if "retail_price" in present:
+        return "retail_price"
+    if present & {"price_including_tax", "price_excluding_tax"}:
+        # Both prices are in the export but nothing says which one the store writes
+        # (API notes 6.2): guessing would put a wrong price in every product.
+        raise ValueError(
+            "the export has no retail_price column: pass --tax-mode inclusive or exclusive "
+            "to say which of its price columns the store uses"
+        )
+    return ""
+
+
+def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
+    cell = row.cells.get
+    handle = cell("handle", "")
+    if not handle:
+        raise _RowError("handle is blank (every row needs the handle of its product)")
+    if not HANDLE_PATTERN.match(handle):
+        raise _RowError(
+            f"handle {handle!r} is not a lowercase slug (letters a-z, digits, '-'); "
+            "change it in the store, export again, and re-run"
+        )
+    sku = cell("sku", "")
+    if not sku:
+        raise _RowError(f'sku is blank for "{handle}" (every row needs its SKU)')
+
+    options: list[tuple[str, str]] = []
+    gap = False
+    for ordinal in OPTION_ORDINALS:
+        opt_name = cell(f"variant_option_{ordinal}_name", "")
+        opt_value = cell(f"variant_option_{ordinal}_value", "")
+        if not opt_name and not opt_value:
+            gap = True
+            continue
+        if not opt_name:
+            raise _RowError(f"variant_option_{ordinal}_value {opt_value!r} has no option name")
+        if not opt_value:
+            raise _RowError(f"variant option {opt_name!r} has no value")
+        if gap:
+            raise _RowError(f"variant_option_{ordinal}_name is set but an earlier option is not")
+        if any(name_key(n) == name_key(opt_name) for n, _ in options):
+            raise _RowError(f"variant option {opt_name!r} is named twice")
+        options.append((opt_name, opt_value))
+
+    family: dict[str, Any] = {}
+    if cell("description", ""):
+        family["description"] = cell("description", "")
+    for column, key in (
+        ("brand_name", "brand"),
+        ("supplier_name", "supplier"),
+        ("supplier_code", "supplier_code"),
+    ):
+        if cell(column, ""):
+            family[key] = cell(column, "")
+    category = split_category(cell("product_category", "")) or split_category(cell("type", ""))
+    if category:
+        family["category"] = category
+    tags = split_tags(cell("tags", ""))
+    if tags:
+        family["tags"] = tags
+
+    barcode = cell("barcode", "") or None
+    if barcode is not None and not gtin_ok(barcode):
+        warnings.append(
+            Problem(
+                f'barcode {barcode!r} of "{sku}" is not a GTIN-8/12/13/14 with a valid check '
+                "digit; left out of the catalog",
+                row.line,
+                Severity.WARNING,
+            )
+        )
+        barcode = None
+
+    return _Row(
+        line=row.line,
+        handle=handle,
+        sku=sku,
+        name=cell("name", ""),
+        options=tuple(options),
+        family=family,
+        price=_parse_money(cell(price_column, ""), price_column) if price_column else None,
+        supply_price=_parse_money(cell("supply_price", ""), "supply_price"),
+        active=_parse_active(cell("active", "")),
+        barcode=barcode,
+    )
+
+
+def hoist(values: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """Say a value shared by variants once on the family, keeping only the differing overrides.
+
+    Only when every variant has a value: hoisting onto a family where some variant leaves it
+    undeclared would start managing that variant's value. The family gets the most common value
+    (the first one seen on a tie), so the YAML lists only the exceptions.
+    """
+    if not values or any(v is None for v in values):
+        return None, list(values)
+    counts = Counter(values)
+    best = max(counts.values())
+    family = next(v for v in values if counts[v] == best)
+    return family, [None if v == family else v for v in values]
+
+
+def _active_fields(values: Sequence[bool | None]) -> tuple[bool | None, list[bool | None]]:
+    """`active: true` is the store's default: only `false` is written (on the family if all)."""
+    if values and all(v is False for v in values):
+        return False, [None] * len(values)
+    return None, [False if v is False else None for v in values]
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """Brand, supplier, tag and category names are case-insensitive: "acme" is "Acme"."""
+    if key not in _NAME_FIELDS:
+        return value
+    if isinstance(value, tuple):
+        return tuple(name_key(v) for v in value)
+    return name_key(value) if isinstance(value, str) else value
+
+
+def _build_product(rows: list[_Row], warnings: list[Problem]) -> Product:
+    first = rows[0]
+    family: dict[str, Any] = {}
+    origin: dict[str, int] = {}
+    for r in rows:
+        for key, value in r.family.items():
+            if key not in family:
+                family[key], origin[key] = value, r.line
+            elif _comparable(key, family[key]) != _comparable(key, value):
+                shown = " / ".join(value) if isinstance(value, tuple) else value
+                warnings.append(
+                    Problem(
+                        f'{key} {shown!r} of "{r.sku}" differs from line {origin[key]} of the '
+                        f'same product "{r.handle}"; the catalog keeps line {origin[key]}\'s',
+                        r.line,
+                        Severity.WARNING,
+                    )
+                )
+    base = Product(
+        handle=first.handle,
+        name=first.name,
+        description=family.get("description"),
+        brand=family.get("brand"),
+        supplier=family.get("supplier"),
+        supplier_code=family.get("supplier_code"),
+        category=family.get("category"),
+        tags=family.get("tags"),
+    )
+    if not first.options:
+        return replace(
+            base,
+            sku=first.sku,
+            barcode=first.barcode,
+            price=first.price,
+            supply_price=first.supply_price,
+            active=False if first.active is False else None,
+        )
+    price, prices = hoist([r.price for r in rows])
+    supply, supplies = hoist([r.supply_price for r in rows])
+    active, actives = _active_fields([r.active for r in rows])
+    options = tuple(n for n, _ in first.options)
+    variants = tuple(
+        Variant(
+            sku=r.sku,
+            # Option names as the family's first row spells them (names are case-insensitive).
+            options=tuple((options[i], value) for i, (_, value) in enumerate(r.options)),
+            price=prices[i],
+            supply_price=supplies[i],
+            barcode=r.barcode,
+            active=actives[i],
+        )
+        for i, r in enumerate(rows)
+    )
+    return replace(
+        base, options=options, variants=variants, price=price, supply_price=supply, active=active
+    )
+
+
+def _canonical_names(
+    products: list[Product],
+) -> tuple[list[Product], list[str], list[str], list[str]]:
+    """One spelling per brand/supplier/tag name (the first seen), used everywhere it appears."""
+    brands: dict[str, str] = {}
+    suppliers: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    out: list[Product] = []
+    for p in products:
+        brand = brands.setdefault(name_key(p.brand), p.brand) if p.brand else None
+        supplier = suppliers.setdefault(name_key(p.supplier), p.supplier) if p.supplier else None
+        product_tags = (
+            sorted_names([tags.setdefault(name_key(t), t) for t in p.tags]) if p.tags else None
+        )
+        out.append(replace(p, brand=brand, supplier=supplier, tags=product_tags))
+    return out, list(brands.values()), list(suppliers.values()), list(tags.values())
+
+
+def catalog_from_csv(
+    columns: Sequence[str], rows: Sequence[CsvRow], *, tax_mode: TaxMode | None = None
+) -> ImportResult:
+    """Build a catalog from export rows; every row that cannot be imported is reported and left out.
+
+    `columns` are the normalized header names. Rows sharing a handle become one family, in row
+    order; a handle on one row without options is a simple product.
+    """
+    problems: list[Problem] = []
+    missing = [c for c in ("handle", "sku", "name") if c not in columns]
+    if missing:
+        raise ValueError(
+            f"the header has no {', '.join(missing)} column: is this a Lightspeed X-Series "
+            "product export? (the first line must name the columns)"
+        )
+    price_column = _price_column(columns, tax_mode)
+    ignored = tuple(c for c in columns if c not in READ_COLUMNS)
+
+    # 1. Each row on its own.
+    parsed: list[_Row] = []
+    skus: dict[str, int] = {}
+    for row in rows:
+        if not any(row.cells.values()):
+            continue  # a blank line (spreadsheets leave them at the end)
+        try:
+            r = _parse_row(row, price_column, problems)
+        except _RowError as exc:
+            problems.append(Problem(f"{exc}; row skipped", row.line))
+            continue
+        earlier = skus.get(name_key(r.sku))
+        if earlier is not None:
+            problems.append(
+                Problem(f'sku "{r.sku}" is also on line {earlier}; row skipped', r.line)
+            )
+            continue
+        skus[name_key(r.sku)] = r.line
+        parsed.append(r)
+
+    # 2. Rows sharing a handle, checked against the family's first row.
+    families: dict[str, list[_Row]] = {}
+    for r in parsed:
+        group = families.setdefault(r.handle, [])
+        if group:
+            first = group[0]
+            option_keys = [name_key(n) for n, _ in r.options]
+            if not first.options:
+                problems.append(
+                    Problem(
+                        f'handle "{r.handle}" is also on line {first.line}, which has no variant '
+                        "options: rows sharing a handle must all name their options; row skipped",
+                        r.line,
+                    )
+                )
+                continue
+            if option_keys != [name_key(n) for n, _ in first.options]:
+                problems.append(
+                    Problem(
+                        f"options {[n for n, _ in r.options]} differ from "
+                        f"{[n for n, _ in first.options]} on line {first.line} of the same "
+                        f'product "{r.handle}"; row skipped',
+                        r.line,
+                    )
+                )
+                continue
+            values = tuple(name_key(v) for _, v in r.options)
+            clash = next(
+                (o for o in group if tuple(name_key(v) for _, v in o.options) == values), None
+            )
+            if clash is not None:
+                problems.append(
+                    Problem(
+                        f'options {dict(r.options)} of "{r.sku}" repeat line {clash.line} of '
+                        f'"{r.handle}"; row skipped',
+                        r.line,
+                    )
+                )
+                continue
+            if len(group) >= MAX_VARIANTS:
+                problems.append(
+                    Problem(
+                        f'"{r.handle}" already has {MAX_VARIANTS} variants, the most a family may '
+                        "have; row skipped",
+                        r.line,
+                    )
+                )
+                continue
+            if r.name and r.name != first.name:
+                problems.append(
+                    Problem(
+                        f"name {r.name!r} differs from {first.name!r} on line {first.line} of the "
+                        "same product; the catalog keeps the first",
+                        r.line,
+                        Severity.WARNING,
+                    )
+                )
+        elif not r.name:
+            problems.append(
+                Problem(
+                    f'name is blank for "{r.handle}" (its first row needs it); row skipped', r.line
+                )
+            )
+            continue
+        group.append(r)
+
+    # 3. Families, with names unique across the catalog.
+    products: list[Product] = []
+    names: dict[str, tuple[int, str]] = {}
+    for handle, group in families.items():
+        if not group:
+            continue
+        first = group[0]
+        other = names.get(name_key(first.name))
+        if other is not None:
+            problems.append(
+                Problem(
+                    f'name {first.name!r} of "{handle}" is also the name of "{other[1]}" '
+                    f"(line {other[0]}); product names are unique in the store; "
+                    f"{len(group)} row(s) skipped",
+                    first.line,
+                )
+            )
+            continue
+        names[name_key(first.name)] = (first.line, handle)
+        products.append(_build_product(group, problems))
+
+    products, brands, suppliers, tags = _canonical_names(products)
+    catalog = Catalog.build(
+        products=products,
+        brands=[Brand(name=b) for b in brands],
+        suppliers=[Supplier(name=s) for s in suppliers],
+        tags=tags,
+    )
+    problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
+    return ImportResult(catalog=catalog, problems=tuple(problems), ignored_columns=ignored)
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog -> files
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """One file to write: `path` is relative to the output directory (posix), `data` its YAML."""
+
+    path: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+PRODUCTS_DIR = "products"
+RESERVED_FILES = ("brands.yaml", "suppliers.yaml", "tags.yaml", "catalog.yaml")
+
+
+def slugify(text: str) -> str:
+    """An ASCII file-name slug: accents folded, anything else a single '-'; may be empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
+
+
+def _group_key(p: Product) -> tuple[int, tuple[str, ...]]:
+    if p.category:
+        return (0, p.category)
+    if p.brand:
+        return (1, (p.brand,))
+    return (2, ())
+
+
+def _group_stem(key: tuple[int, tuple[str, ...]]) -> str:
+    kind, parts = key
+    if kind == 0:
+        return slugify("-".join(parts)) or "category"
+    if kind == 1:
+        return "brand-" + (slugify(parts[0]) or "unnamed")
+    return "uncategorized"
+
+
+def layout(catalog: Catalog) -> list[CatalogFile]:
+    """The files of an imported catalog, in a stable order with stable, collision-free names.
+
+    Products go to `products/<category>.yaml` (or `products/brand-<brand>.yaml` when they have no
+    category, `products/uncategorized.yaml` when they have neither), sorted by handle; names,
+    brands, suppliers and tags each get their own file. File names are ASCII slugs made here,
+    never taken from a handle, so nothing in the input can name a path outside the output.
+    """
+    groups: dict[tuple[int, tuple[str, ...]], list[Product]] = {}
+    for p in catalog.products:
+        kind, parts = _group_key(p)
+        # Category paths and brand names are case-insensitive names: one file per name.
+        groups.setdefault((kind, tuple(name_key(x) for x in parts)), []).append(p)
+
+    files: list[CatalogFile] = []
+    taken: set[str] = set()
+    for key in sorted(groups):
+        stem = _group_stem(key)
+        name, n = stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}"
+        taken.add(name)
+        products = sorted(groups[key], key=lambda p: p.handle)
+        files.append(
+            CatalogFile(
+                path=f"{PRODUCTS_DIR}/{name}.yaml",
+                data={"products": [product_to_data(p) for p in products]},
+            )
+        )
+    if catalog.brands:
+        files.append(CatalogFile("brands.yaml", {"brands": [_named(b) for b in catalog.brands]}))
+    if catalog.suppliers:
+        files.append(
+            CatalogFile("suppliers.yaml", {"suppliers": [_named(s) for s in catalog.suppliers]})
+        )
+    if catalog.tags:
+        files.append(CatalogFile("tags.yaml", {"tags": list(catalog.tags)}))
+    return sorted(files, key=lambda f: f.path)
+
+
+def _named(obj: Brand | Supplier) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": obj.name}
+    if obj.description:
+        data["description"] = obj.description
+    return data
