@@ -63,6 +63,9 @@ def _register() -> None:
     from reconciler.cli import import_
 
     cli.add_command(import_.import_)
+    from reconciler.cli import ci
+
+    cli.add_command(ci.ci)
     pass
 
 

@@ -1,0 +1,367 @@
+"""`catalog ci ...`: the steps the GitHub workflows run, so they hold no long inline shell.
+
+Each subcommand reads what GitHub Actions provides (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY,
+GITHUB_EVENT_PATH, GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL, ...) from the environment
+once, here, and calls `reconciler.github`. Outside Actions they still work: outputs and
+summaries are skipped when their files are not set, and `comment --dry-run` prints the body.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.common import Context
+from reconciler.errors import CatalogError, ConfigError
+from reconciler.github import (
+    DRIFT_LABEL,
+    PLAN_MARKER,
+    STATE_BRANCH,
+    Event,
+    GitHub,
+    GitHubError,
+    RunInfo,
+    StateBranch,
+    Status,
+    StoreResult,
+    append_summary,
+    check_store_key,
+    drifted_fields,
+    make_result,
+    plan_comment,
+    plan_summary,
+    resolve_stores,
+    settings_stores,
+    snapshot_state,
+    sync_drift_issue,
+    upsert_comment,
+    write_outputs,
+)
+
+# The files one store's plan job leaves in its directory (and uploads as an artifact).
+PLAN_MARKDOWN = "plan.md"
+PLAN_JSON = "plan.json"
+PLAN_STDERR = "plan.err"
+RESULT_JSON = "result.json"
+
+
+def _note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}).") from exc
+
+
+def _github(ctx: Context) -> GitHub:
+    env = ctx.environ
+    return GitHub(
+        token=env.get("GITHUB_TOKEN", ""),
+        repository=env.get("GITHUB_REPOSITORY", ""),
+        api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+    )
+
+
+@click.group("ci")
+def ci() -> None:
+    """Steps for GitHub Actions: the workflows in .github/workflows call these.
+
+    See docs/github.md for the workflows, the secrets and variables they need, and how the
+    state file is kept between runs.
+    """
+
+
+@ci.command("stores")
+@click.option(
+    "--stores",
+    "explicit",
+    default="",
+    envvar="CATALOG_STORES",
+    help="Stores to run for (comma or space separated); overrides settings.stores.",
+)
+@click.pass_obj
+def stores(ctx: Context, explicit: str) -> None:
+    """Print the stores to run for as a JSON list, and set the step output `stores`.
+
+    A workflow input wins, then settings.stores in catalog/catalog.yaml, then the
+    LIGHTSPEED_STORE variable.
+    """
+    found = resolve_stores(
+        explicit=explicit,
+        from_settings=settings_stores(ctx.catalog_dir),
+        variable=ctx.environ.get("LIGHTSPEED_STORE", ""),
+    )
+    doc = json.dumps(found)
+    write_outputs(ctx.environ.get("GITHUB_OUTPUT"), {"stores": doc, "count": str(len(found))})
+    click.echo(doc)
+
+
+@ci.group("state")
+def state() -> None:
+    """Restore and save the state file on a git branch (one commit per apply)."""
+
+
+def _branch_options(func: Any) -> Any:
+    func = click.option(
+        "--remote", default="origin", show_default=True, help="Git remote holding the branch."
+    )(func)
+    func = click.option(
+        "--branch",
+        default=STATE_BRANCH,
+        show_default=True,
+        envvar="CATALOG_STATE_BRANCH",
+        help="Branch that keeps the state files.",
+    )(func)
+    func = click.option("--store", required=True, help="Store domain prefix (the state's key).")(
+        func
+    )
+    return func
+
+
+@state.command("pull")
+@_branch_options
+@click.pass_obj
+def state_pull(ctx: Context, store: str, branch: str, remote: str) -> None:
+    """Restore the store's state file (to --state) from the state branch.
+
+    When none was saved yet, nothing is written and the run starts with an empty state: the
+    plan then does a full refresh from the store, which costs requests but is never wrong.
+    """
+    key = check_store_key(store)
+    found = StateBranch(repo=Path.cwd(), branch=branch, remote=remote).pull(key, ctx.state_path)
+    write_outputs(ctx.environ.get("GITHUB_OUTPUT"), {"restored": "true" if found else "false"})
+    if found:
+        _note(f"Restored the state of {key} from branch {branch} to {ctx.state_path}.")
+    else:
+        _note(
+            f"No saved state for {key} on branch {branch}: starting empty; "
+            "this run does a full refresh from the store."
+        )
+
+
+@state.command("push")
+@_branch_options
+@click.option("--message", default="", help="Commit message (default names the store and commit).")
+@click.pass_obj
+def state_push(ctx: Context, store: str, branch: str, remote: str, message: str) -> None:
+    """Save the store's state file (from --state) as one commit on the state branch."""
+    key = check_store_key(store)
+    run = RunInfo.from_environ(ctx.environ)
+    if not message:
+        message = f"{key}: state after apply of {run.sha[:12] or 'a local run'}"
+        if run.run_url:
+            message += f"\n\n{run.run_url}"
+    snapshot = ctx.state_path.with_name(ctx.state_path.name + ".snapshot")
+    try:
+        snapshot_state(ctx.state_path, snapshot)
+        commit = StateBranch(repo=Path.cwd(), branch=branch, remote=remote).push(
+            key, snapshot, message=message
+        )
+    finally:
+        snapshot.unlink(missing_ok=True)
+    write_outputs(ctx.environ.get("GITHUB_OUTPUT"), {"commit": commit})
+    _note(f"Saved the state of {key} to branch {branch} ({commit[:12]}).")
+
+
+@ci.command("record")
+@click.option("--store", required=True, help="Store domain prefix the plan was made for.")
+@click.option(
+    "--exit-code",
+    type=int,
+    required=True,
+    help="Exit code of `catalog plan --detailed-exitcode` (0 no changes, 2 changes, 1 error).",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help=f"Directory with {PLAN_MARKDOWN}, {PLAN_JSON} and {PLAN_STDERR}; {RESULT_JSON} is "
+    "written there.",
+)
+@click.option("--artifact", default="", help="Name of the artifact the directory is uploaded as.")
+@click.pass_obj
+def record(ctx: Context, store: str, exit_code: int, directory: Path, artifact: str) -> None:
+    """Record one store's plan: result.json for the comment job, the job summary, and the
+    step outputs `status`, `has_changes` and `drift`. Fails when the plan failed."""
+    key = check_store_key(store)
+    plan_json = _read_json(directory / PLAN_JSON)
+    result = make_result(
+        store=key,
+        exit_code=exit_code,
+        plan_json=plan_json if isinstance(plan_json, dict) else None,
+        markdown=_read_text(directory / PLAN_MARKDOWN),
+        stderr=_read_text(directory / PLAN_STDERR),
+        artifact=artifact,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / RESULT_JSON).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), plan_summary(result))
+    write_outputs(
+        ctx.environ.get("GITHUB_OUTPUT"),
+        {
+            "status": str(result.status),
+            "has_changes": "true" if result.status is Status.CHANGES else "false",
+            "drift": str(result.drift),
+        },
+    )
+    if result.status is Status.ERROR:
+        raise CatalogError(f"The plan for store {key} failed: {result.error}")
+    _note(f"{key}: {result.headline or str(result.status)}")
+
+
+def load_results(root: Path) -> list[StoreResult]:
+    """Every `result.json` under `root` (one directory per downloaded artifact), by store."""
+    results = []
+    for path in sorted(root.rglob(RESULT_JSON)) if root.exists() else []:
+        data = _read_json(path)
+        if isinstance(data, dict):
+            results.append(
+                StoreResult.from_json(data, markdown=_read_text(path.parent / PLAN_MARKDOWN))
+            )
+    return sorted(results, key=lambda r: r.store)
+
+
+@ci.command("comment")
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory holding the stores' plan directories (the downloaded artifacts).",
+)
+@click.option(
+    "--validation",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output of `catalog validate`, shown when validation failed.",
+)
+@click.option(
+    "--validation-outcome",
+    type=click.Choice(["success", "failure", "cancelled", "skipped", ""]),
+    default="",
+    help="The validate step's outcome (steps.<id>.outcome).",
+)
+@click.option("--pr", "pr_number", type=int, help="Pull request number (default: from the event).")
+@click.option(
+    "--body-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the comment body to this file.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the body instead of posting it.")
+@click.pass_obj
+def comment(
+    ctx: Context,
+    results: Path,
+    validation: Path | None,
+    validation_outcome: str,
+    pr_number: int | None,
+    body_out: Path | None,
+    dry_run: bool,
+) -> None:
+    """Post the plans of all stores as ONE pull-request comment, updated in place.
+
+    The comment starts with a hidden marker; the next run finds it and edits it instead of
+    adding another, and removes any duplicate.
+    """
+    env = ctx.environ
+    event_path = env.get("GITHUB_EVENT_PATH", "")
+    event = Event.load(event_path) if event_path else None
+    body = plan_comment(
+        load_results(results),
+        validation_failed=validation_outcome == "failure",
+        validation_text=_read_text(validation) if validation else "",
+        run=RunInfo.from_environ(env),
+        sha=event.head_sha if event else None,
+    )
+    if body_out:
+        body_out.write_text(body, encoding="utf-8")
+    if dry_run:
+        sys.stdout.write(body)
+        return
+    number = pr_number or (event.pull_request_number if event else None)
+    if number is None:
+        raise ConfigError(
+            "No pull request to comment on: run this on a pull_request event or pass --pr."
+        )
+    try:
+        with _github(ctx) as gh:
+            outcome = upsert_comment(gh, number, body, marker=PLAN_MARKER)
+    except GitHubError as exc:
+        # A pull request from a fork gets a read-only token: say so, keep the check green
+        # (the plan itself is in the job summary).
+        if exc.status == 403 and event is not None and event.is_fork_pull_request:
+            click.echo(
+                "::warning::Pull requests from forks get a read-only token, so the plan was not "
+                "posted as a comment; it is in the job summary.",
+            )
+            append_summary(env.get("GITHUB_STEP_SUMMARY"), body)
+            return
+        raise
+    write_outputs(env.get("GITHUB_OUTPUT"), {"comment_id": str(outcome.number or "")})
+    extra = (
+        f", removed {outcome.removed_duplicates} duplicate(s)" if outcome.removed_duplicates else ""
+    )
+    _note(f"Plan comment on #{number}: {outcome.outcome}{extra}.")
+
+
+@ci.command("drift")
+@click.option("--store", required=True, help="Store domain prefix the plan was made for.")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The plan as JSON (`catalog plan --format json`).",
+)
+@click.option(
+    "--exit-code",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Exit code of `catalog plan --detailed-exitcode`; on an error the issue is left as is.",
+)
+@click.pass_obj
+def drift(ctx: Context, store: str, plan_path: Path, exit_code: int) -> None:
+    """Open, update or close the store's drift issue from a plan's `drift: true` fields.
+
+    One issue per store, labelled catalog-drift and found by a hidden marker. A failed plan
+    proves nothing about drift, so it never closes an issue.
+    """
+    key = check_store_key(store)
+    if exit_code not in (0, 2):
+        raise CatalogError(
+            f"The drift check for store {key} could not plan (exit {exit_code}); "
+            "its drift issue was left unchanged."
+        )
+    plan_json = _read_json(plan_path)
+    if not isinstance(plan_json, dict):
+        raise ConfigError(f"{plan_path} holds no plan: run `catalog plan --format json` first.")
+    fields = drifted_fields(plan_json)
+    with _github(ctx) as gh:
+        outcome = sync_drift_issue(gh, key, fields, run=RunInfo.from_environ(ctx.environ))
+    count = len(fields)
+    summary = (
+        f"### Drift in `{key}`: {count} field{'s' if count != 1 else ''} "
+        f"(issue {outcome.outcome}{f' #{outcome.number}' if outcome.number else ''}, "
+        f"label `{DRIFT_LABEL}`)\n"
+        if count
+        else f"### No drift in `{key}`\n"
+    )
+    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), summary)
+    write_outputs(
+        ctx.environ.get("GITHUB_OUTPUT"),
+        {"drift": str(count), "issue": str(outcome.number or ""), "outcome": str(outcome.outcome)},
+    )
+    _note(summary.removeprefix("### ").strip())
