@@ -1,0 +1,40 @@
+"""Shared fixtures. The sandbox store is the fake every test talks to (see reconciler.sandbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+
+SANDBOX_TOKEN = "sandbox-token"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxStore]:
+    """A fresh in-memory store: rate limit off, images processed almost at once."""
+    store = SandboxStore(
+        token=SANDBOX_TOKEN, rate_limit=None, image_processing_seconds=0.01, seed=1234
+    )
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sandbox_client(sandbox: SandboxStore) -> Iterator[httpx.Client]:
+    """An httpx client talking to `sandbox` in process, bearer token set."""
+    with httpx.Client(
+        transport=SandboxTransport(sandbox),
+        base_url="http://sandbox.invalid",
+        headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def sandbox_url(sandbox: SandboxStore) -> Iterator[str]:
+    """The base URL of `sandbox` served over a real socket on 127.0.0.1."""
+    with serve_in_thread(sandbox) as url:
+        yield url
