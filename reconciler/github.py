@@ -563,7 +563,8 @@ def drift_issue_body(
         "|---|---|---|---|",
     ]
     for f in fields:
-        lines.append(f"| {f.kind} `{f.key}` | {f.field} | {_cell(f.live)} | {_cell(f.catalog)} |")
+        key = f.key.replace("|", "\\|")
+        lines.append(f"| {f.kind} `{key}` | {f.field} | {_cell(f.live)} | {_cell(f.catalog)} |")
     footer = run.footer()
     if footer:
         lines += ["", f"<sub>Last checked: {footer}.</sub>"]
@@ -962,10 +963,10 @@ class StateBranch:
     def pull(self, store: str, dest: Path) -> bool:
         """Write the store's saved state to `dest`. False (and `dest` untouched) when nothing
         was saved yet: the run then starts from an empty state and does a full refresh."""
+        path = self._path(store)
         head = self._fetch()
         if head is None:
             return False
-        path = self._path(store)
         try:
             self._git("cat-file", "-e", f"{head}:{path}")
         except GitError:

@@ -110,12 +110,15 @@ def test_permission_error_names_the_fix_and_never_the_token(fake: FakeGitHub, gh
 
 
 def test_bad_token_is_401(fake: FakeGitHub) -> None:
-    with GitHub(
-        token="wrong",
-        repository=fake.repository,
-        api_url=fake.base_url,
-        transport=fake.transport(),
-    ) as client, pytest.raises(GitHubError, match=r"401.*missing or expired"):
+    with (
+        GitHub(
+            token="wrong",
+            repository=fake.repository,
+            api_url=fake.base_url,
+            transport=fake.transport(),
+        ) as client,
+        pytest.raises(GitHubError, match=r"401.*missing or expired"),
+    ):
         client.comments(7)
 
 
