@@ -1525,7 +1525,8 @@ def _named_extras(kind: str, fields: JSON, current: Doc | None) -> JSON:
         description = fields.get("description", (current or {}).get("description"))
         if description is not None and not isinstance(description, str):
             raise invalid({"description": "description must be a string"})
-        extras["description"] = description
+        # The published schemas type description as a plain string: "" stands for none.
+        extras["description"] = description or ""
     if kind == "supplier":
         contact = fields.get("contact", (current or {}).get("contact", {}))
         if not isinstance(contact, dict):
