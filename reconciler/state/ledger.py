@@ -323,6 +323,15 @@ class Ledger:
             )
             return _last_pk(table)
 
+    def set_change_remote(
+        self, change_id: int, remote_id: str | None, remote_version: int | None
+    ) -> None:
+        """Fill in what the store reported for an applied change (read back after the run)."""
+        with self._write():
+            self.db.table("changes").update(
+                change_id, {"remote_id": remote_id, "remote_version": remote_version}
+            )
+
     def changes(self, run_id: int) -> list[ChangeRecord]:
         """A run's change rows in the order they were recorded."""
         return [
