@@ -57,6 +57,9 @@ def cli(ctx: click.Context, catalog_dir: str, state_path: str, color: str, debug
 
 def _register() -> None:
     # Commands are registered here, one module each; the import order is the help order.
+    from reconciler.cli.validate import validate
+
+    cli.add_command(validate)
     from reconciler.cli import history
 
     cli.add_command(history.history)

@@ -1,0 +1,1071 @@
+"""Reading and writing catalog files: the filesystem edge of the catalog.
+
+`load_catalog` / `validate_directory` read every `*.yaml` / `*.yml` file under the catalog
+directory, check it against the JSON Schema and the rules in `reconciler.rules`, check the
+images it names, and produce the canonical `Catalog` (or every problem, located at
+file:line:column).
+
+How YAML is read, and why:
+- Safe YAML only. The document is built straight from the libyaml C parser's events, not through
+  PyYAML's composer and constructor: that is several times faster (composing and constructing
+  50,000 variants costs more than parsing them) and it lets the loader refuse what PyYAML would
+  accept silently (duplicate keys) or expand without limit (aliases).
+- Two passes, both over events. The fast pass handles plain documents (no anchors, tags, merge
+  keys or anything irregular) and records no positions. Only when it gives up, or when a file has
+  a problem, does the careful pass run: it records the line and column of every value, so a
+  problem found by path (`products[3].variants[2].sku`) maps back to where it was written.
+- Limits: file size, nesting depth and the number of values aliases may add, so a "billion
+  laughs" file is refused as soon as its aliases add more than `MAX_ALIAS_VALUES` values.
+
+The parse cache (`cache_path`) keeps, per file, the checked data of files that had no problems,
+keyed by the sha256 of their name and bytes; an unchanged file is neither parsed nor checked
+again. Cross-file checks (duplicate handles, SKUs, names, barcodes, spellings) and image checks
+run on every load. The cache is JSON, written atomically, and ignored when it is unreadable,
+corrupt or written by another version of this code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gc
+import hashlib
+import importlib.resources
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+
+from reconciler import rules
+from reconciler.errors import CatalogInvalid
+from reconciler.model import (
+    Brand,
+    Catalog,
+    Image,
+    Product,
+    Prune,
+    Settings,
+    Supplier,
+    Variant,
+    catalog_to_data,
+    sorted_names,
+)
+from reconciler.problems import Finding, JsonPath, Problem, format_path
+
+# The C parser where libyaml is available; the pure-Python one (same events) otherwise.
+_Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_DEPTH = 20  # a catalog needs 5 levels; deep nesting is an attack or a mistake
+MAX_ALIAS_VALUES = 100_000  # values that aliases may add to one file
+SCHEMA_FILE = "catalog-file.schema.json"
+CACHE_FORMAT = 1
+
+Positions = dict[JsonPath, tuple[int, int]]
+
+
+# --- the schema ---------------------------------------------------------------------------------
+
+
+def schema_text(name: str = SCHEMA_FILE) -> str:
+    """A schema's JSON text, found as package data (works from a checkout or a wheel)."""
+    return importlib.resources.files("reconciler.schemas").joinpath(name).read_text("utf-8")
+
+
+@cache
+def _checker() -> rules.SchemaChecker:
+    return rules.SchemaChecker(json.loads(schema_text()))
+
+
+# --- YAML scalars ---------------------------------------------------------------------------------
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# PyYAML's own YAML 1.1 implicit resolvers (first character -> [(tag, regexp)]), so plain
+# scalars get exactly the types `yaml.safe_load` would give them.
+_IMPLICIT: dict[str | None, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+_SAFE = yaml.constructor.SafeConstructor()
+
+
+class _Merge:
+    """The `<<` merge key."""
+
+
+_MERGE = _Merge()
+
+
+def _yaml_float(text: str) -> Decimal | float:
+    """A YAML float from its source text: a Decimal with the digits as written, never a float.
+
+    Only the non-finite values (.inf, .nan) stay floats; the rules reject them as amounts.
+    """
+    v = text.replace("_", "").lower()
+    negative = v.startswith("-")
+    if v[:1] in "+-":
+        v = v[1:]
+    if v == ".inf":
+        return float("-inf") if negative else float("inf")
+    if v == ".nan":
+        return float("nan")
+    if ":" in v:  # YAML 1.1 sexagesimal, e.g. 1:30.5
+        total = Decimal(0)
+        for part in v.split(":"):
+            total = total * 60 + Decimal(part)
+        return -total if negative else total
+    number = Decimal(v)
+    return -number if negative else number
+
+
+def _yaml_int(text: str) -> int:
+    value: int = _SAFE.construct_yaml_int(yaml.ScalarNode("tag:yaml.org,2002:int", text))
+    return value
+
+
+def _yaml_timestamp(text: str) -> object:
+    return _SAFE.construct_yaml_timestamp(yaml.ScalarNode("tag:yaml.org,2002:timestamp", text))
+
+
+def _yaml_binary(text: str) -> bytes:
+    try:
+        return base64.decodebytes(text.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"invalid base64 data: {exc}") from None
+
+
+_CONSTRUCT: dict[str, Callable[[str], object]] = {
+    "tag:yaml.org,2002:null": lambda _v: None,
+    "tag:yaml.org,2002:bool": lambda v: _SAFE.bool_values[v.lower()],
+    "tag:yaml.org,2002:int": _yaml_int,
+    "tag:yaml.org,2002:float": _yaml_float,
+    "tag:yaml.org,2002:timestamp": _yaml_timestamp,
+    "tag:yaml.org,2002:value": lambda v: v,
+    _STR: lambda v: v,
+}
+_EXPLICIT: dict[str, Callable[[str], object]] = {
+    **_CONSTRUCT,
+    "tag:yaml.org,2002:binary": _yaml_binary,
+}
+
+
+def _plain(value: str) -> object:
+    """The value of an untagged plain scalar, resolved the way YAML 1.1 (and PyYAML) does."""
+    for tag, regexp in _IMPLICIT.get(value[:1], ()):
+        if regexp.match(value):
+            if tag == _MERGE_TAG:
+                return _MERGE
+            return _CONSTRUCT[tag](value)
+    return value
+
+
+# --- the fast pass ------------------------------------------------------------------------------
+
+
+class _GiveUp(Exception):
+    """The fast pass met something only the careful pass handles."""
+
+
+def _fast_build(text: str) -> object:
+    """The document of a plain YAML file, or `_GiveUp` for anything else.
+
+    Plain: one document of mappings, lists and untagged scalars, string keys, no duplicates,
+    no anchors, aliases or merge keys, not nested deeper than `MAX_DEPTH`. Positions are not
+    recorded; the careful pass gives them when a problem needs them.
+    """
+    parser = _Parser(text)
+    get = parser.get_event
+    # Each open collection is [container, pending key]; a list's key slot is unused.
+    stack: list[list[Any]] = []
+    root: object = None
+    documents = 0
+    try:
+        while True:
+            e = get()
+            cls = e.__class__
+            if cls is ScalarEvent:
+                if e.anchor is not None or e.tag is not None:
+                    raise _GiveUp
+                value: object = e.value
+                if e.implicit[0]:
+                    # Inline the common case: most scalars start with a letter no resolver knows.
+                    resolvers = _IMPLICIT.get(e.value[:1])
+                    if resolvers:
+                        value = _plain(e.value)
+                        if value is _MERGE:
+                            raise _GiveUp
+            elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                if (
+                    e.anchor is not None
+                    or (e.tag is not None and e.tag != "!")
+                    or len(stack) >= MAX_DEPTH
+                ):
+                    raise _GiveUp
+                top = stack[-1] if stack else None
+                if top is not None and top[1] is None and top[0].__class__ is dict:
+                    raise _GiveUp  # a list or mapping used as a key
+                stack.append([{} if cls is MappingStartEvent else [], None])
+                continue
+            elif cls is MappingEndEvent or cls is SequenceEndEvent:
+                value = stack.pop()[0]
+            elif cls is StreamEndEvent:
+                return root
+            elif cls is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _GiveUp
+                continue
+            elif cls is AliasEvent:
+                raise _GiveUp
+            else:
+                continue
+            if not stack:
+                root = value
+                continue
+            top = stack[-1]
+            container = top[0]
+            if container.__class__ is list:
+                container.append(value)
+            elif top[1] is None:
+                if value.__class__ is not str or value in container:
+                    raise _GiveUp
+                top[1] = value
+            else:
+                container[top[1]] = value
+                top[1] = None
+    except yaml.YAMLError:
+        raise _GiveUp from None
+    finally:
+        parser.dispose()
+
+
+# --- the careful pass ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Parsed:
+    """The careful pass's result: the document (None if unreadable) and where everything is."""
+
+    data: object
+    findings: list[tuple[int, int, str, str | None]]  # (line, column, message, hint)
+    values: Positions = field(default_factory=dict)  # path -> (line, column) of the value
+    keys: Positions = field(default_factory=dict)  # path -> (line, column) of its key
+
+
+class _Frame:
+    __slots__ = ("anchor", "container", "key", "key_at", "merges", "path", "size")
+
+    def __init__(self, container: Any, path: JsonPath, anchor: str | None) -> None:
+        self.container = container
+        self.path = path
+        self.anchor = anchor
+        self.key: object = _NO_KEY
+        self.key_at: tuple[int, int] = (0, 0)
+        self.merges: list[tuple[object, tuple[int, int]]] = []
+        self.size = 1
+
+
+_NO_KEY = object()  # the mapping waits for a key
+_BAD_KEY = object()  # the key was refused: drop its value
+
+
+class _Fatal(Exception):
+    """The file cannot be read any further (the finding is already recorded)."""
+
+
+def _at(mark: Any) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1)
+
+
+def _careful_build(text: str) -> _Parsed:
+    """The document with every value's position and every reading problem, never raising."""
+    out = _Parsed(data=None, findings=[])
+    anchors: dict[str, tuple[object, int]] = {}
+    open_anchors: set[str] = set()
+    added = 0  # values aliases have added so far
+    stack: list[_Frame] = []
+    documents = 0
+    root: list[object] = []
+
+    def problem(at: tuple[int, int], message: str, hint: str | None = None) -> None:
+        out.findings.append((at[0], at[1], message, hint))
+
+    def slot() -> tuple[JsonPath | None, bool]:
+        """The path of the node starting now, and whether it is a mapping key."""
+        if not stack:
+            return (), False
+        top = stack[-1]
+        if isinstance(top.container, list):
+            return (*top.path, len(top.container)), False
+        if top.key is _NO_KEY:
+            return None, True
+        if isinstance(top.key, str):
+            return (*top.path, top.key), False
+        return None, False
+
+    def add(value: object, size: int, at: tuple[int, int], is_key: bool) -> None:
+        if not stack:
+            root.append(value)
+            return
+        top = stack[-1]
+        top.size += size
+        container = top.container
+        if isinstance(container, list):
+            container.append(value)
+        elif is_key:
+            top.key_at = at
+            if value is _MERGE:
+                top.key = _MERGE
+            elif not isinstance(value, str):
+                shown = rules.describe_value(value)
+                problem(at, f"a key must be text, not {shown}", "put the key in quotes")
+                top.key = _BAD_KEY
+            elif value in container:
+                problem(
+                    at,
+                    f"duplicate key {rules.quote(value)}",
+                    "each key may appear once in a mapping",
+                )
+                top.key = _BAD_KEY
+            else:
+                top.key = value
+                out.keys[(*top.path, value)] = at
+        else:
+            if top.key is _MERGE:
+                top.merges.append((value, at))
+            elif isinstance(top.key, str):
+                container[top.key] = value
+            top.key = _NO_KEY
+
+    def scalar(e: Any, at: tuple[int, int]) -> object:
+        tag = e.tag
+        if tag is None or tag == "!":
+            return _plain(e.value) if e.implicit[0] and tag is None else e.value
+        construct = _EXPLICIT.get(tag)
+        if construct is None:
+            problem(
+                at, f"unsupported YAML tag {tag}", "catalog files use plain YAML: remove the tag"
+            )
+            return e.value
+        try:
+            return construct(e.value)
+        except (ValueError, KeyError, InvalidOperation, ArithmeticError):
+            problem(at, f"{rules.quote(e.value)} is not a valid {tag.rsplit(':', 1)[-1]}")
+            return e.value
+
+    parser = _Parser(text)
+    try:
+        while True:
+            e = parser.get_event()
+            cls = type(e)
+            if cls is StreamEndEvent:
+                break
+            if cls is StreamStartEvent or cls is DocumentEndEvent:
+                continue
+            at = _at(e.start_mark)
+            if cls is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    problem(
+                        at,
+                        "a catalog file holds one YAML document; this is a second one",
+                        "remove the --- line, or move this part to a file of its own",
+                    )
+                    raise _Fatal
+                continue
+            if cls is MappingEndEvent or cls is SequenceEndEvent:
+                frame = stack.pop()
+                if isinstance(frame.container, dict):
+                    _merge(frame, problem)
+                if frame.anchor is not None:
+                    anchors[frame.anchor] = (frame.container, frame.size)
+                    open_anchors.discard(frame.anchor)
+                path, is_key = slot()
+                if is_key:
+                    problem(frame_at(frame, out), "a key must be text, not a list or mapping")
+                    stack[-1].key = _BAD_KEY
+                    continue
+                add(frame.container, frame.size, at, False)
+                continue
+            path, is_key = slot()
+            if path is not None and not is_key:
+                out.values[path] = at
+            if cls is ScalarEvent:
+                value = scalar(e, at)
+                if e.anchor is not None:
+                    anchors[e.anchor] = (value, 1)
+                add(value, 1, at, is_key)
+            elif cls is AliasEvent:
+                if e.anchor in open_anchors:
+                    problem(
+                        at,
+                        f"alias *{e.anchor} refers to a list or mapping that contains it",
+                        "recursive aliases are not allowed",
+                    )
+                    raise _Fatal
+                if e.anchor not in anchors:
+                    problem(at, f"alias *{e.anchor} has no anchor &{e.anchor} before it")
+                    raise _Fatal
+                value, size = anchors[e.anchor]
+                added += size
+                if added > MAX_ALIAS_VALUES:
+                    problem(
+                        at,
+                        f"aliases add more than {MAX_ALIAS_VALUES:,} values to this file",
+                        "write the values out, or use fewer aliases",
+                    )
+                    raise _Fatal
+                add(value, size, at, is_key)
+            elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                if len(stack) >= MAX_DEPTH:
+                    problem(
+                        at,
+                        f"nested deeper than {MAX_DEPTH} levels",
+                        "a catalog needs only a few levels of nesting",
+                    )
+                    raise _Fatal
+                tag = e.tag
+                expected = (
+                    "tag:yaml.org,2002:map" if cls is MappingStartEvent else "tag:yaml.org,2002:seq"
+                )
+                if tag is not None and tag not in ("!", expected):
+                    problem(
+                        at,
+                        f"unsupported YAML tag {tag}",
+                        "catalog files use plain YAML: remove the tag",
+                    )
+                container: dict[str, object] | list[object] = {} if cls is MappingStartEvent else []
+                frame = _Frame(container, path if path is not None else ("?",), e.anchor)
+                frame.key_at = at
+                if e.anchor is not None:
+                    open_anchors.add(e.anchor)
+                stack.append(frame)
+    except _Fatal:
+        return out
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = _at(mark) if mark is not None else (1, 1)
+        hint = None
+        if exc.context and exc.context_mark is not None:
+            hint = f"{exc.context} at line {exc.context_mark.line + 1}"
+        problem(at, f"YAML syntax error: {exc.problem or exc.context}", hint)
+        return out
+    except yaml.YAMLError as exc:
+        position = getattr(exc, "position", 0)
+        problem(_line_col(text, position), f"unreadable YAML: {exc}")
+        return out
+    finally:
+        parser.dispose()
+    out.data = root[0] if root else None
+    return out
+
+
+def frame_at(frame: _Frame, out: _Parsed) -> tuple[int, int]:
+    return out.values.get(frame.path, frame.key_at)
+
+
+def _merge(frame: _Frame, problem: Callable[..., None]) -> None:
+    """Apply `<<` merge keys: keys written in the mapping win, then earlier merges win."""
+    target = frame.container
+    for value, at in frame.merges:
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                problem(at, "<< can only merge a mapping or a list of mappings")
+                continue
+            for k, v in source.items():
+                target.setdefault(k, v)
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+# --- one file -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _FileResult:
+    """One file checked on its own: its problems (without the file name) and, if none, its data."""
+
+    problems: list[tuple[int, int, str, str, str | None]]  # (line, column, path, message, hint)
+    data: dict[str, Any] | None  # the checked document; None if the file has problems
+    raw: object = None  # the document as read, for the cross-file checks when it has problems
+
+
+def _decode(raw: bytes) -> tuple[str | None, list[tuple[int, int, str, str, str | None]]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        head = raw[: exc.start].decode("utf-8", errors="replace")
+        line, col = _line_col(head, len(head))
+        return None, [
+            (
+                line,
+                col,
+                "",
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                "save the file as UTF-8",
+            )
+        ]
+    return text.removeprefix("\ufeff"), []
+
+
+def _check_file(rel: str, raw: bytes) -> tuple[_FileResult, str | None]:
+    """Parse and check one file's bytes; also returns the text for locating later problems."""
+    text, problems = _decode(raw)
+    if text is None:
+        return _FileResult(problems, None), None
+    parsed: _Parsed | None = None
+    try:
+        data = _fast_build(text)
+    except _GiveUp:
+        parsed = _careful_build(text)
+        data = parsed.data
+        if parsed.findings:
+            located = [(line, col, "", msg, hint) for line, col, msg, hint in parsed.findings]
+            if data is None:
+                return _FileResult(located, None), text
+            problems.extend(located)
+    if data is None:
+        data = {}  # an empty file (or only comments) declares nothing
+    checker = _checker()
+    findings, bad = checker.file_findings(data)
+    if isinstance(data, dict):
+        findings.extend(
+            rules.file_findings(data, root_file=rel == rules.ROOT_FILE, bad_products=bad)
+        )
+    if findings:
+        if parsed is None:
+            parsed = _careful_build(text)
+        problems.extend(_locate(f, parsed) for f in findings)
+    if problems:
+        return _FileResult(problems, None, raw=data), text
+    assert isinstance(data, dict)
+    return _FileResult([], data), text
+
+
+def _locate(f: Finding, parsed: _Parsed) -> tuple[int, int, str, str, str | None]:
+    """The line and column of a finding's value (or key); the nearest written parent otherwise."""
+    path = f.path
+    if f.on_key and path in parsed.keys:
+        at = parsed.keys[path]
+    else:
+        at = (1, 1)
+        for n in range(len(path), -1, -1):
+            if path[:n] in parsed.values:
+                at = parsed.values[path[:n]]
+                break
+    return (at[0], at[1], format_path(path), f.message, f.hint)
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+def _money(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return number if number else abs(number)  # -0.00 is 0.00
+
+
+def _variant(v: Mapping[str, Any], options: tuple[str, ...]) -> Variant:
+    values = v["options"]
+    return Variant(
+        sku=v["sku"],
+        options=tuple((o, values[o]) for o in options),
+        price=_money(v.get("price")),
+        supply_price=_money(v.get("supply_price")),
+        barcode=v.get("barcode"),
+        active=v.get("active"),
+    )
+
+
+def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
+    options = tuple(p.get("options") or ())
+    category = p.get("category")
+    tags = p.get("tags")
+    paths = p.get("images")
+    return Product(
+        handle=p["handle"],
+        name=p["name"],
+        description=p.get("description"),
+        brand=p.get("brand"),
+        supplier=p.get("supplier"),
+        supplier_code=p.get("supplier_code"),
+        category=None if category is None else tuple(s.strip() for s in category.split("/")),
+        tags=None if tags is None else sorted_names(tags),
+        active=p.get("active"),
+        price=_money(p.get("price")),
+        supply_price=_money(p.get("supply_price")),
+        options=options,
+        variants=tuple(_variant(v, options) for v in p.get("variants") or ()),
+        images=None
+        if paths is None
+        else tuple(Image(path=n, sha256=images[n]) for n in map(rules.normalize_image_path, paths)),
+        sku=p.get("sku"),
+        barcode=p.get("barcode"),
+    )
+
+
+def _build(files: list[dict[str, Any]], images: Mapping[str, str]) -> Catalog:
+    products: list[Product] = []
+    brands: dict[str, Brand] = {}
+    suppliers: dict[str, Supplier] = {}
+    tags: dict[str, str] = {}
+    settings: Settings | None = None
+    for data in files:
+        products.extend(_product(p, images) for p in data.get("products") or ())
+        for b in data.get("brands") or ():
+            brands.setdefault(b["name"], Brand(name=b["name"], description=b.get("description")))
+        for s in data.get("suppliers") or ():
+            suppliers.setdefault(
+                s["name"], Supplier(name=s["name"], description=s.get("description"))
+            )
+        for t in data.get("tags") or ():
+            tags.setdefault(t, t)
+        if "settings" in data:
+            s = data["settings"]
+            settings = Settings(
+                prune=Prune(s.get("prune", "none")), stores=tuple(s.get("stores") or ())
+            )
+    return Catalog.build(
+        products=products,
+        brands=list(brands.values()),
+        suppliers=list(suppliers.values()),
+        tags=list(tags.values()),
+        settings=settings,
+    )
+
+
+# --- the cache ----------------------------------------------------------------------------------
+
+
+@cache
+def _code_fingerprint() -> str:
+    """Changes whenever the code or schema that produced cached results changes."""
+    digest = hashlib.sha256(f"{CACHE_FORMAT}:{yaml.__version__}".encode())
+    digest.update(schema_text().encode())
+    for module in ("catalog.py", "rules.py", "model.py", "problems.py"):
+        with contextlib.suppress(OSError):
+            digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()
+
+
+def _decimal_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+class _Cache:
+    """Per-file results of earlier loads; any sign of trouble and it is simply empty."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.files: dict[str, Any] = {}
+        self.images: dict[str, Any] = {}
+        self.used_files: dict[str, Any] = {}
+        self.used_images: dict[str, Any] = {}
+        self.dirty = False
+        if path is None:
+            return
+        try:
+            blob = json.loads(path.read_bytes())
+            if blob.get("fingerprint") == _code_fingerprint():
+                files, images = blob["files"], blob["images"]
+                if isinstance(files, dict) and isinstance(images, dict):
+                    self.files, self.images = files, images
+        except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+            pass
+
+    def file(self, key: str) -> dict[str, Any] | None:
+        data = self.files.get(key)
+        if isinstance(data, dict):
+            self.used_files[key] = data
+            return data
+        return None
+
+    def put_file(self, key: str, data: dict[str, Any]) -> None:
+        self.used_files[key] = data
+        self.dirty = True
+
+    def image(self, key: str) -> list[Any] | None:
+        entry = self.images.get(key)
+        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry):
+            self.used_images[key] = entry
+            return entry
+        return None
+
+    def put_image(self, key: str, entry: list[str]) -> None:
+        self.used_images[key] = entry
+        self.dirty = True
+
+    def save(self) -> None:
+        """Keep only what this load used, written to a temp file and renamed into place."""
+        if self.path is None:
+            return
+        if (
+            not self.dirty
+            and self.used_files.keys() == self.files.keys()
+            and (self.used_images.keys() == self.images.keys())
+        ):
+            return
+        blob = {
+            "fingerprint": _code_fingerprint(),
+            "files": self.used_files,
+            "images": self.used_images,
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(blob, f, default=_decimal_default, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only costs speed next time
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def _check_images(
+    directory: Path,
+    files: list[_LoadedFile],
+    cache_: _Cache,
+) -> tuple[dict[str, str], list[tuple[int, Finding]]]:
+    """sha256 of every image the valid products name, and findings for the ones that are wrong."""
+    hashes: dict[str, str] = {}
+    findings: list[tuple[int, Finding]] = []
+    root = directory.resolve()
+    for index, loaded in enumerate(files):
+        if loaded.data is None:
+            continue
+        for i, product in enumerate(loaded.data.get("products") or ()):
+            for j, image in enumerate(product.get("images") or ()):
+                name = rules.normalize_image_path(image)
+                if name in hashes:
+                    continue
+                result = _check_image(root, name, cache_)
+                if isinstance(result, Finding):
+                    findings.append(
+                        (index, Finding(("products", i, "images", j), result.message, result.hint))
+                    )
+                else:
+                    hashes[name] = result
+    return hashes, findings
+
+
+def _check_image(root: Path, name: str, cache_: _Cache) -> str | Finding:
+    shown = rules.quote(name)
+    target = (root / name).resolve()
+    if not target.is_relative_to(root):
+        return Finding(
+            (),
+            f"image {shown} is outside the catalog directory",
+            "keep images inside the catalog directory (no .. or links out of it)",
+        )
+    try:
+        st = target.stat()
+    except OSError:
+        return Finding((), f"image {shown} does not exist", "check the path and its case")
+    if not stat.S_ISREG(st.st_mode):
+        return Finding((), f"image {shown} is not a file")
+    if st.st_size > rules.MAX_IMAGE_BYTES:
+        return Finding(
+            (),
+            f"image {shown} is {st.st_size / 1048576:.1f} MB, more than 10 MB",
+            "make it smaller",
+        )
+    key = f"{target}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    entry = cache_.image(key)
+    if entry is None:
+        try:
+            content = target.read_bytes()
+        except OSError as exc:
+            return Finding((), f"image {shown} cannot be read: {exc.strerror}")
+        entry = [hashlib.sha256(content).hexdigest(), rules.image_type(content[:12]) or ""]
+        cache_.put_image(key, entry)
+    if not entry[1]:
+        return Finding(
+            (),
+            f"image {shown} is not a JPEG, PNG, GIF, TIFF or WebP file",
+            "the type is read from the file's content, not its name",
+        )
+    sha256: str = entry[0]
+    return sha256
+
+
+# --- the whole directory ------------------------------------------------------------------------
+
+
+@dataclass
+class _LoadedFile:
+    rel: str
+    shown: str
+    text_bytes: bytes | None  # kept only to locate problems found across files
+    data: dict[str, Any] | None  # checked data; None if the file has problems
+    raw: object  # the document as read (the checked data when valid)
+    problems: list[Problem]
+    parsed: _Parsed | None = None
+
+    def locate(self, finding: Finding) -> Problem:
+        if self.parsed is None:
+            text = (self.text_bytes or b"").decode("utf-8", errors="replace").removeprefix("\ufeff")
+            self.parsed = _careful_build(text)
+        line, col, path, message, hint = _locate(finding, self.parsed)
+        return Problem(self.shown, line, col, path, message, hint)
+
+    def where(self, path: JsonPath) -> str:
+        p = self.locate(Finding(path, ""))
+        return f"{p.file}:{p.line}:{p.column}"
+
+
+@dataclass
+class Report:
+    """The outcome of validating a catalog directory.
+
+    `catalog` is None whenever there is a problem. Counts cover every file read, valid or not.
+    """
+
+    catalog: Catalog | None
+    problems: list[Problem]
+    files: int = 0
+    products: int = 0
+    variants: int = 0
+
+    @property
+    def files_with_problems(self) -> int:
+        return len({p.file for p in self.problems})
+
+    def summary(self) -> str:
+        """`2 problems in 1 file; 1,204 products, 5,310 variants checked`."""
+        counts = f"{_plural(self.products, 'product')}, {_plural(self.variants, 'variant')} checked"
+        if not self.problems:
+            return f"No problems in {_plural(self.files, 'file')}; {counts}"
+        return (
+            f"{_plural(len(self.problems), 'problem')} in "
+            f"{_plural(self.files_with_problems, 'file')}; {counts}"
+        )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def catalog_files(directory: Path) -> list[Path]:
+    """Every `*.yaml` / `*.yml` file under the directory, in a stable order, hidden ones skipped."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+                found.append(Path(dirpath) / name)
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def _shown(path: Path) -> str:
+    """The path as people see it: relative to the working directory when it is under it."""
+    if path.is_absolute():
+        with contextlib.suppress(ValueError):
+            return path.relative_to(Path.cwd()).as_posix()
+    return path.as_posix()
+
+
+def validate_directory(directory: Path, *, cache_path: Path | None = None) -> Report:
+    """Check every catalog file under `directory`; the catalog, or every problem, located."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        shown = _shown(directory)
+        return Report(
+            None,
+            [
+                Problem(
+                    shown,
+                    1,
+                    1,
+                    "",
+                    "the catalog directory does not exist",
+                    "create it, or pass --catalog DIR",
+                )
+            ],
+        )
+    # Parsing allocates millions of small objects that all stay alive until the end; the cyclic
+    # garbage collector would rescan them over and over for nothing, so it waits until we are done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _validate(directory, cache_path)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _validate(directory: Path, cache_path: Path | None) -> Report:
+    cache_ = _Cache(cache_path)
+    loaded: list[_LoadedFile] = []
+    for path in catalog_files(directory):
+        rel = path.relative_to(directory).as_posix()
+        shown = _shown(path)
+        loaded.append(_load_file(path, rel, shown, cache_))
+    problems = [p for f in loaded for p in f.problems]
+
+    for clash in rules.clashes([_as_dict(f.raw) for f in loaded]):
+        first_where = loaded[clash.first.file].where(clash.first.path)
+        message, hint = rules.clash_message(clash, first_where)
+        problems.append(loaded[clash.at.file].locate(Finding(clash.at.path, message, hint)))
+
+    hashes, image_findings = _check_images(directory, loaded, cache_)
+    problems.extend(loaded[i].locate(f) for i, f in image_findings)
+
+    products = variants = 0
+    for f in loaded:
+        raw = _as_dict(f.raw).get("products")
+        if isinstance(raw, list):
+            products += len(raw)
+            variants += sum(
+                len(p["variants"])
+                for p in raw
+                if isinstance(p, dict) and isinstance(p.get("variants"), list)
+            )
+    cache_.save()
+    problems.sort(key=Problem.sort_key)
+    catalog = None
+    if not problems:
+        catalog = _build([f.data for f in loaded if f.data is not None], hashes)
+    return Report(catalog, problems, files=len(loaded), products=products, variants=variants)
+
+
+def _as_dict(raw: object) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {}
+
+
+def _load_file(path: Path, rel: str, shown: str, cache_: _Cache) -> _LoadedFile:
+    def fail(message: str, hint: str | None = None) -> _LoadedFile:
+        return _LoadedFile(rel, shown, None, None, None, [Problem(shown, 1, 1, "", message, hint)])
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return fail(
+                f"the file is {size / 1048576:.1f} MB, more than {MAX_FILE_BYTES // 1048576} MB",
+                "split it into several files",
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read the file: {exc.strerror}")
+    if len(raw) > MAX_FILE_BYTES:  # it grew between stat and read
+        return fail(
+            f"the file is more than {MAX_FILE_BYTES // 1048576} MB", "split it into several files"
+        )
+    key = hashlib.sha256(rel.encode() + b"\0" + raw).hexdigest()
+    data = cache_.file(key)
+    if data is not None:
+        return _LoadedFile(rel, shown, raw, data, data, [])
+    result, _text = _check_file(rel, raw)
+    problems = [Problem(shown, line, col, p, m, h) for line, col, p, m, h in result.problems]
+    if result.data is not None:
+        cache_.put_file(key, result.data)
+        return _LoadedFile(rel, shown, raw, result.data, result.data, [])
+    return _LoadedFile(rel, shown, raw, None, result.raw, problems)
+
+
+def load_catalog(directory: Path, *, cache_path: Path | None = None) -> Catalog:
+    """The validated, canonical catalog; `CatalogInvalid` with every problem otherwise."""
+    report = validate_directory(directory, cache_path=cache_path)
+    if report.catalog is None:
+        first = report.problems[0] if report.problems else None
+        more = len(report.problems) - 1
+        tail = f" (and {_plural(more, 'more problem')})" if more > 0 else ""
+        raise CatalogInvalid(
+            f'{first}{tail}; run "catalog validate" to see every problem',
+            list(report.problems),
+        )
+    return report.catalog
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with list items indented under their key, as people write catalogs."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Multi-line text (descriptions) reads best as a literal block; the emitter falls back to
+    # quoting by itself when a block cannot represent the text exactly.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar(_STR, value, style=style)
+
+
+def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
+    # Quoted text: loads back as exactly these digits, never through a float.
+    return dumper.represent_scalar(_STR, format(value, "f"))
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(Decimal, _represent_decimal)
+
+
+def to_yaml(data: object) -> str:
+    """Deterministic YAML for catalog-shaped data: keys in the given order, block style, unicode
+    kept, and strings quoted whenever YAML would otherwise read them as something else."""
+    text: str = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1_000_000,
+    )
+    return text
+
+
+def dump_catalog(catalog: Catalog) -> str:
+    """The whole catalog as the text of one `catalog.yaml` (loads back to an equal catalog)."""
+    data = catalog_to_data(catalog)
+    data.pop("image_hashes", None)
+    return to_yaml(data)
+
+
+__all__ = [
+    "MAX_ALIAS_VALUES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "Report",
+    "catalog_files",
+    "dump_catalog",
+    "load_catalog",
+    "schema_text",
+    "to_yaml",
+    "validate_directory",
+]

@@ -1,0 +1,80 @@
+"""`catalog validate`: schema and semantic checks of the catalog files, offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.catalog import Report, validate_directory
+from reconciler.cli.common import Context
+
+FORMAT_VERSION = 1
+
+
+def parse_cache_path(state_path: Path) -> Path:
+    """The parse cache lives beside the state file (`.catalog/parse-cache`)."""
+    return state_path.parent / "parse-cache"
+
+
+def render_text(report: Report, *, color: bool) -> str:
+    """Every problem on one line, sorted by file and line, then the summary line."""
+    lines = []
+    for p in report.problems:
+        line = str(p)
+        if color:
+            where = f"{p.file}:{p.line}:{p.column}:"
+            line = click.style(where, bold=True) + line[len(where) :]
+        lines.append(line)
+    summary = report.summary()
+    if color:
+        summary = click.style(summary, fg="red" if report.problems else "green")
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def render_json(report: Report) -> str:
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "valid": not report.problems,
+        "files": report.files,
+        "products": report.products,
+        "variants": report.variants,
+        "files_with_problems": report.files_with_problems,
+        "problems": [p.to_json() for p in report.problems],
+        "summary": report.summary(),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+@click.command("validate")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Check every file again instead of reusing results for unchanged files.",
+)
+@click.pass_obj
+def validate(ctx: Context, fmt: str, no_cache: bool) -> int:
+    """Check the catalog files against the schema and the rules, without touching the store.
+
+    Every problem is reported at once, each on one line as file:line:column: where: what
+    (hint), followed by a summary. Exits 0 when the catalog is valid and 1 otherwise.
+    Results for files that have not changed are reused from .catalog/parse-cache.
+    """
+    cache = None if no_cache else parse_cache_path(ctx.state_path)
+    report = validate_directory(ctx.catalog_dir, cache_path=cache)
+    if fmt == "json":
+        sys.stdout.write(render_json(report) + "\n")
+    else:
+        click.echo(render_text(report, color=ctx.color(stream_isatty=sys.stdout.isatty())))
+    return 1 if report.problems else 0

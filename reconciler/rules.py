@@ -1,0 +1,808 @@
+"""The catalog's rules: the JSON Schema and the semantic checks it cannot express.
+
+Pure: values in, `Finding`s out (no files, no YAML, no click). The loader (`reconciler.catalog`)
+parses files, maps each finding's JSON path back to a file:line:column and checks what needs the
+filesystem (images).
+
+The JSON Schema in `reconciler/schemas/` is the source of truth for shapes. Running jsonschema
+over 50,000 variants is far too slow for a pre-commit hook, so `compile_schema` turns the subset
+of keywords our schema uses into plain Python predicates that only answer "valid or not". Only an
+object that fails them is handed to jsonschema, which then says what is wrong. `compile_schema`
+refuses any keyword it does not implement, so the schema cannot grow a rule the fast path would
+silently skip (and a test checks both agree).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]  # no stubs; only two calls use it
+
+from reconciler.model import name_key
+from reconciler.problems import Finding, JsonPath
+
+Check = Callable[[object], bool]
+
+MAX_DECIMALS = 5  # the store keeps prices to 5 decimals (API notes 6.2)
+ROOT_FILE = "catalog.yaml"  # the only file that may hold `settings`
+
+# Keywords that only annotate; they never make an instance invalid.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default"}
+)
+
+
+# --- the fast schema check ---------------------------------------------------------------------
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+_TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": _is_number,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "null": lambda v: v is None,
+}
+
+
+def compile_schema(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Check:
+    """A predicate that is true exactly when jsonschema would find `schema` satisfied.
+
+    Supports the keywords this project's schema uses; anything else raises `ValueError` so a
+    schema change cannot be silently ignored by the fast path.
+    """
+    root = schema if root is None else root
+    refs: dict[str, Check] = {}
+    return _compile(schema, root, refs)
+
+
+def _compile(schema: Mapping[str, Any], root: Mapping[str, Any], refs: dict[str, Check]) -> Check:
+    checks: list[Check] = []
+    unknown = set(schema) - _ANNOTATIONS - _KEYWORDS
+    if unknown:
+        raise ValueError(f"compile_schema does not implement {sorted(unknown)}")
+    if "$ref" in schema:
+        checks.append(_compile_ref(schema["$ref"], root, refs))
+    if "type" in schema:
+        names = [schema["type"]] if isinstance(schema["type"], str) else list(schema["type"])
+        type_checks = [_TYPE_CHECKS[n] for n in names]
+        checks.append(lambda v: any(c(v) for c in type_checks))
+    if "enum" in schema:
+        allowed = list(schema["enum"])
+        checks.append(lambda v: any(v == a and type(v) is type(a) for a in allowed))
+    if "minLength" in schema or "maxLength" in schema or "pattern" in schema:
+        checks.append(_compile_string(schema))
+    if "minimum" in schema:
+        low = schema["minimum"]
+        checks.append(lambda v: not _is_number(v) or not v < low)
+    if {"minItems", "maxItems", "items"} & set(schema):
+        checks.append(_compile_array(schema, root, refs))
+    if {"properties", "required", "additionalProperties"} & set(schema):
+        checks.append(_compile_object(schema, root, refs))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda v: all(c(v) for c in checks)
+
+
+_KEYWORDS = frozenset(
+    {
+        "$ref",
+        "type",
+        "enum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "minItems",
+        "maxItems",
+        "items",
+        "properties",
+        "required",
+        "additionalProperties",
+    }
+)
+
+
+def _compile_ref(ref: str, root: Mapping[str, Any], refs: dict[str, Check]) -> Check:
+    if not ref.startswith("#/$defs/"):
+        raise ValueError(f"compile_schema only resolves local $defs references, not {ref!r}")
+    if ref not in refs:
+        # A placeholder first, so a recursive definition compiles to a lookup, not a loop.
+        cell: list[Check] = []
+        refs[ref] = lambda v: cell[0](v)
+        cell.append(_compile(root["$defs"][ref.removeprefix("#/$defs/")], root, refs))
+    return refs[ref]
+
+
+def _compile_string(schema: Mapping[str, Any]) -> Check:
+    low = schema.get("minLength", 0)
+    high = schema.get("maxLength")
+    pattern = re.compile(schema["pattern"]).search if "pattern" in schema else None
+
+    def check(v: object) -> bool:
+        if not isinstance(v, str):
+            return True
+        if len(v) < low or (high is not None and len(v) > high):
+            return False
+        return pattern is None or pattern(v) is not None
+
+    return check
+
+
+def _compile_array(
+    schema: Mapping[str, Any], root: Mapping[str, Any], refs: dict[str, Check]
+) -> Check:
+    low = schema.get("minItems", 0)
+    high = schema.get("maxItems")
+    item = _compile(schema["items"], root, refs) if "items" in schema else None
+
+    def check(v: object) -> bool:
+        if not isinstance(v, list):
+            return True
+        if len(v) < low or (high is not None and len(v) > high):
+            return False
+        return item is None or all(item(x) for x in v)
+
+    return check
+
+
+def _compile_object(
+    schema: Mapping[str, Any], root: Mapping[str, Any], refs: dict[str, Check]
+) -> Check:
+    props = {k: _compile(s, root, refs) for k, s in schema.get("properties", {}).items()}
+    required = tuple(schema.get("required", ()))
+    extra_schema = schema.get("additionalProperties", True)
+    extra: Check | None
+    if extra_schema is True:
+        extra = None
+    elif extra_schema is False:
+        extra = lambda v: False  # noqa: E731 - a predicate, named for symmetry with the others
+    else:
+        extra = _compile(extra_schema, root, refs)
+
+    def check(v: object) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for key in required:
+            if key not in v:
+                return False
+        for key, value in v.items():
+            c = props.get(key)
+            if c is None:
+                if extra is not None and not extra(value):
+                    return False
+            elif not c(value):
+                return False
+        return True
+
+    return check
+
+
+# --- jsonschema errors in people's words -------------------------------------------------------
+
+
+def describe_value(value: object) -> str:
+    """How a parsed YAML value reads in a message: what YAML made of what was written."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"the yes/no value {'true' if value else 'false'}"
+    if _is_number(value):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {quote(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data"
+    return f"a {type(value).__name__}"
+
+
+def quote(text: str, *, limit: int = 60) -> str:
+    """A value quoted for a message, shortened so one problem stays one line."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "a mapping (key: value lines)",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.casefold(): c for c in choices}
+        match = lowered.get(word.strip().casefold())
+        close = [match] if match else []
+    return f"did you mean {quote(close[0])}?" if close else None
+
+
+def _split_description(schema: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """`"a lowercase slug: letters a-z, ..."` -> ("a lowercase slug", "letters a-z, ...")."""
+    text = schema.get("description")
+    if not isinstance(text, str):
+        return None, None
+    head, sep, tail = text.partition(": ")
+    return (head, tail) if sep else (text, None)
+
+
+def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list[Finding]:
+    """One jsonschema error as findings located at the offending value (or key)."""
+    path: JsonPath = prefix + tuple(error.absolute_path)
+    keyword = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    what, how = _split_description(schema)
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        known = list(schema.get("properties", {}))
+        out = []
+        for key in value:
+            if key not in known:
+                near = _did_you_mean(str(key), known) or f"allowed keys: {', '.join(known)}"
+                out.append(Finding((*path, key), f"unknown key {quote(str(key))}", near, True))
+        return out
+    if keyword == "required" and isinstance(value, dict):
+        return [
+            Finding(path, f"missing required key {quote(key)}")
+            for key in error.validator_value
+            if key not in value
+        ]
+    if keyword == "type":
+        names = (
+            [error.validator_value]
+            if isinstance(error.validator_value, str)
+            else list(error.validator_value)
+        )
+        expected = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
+        hint: str | None = how if what and len(names) > 1 else None
+        if "string" in names and not isinstance(value, dict | list) and value is not None:
+            hint = "put the value in quotes to make it text"
+        if what and len(names) > 1:
+            expected = what
+        return [Finding(path, f"expected {expected}, got {describe_value(value)}", hint)]
+    if keyword == "pattern" and isinstance(value, str):
+        hint = how
+        if path and path[-1] == "handle":
+            slug = slugify(value)
+            hint = f"for example {quote(slug)}" if slug else hint
+        return [Finding(path, f"{quote(value)} is not {what or 'valid'}", hint)]
+    if keyword == "enum":
+        allowed = [str(a) for a in error.validator_value]
+        hint = _did_you_mean(str(value), allowed) if isinstance(value, str) else None
+        shown = quote(value) if isinstance(value, str) else describe_value(value)
+        return [Finding(path, f"{shown} is not one of {', '.join(allowed)}", hint)]
+    if keyword in ("minItems", "maxItems") and isinstance(value, list):
+        limit = error.validator_value
+        if keyword == "minItems":
+            message = "is an empty list" if not value else f"lists {len(value)}, fewer than {limit}"
+        else:
+            message = f"lists {len(value)} items, more than the {limit} allowed"
+        return [Finding(path, message, schema.get("description"))]
+    if keyword == "minLength" and isinstance(value, str):
+        return [Finding(path, "must not be empty", how or what)]
+    if keyword == "maxLength" and isinstance(value, str):
+        limit = error.validator_value
+        return [Finding(path, f"is {len(value)} characters long, more than {limit}", what)]
+    if keyword == "minimum":
+        return [Finding(path, f"{value} is below {error.validator_value}", what)]
+    return [Finding(path, error.message)]
+
+
+def slugify(text: str) -> str:
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+class SchemaChecker:
+    """The catalog file schema, compiled: fast yes/no per object, jsonschema for the messages."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        self.schema = schema
+        self._file_ok = compile_schema(schema)
+        self._product_ok = compile_schema(schema["$defs"]["product"], schema)
+        self._file_validator = jsonschema.Draft202012Validator(schema)
+        product_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/product"}
+        self._product_validator = jsonschema.Draft202012Validator(product_schema)
+
+    def product_ok(self, product: object) -> bool:
+        return self._product_ok(product)
+
+    def file_findings(self, data: object) -> tuple[list[Finding], set[int]]:
+        """Schema findings for one file's data, and the indexes of products that failed."""
+        if self._file_ok(data):
+            return [], set()
+        findings: list[Finding] = []
+        bad: set[int] = set()
+        products = data.get("products") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(products, list):
+            # Products one by one, so one bad product costs one jsonschema run, not the file's.
+            rest = {k: v for k, v in data.items() if k != "products"}
+            for error in self._file_validator.iter_errors(rest):
+                findings.extend(schema_findings(error, ()))
+            for i, product in enumerate(products):
+                if not self._product_ok(product):
+                    bad.add(i)
+                    for error in self._product_validator.iter_errors(product):
+                        findings.extend(schema_findings(error, ("products", i)))
+        else:
+            for error in self._file_validator.iter_errors(data):
+                findings.extend(schema_findings(error, ()))
+            if isinstance(products, list):
+                bad.update(range(len(products)))
+        return findings, bad
+
+
+# --- semantic checks, one file ---------------------------------------------------------------
+
+
+def gtin_check_digit(body: str) -> int:
+    """The GS1 check digit for the digits before it (weights 3,1,3,... from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
+def gtin_valid(code: str) -> bool:
+    return (
+        len(code) in (8, 12, 13, 14)
+        and code.isascii()
+        and code.isdigit()
+        and gtin_check_digit(code[:-1]) == int(code[-1])
+    )
+
+
+def money_findings(value: object, path: JsonPath) -> list[Finding]:
+    """What the schema cannot say about an amount written as a YAML number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [Finding(path, f"{value} is not an amount", "write a number such as 25.00")]
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
+            return [
+                Finding(
+                    path,
+                    f"{value} has more than {MAX_DECIMALS} decimals",
+                    "the store keeps prices to 5 decimals",
+                )
+            ]
+    return []
+
+
+def _barcode_findings(code: object, path: JsonPath) -> list[Finding]:
+    if (
+        isinstance(code, str)
+        and code.isdigit()
+        and len(code) in (8, 12, 13, 14)
+        and not gtin_valid(code)
+    ):
+        expected = gtin_check_digit(code[:-1])
+        return [
+            Finding(
+                path,
+                f"barcode {quote(code)} has a wrong check digit: the last digit should be "
+                f"{expected}",
+                "check the barcode for a typo",
+            )
+        ]
+    return []
+
+
+def _name_duplicates(names: Sequence[object], path: JsonPath, what: str) -> list[Finding]:
+    seen: dict[str, int] = {}
+    out: list[Finding] = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        key = name_key(name)
+        if key in seen:
+            first = names[seen[key]]
+            same = first == name
+            out.append(
+                Finding(
+                    (*path, i),
+                    f"{what} {quote(name)} is listed twice"
+                    + ("" if same else f" (as {quote(str(first))} too)"),
+                    None if same else f"{what} names are case-insensitive",
+                )
+            )
+        else:
+            seen[key] = i
+    return out
+
+
+def product_findings(p: Mapping[str, Any], path: JsonPath) -> list[Finding]:
+    """Semantic checks for one schema-valid product."""
+    out: list[Finding] = []
+    options = p.get("options")
+    variants = p.get("variants")
+    if options is not None and variants is None:
+        out.append(
+            Finding(
+                (*path, "options"),
+                "a family with options needs variants",
+                "add variants, each with a sku and a value for every option, or remove options",
+                True,
+            )
+        )
+    if variants is not None and options is None:
+        out.append(
+            Finding(
+                (*path, "variants"),
+                "variants need the family's options",
+                "declare the option names, e.g. options: [Size]",
+                True,
+            )
+        )
+    if options is not None:
+        for key in ("sku", "barcode"):
+            if key in p:
+                out.append(
+                    Finding(
+                        (*path, key),
+                        f"a family has no {key} of its own, only its variants do",
+                        f"move the {key} to a variant, or remove options and variants to make "
+                        "this a simple product",
+                        True,
+                    )
+                )
+        out.extend(_name_duplicates(options, (*path, "options"), "option"))
+    for key in ("price", "supply_price"):
+        if key in p:
+            out.extend(money_findings(p[key], (*path, key)))
+    out.extend(_barcode_findings(p.get("barcode"), (*path, "barcode")))
+    if p.get("tags"):
+        out.extend(_name_duplicates(p["tags"], (*path, "tags"), "tag"))
+    if options is not None and variants is not None:
+        out.extend(_variant_findings(options, variants, (*path, "variants")))
+    out.extend(_image_path_findings(p.get("images") or [], (*path, "images")))
+    return out
+
+
+def _variant_findings(
+    options: Sequence[str], variants: Sequence[Mapping[str, Any]], path: JsonPath
+) -> list[Finding]:
+    out: list[Finding] = []
+    family = ", ".join(options)
+    combos: dict[tuple[str, ...], int] = {}
+    for i, v in enumerate(variants):
+        vpath = (*path, i)
+        values: Mapping[str, str] = v.get("options", {})
+        for name in values:
+            if name not in options:
+                hint = _did_you_mean(name, options) or f"the family's options are {family}"
+                out.append(
+                    Finding(
+                        (*vpath, "options", name),
+                        f"{quote(name)} is not one of the family's options ({family})",
+                        hint,
+                        True,
+                    )
+                )
+        missing = [o for o in options if o not in values]
+        if missing:
+            out.append(
+                Finding(
+                    (*vpath, "options"),
+                    "missing a value for option " + ", ".join(quote(m) for m in missing),
+                    f"every variant needs a value for each of {family}",
+                )
+            )
+        elif len(values) == len(options):
+            combo = tuple(name_key(values[o]) for o in options)
+            if combo in combos:
+                shown = ", ".join(f"{o}: {values[o]}" for o in options)
+                out.append(
+                    Finding(
+                        (*vpath, "options"),
+                        f"the same options as variants[{combos[combo]}] ({shown})",
+                        "each variant of a family needs its own combination of option values",
+                    )
+                )
+            else:
+                combos[combo] = i
+        for key in ("price", "supply_price"):
+            if key in v:
+                out.extend(money_findings(v[key], (*vpath, key)))
+        out.extend(_barcode_findings(v.get("barcode"), (*vpath, "barcode")))
+    return out
+
+
+def _image_path_findings(images: Sequence[str], path: JsonPath) -> list[Finding]:
+    out: list[Finding] = []
+    seen: dict[str, int] = {}
+    for i, image in enumerate(images):
+        if image.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", image) or "://" in image:
+            out.append(
+                Finding(
+                    (*path, i),
+                    f"image path {quote(image)} is not relative to the catalog directory",
+                    "put the file under the catalog directory and write e.g. images/tee/front.jpg",
+                )
+            )
+            continue
+        key = normalize_image_path(image)
+        if key in seen:
+            out.append(
+                Finding((*path, i), f"image {quote(image)} is listed twice", "list each image once")
+            )
+        seen.setdefault(key, i)
+    return out
+
+
+def normalize_image_path(image: str) -> str:
+    """The catalog-relative posix path an image is known by (`./a//b.jpg` -> `a/b.jpg`)."""
+    parts: list[str] = []
+    for part in image.replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def file_findings(
+    data: Mapping[str, Any], *, root_file: bool, bad_products: set[int]
+) -> list[Finding]:
+    """Semantic checks for one schema-checked file (products that failed the schema skipped)."""
+    out: list[Finding] = []
+    if "settings" in data and not root_file:
+        out.append(
+            Finding(
+                ("settings",),
+                f"settings belong only in {ROOT_FILE} at the top of the catalog directory",
+                f"move this block to {ROOT_FILE}",
+                True,
+            )
+        )
+    for i, product in enumerate(data.get("products") or ()):
+        if i not in bad_products and isinstance(product, dict):
+            out.extend(product_findings(product, ("products", i)))
+    tags = data.get("tags")
+    if isinstance(tags, list):
+        out.extend(_name_duplicates(tags, ("tags",), "tag"))
+    return out
+
+
+# --- checks across files -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A value that must be unique or spelled one way across the catalog, and where it is."""
+
+    kind: str  # a key of UNIQUE or SPELLED
+    value: str
+    file: int  # index of the file in load order
+    path: JsonPath
+
+
+@dataclass(frozen=True)
+class Clash:
+    """`at` repeats (`spelling` False) or respells (`spelling` True) what `first` declared."""
+
+    at: Occurrence
+    first: Occurrence
+    spelling: bool
+
+
+# Kinds that must be declared once, and what they are called in messages.
+UNIQUE = {
+    "handle": "handle",
+    "sku": "SKU",
+    "name": "product name",
+    "barcode": "barcode",
+    "brand": "brand",
+    "supplier": "supplier",
+}
+# Kinds whose names are case-insensitive in the store: one spelling across the catalog.
+SPELLED = {
+    "brand": "brand",
+    "supplier": "supplier",
+    "tag": "tag",
+    "option": "option",
+    "category": "category",
+}
+
+_Where = tuple[str, int, JsonPath]  # (value as written, file, path)
+
+
+class CrossCheck:
+    """Handles, SKUs, names and barcodes declared once; names spelled one way; across files.
+
+    Feed every file's data to `declarations` first, then to `references` (both in load
+    order): the spelling in `brands:` / `suppliers:` / `tags:` is then the one products must use.
+    Runs on every load, cached files included, so it is written for speed: one dict lookup per
+    value, and a set of spellings already seen so a brand named 10,000 times is folded once.
+    """
+
+    def __init__(self) -> None:
+        self._unique: dict[str, dict[str, _Where]] = {k: {} for k in UNIQUE}
+        self._spelled: dict[str, dict[str, _Where]] = {k: {} for k in SPELLED}
+        self._exact: dict[str, set[str]] = {k: set() for k in SPELLED}
+        self.clashes: list[Clash] = []
+
+    def _once(self, kind: str, value: str, file: int, path: JsonPath) -> bool:
+        seen = self._unique[kind]
+        key = value.strip().casefold()
+        first = seen.get(key)
+        if first is None:
+            seen[key] = (value, file, path)
+            return True
+        self._clash(kind, first, value, file, path, spelling=False)
+        return False
+
+    def _spell(self, kind: str, value: str, file: int, path: JsonPath) -> None:
+        exact = self._exact[kind]
+        if value in exact or value != value.strip():  # spaces: the schema reports those
+            return
+        seen = self._spelled[kind]
+        key = value.casefold()
+        first = seen.get(key)
+        if first is None:
+            seen[key] = (value, file, path)
+            exact.add(value)
+        else:
+            self._clash(kind, first, value, file, path, spelling=True)
+
+    def _clash(
+        self, kind: str, first: _Where, value: str, file: int, path: JsonPath, *, spelling: bool
+    ) -> None:
+        self.clashes.append(
+            Clash(
+                Occurrence(kind, value, file, path),
+                Occurrence(kind, first[0], first[1], first[2]),
+                spelling,
+            )
+        )
+
+    def declarations(self, data: Mapping[str, Any], file: int) -> None:
+        for kind in ("brand", "supplier"):
+            entries = data.get(kind + "s")
+            for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    path: JsonPath = (kind + "s", i, "name")
+                    if self._once(kind, entry["name"], file, path):
+                        self._spell(kind, entry["name"], file, path)
+        tags = data.get("tags")
+        for i, tag in enumerate(tags if isinstance(tags, list) else ()):
+            if isinstance(tag, str):
+                self._spell("tag", tag, file, ("tags", i))
+
+    def references(self, data: Mapping[str, Any], file: int) -> None:
+        products = data.get("products")
+        if not isinstance(products, list):
+            return
+        skus = self._unique["sku"]
+        barcodes = self._unique["barcode"]
+        once = self._once
+        spell = self._spell
+        for i, p in enumerate(products):
+            if not isinstance(p, dict):
+                continue
+            for key in ("handle", "name", "sku", "barcode"):
+                value = p.get(key)
+                if isinstance(value, str):
+                    once(key, value, file, ("products", i, key))
+            for key in ("brand", "supplier"):
+                value = p.get(key)
+                if isinstance(value, str):
+                    spell(key, value, file, ("products", i, key))
+            category = p.get("category")
+            if isinstance(category, str):
+                spell("category", category_key_text(category), file, ("products", i, "category"))
+            for key, kind in (("tags", "tag"), ("options", "option")):
+                names = p.get(key)
+                if isinstance(names, list):
+                    for j, name in enumerate(names):
+                        if isinstance(name, str):
+                            spell(kind, name, file, ("products", i, key, j))
+            variants = p.get("variants")
+            if not isinstance(variants, list):
+                continue
+            for j, v in enumerate(variants):
+                if not isinstance(v, dict):
+                    continue
+                # Inline `_once` for the two values every variant has: this loop is the hot one.
+                sku = v.get("sku")
+                if isinstance(sku, str):
+                    k = sku.strip().casefold()
+                    if k in skus:
+                        once("sku", sku, file, ("products", i, "variants", j, "sku"))
+                    else:
+                        skus[k] = (sku, file, ("products", i, "variants", j, "sku"))
+                code = v.get("barcode")
+                if isinstance(code, str):
+                    k = code.strip().casefold()
+                    if k in barcodes:
+                        once("barcode", code, file, ("products", i, "variants", j, "barcode"))
+                    else:
+                        barcodes[k] = (code, file, ("products", i, "variants", j, "barcode"))
+
+
+def category_key_text(category: str) -> str:
+    """A category path in one canonical spelling of its separators (`A/B` -> `A / B`)."""
+    return " / ".join(part.strip() for part in category.split("/"))
+
+
+def clashes(files: Sequence[Mapping[str, Any]]) -> list[Clash]:
+    """Every clash across the files' data (given in load order)."""
+    check = CrossCheck()
+    for i, data in enumerate(files):
+        check.declarations(data, i)
+    for i, data in enumerate(files):
+        check.references(data, i)
+    return check.clashes
+
+
+def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
+    """The message and hint for a clash; `first_where` is `file:line:col` of the first one."""
+    kind = clash.at.kind
+    if clash.spelling:
+        noun = SPELLED[kind]
+        return (
+            f"{noun} {quote(clash.at.value)} differs only in case or spaces from "
+            f"{quote(clash.first.value)} at {first_where}",
+            f"{noun} names are case-insensitive in the store: write it as "
+            f"{quote(clash.first.value)}",
+        )
+    noun = UNIQUE[kind]
+    if kind == "name":
+        return (
+            f"{quote(clash.at.value)} is also the name of the product at {first_where}",
+            "product names are unique in the store: rename one of them",
+        )
+    same = "" if clash.at.value == clash.first.value else f" as {quote(clash.first.value)}"
+    return (
+        f"{quote(clash.at.value)} is also declared{same} in {first_where}",
+        f"declare each {noun} once",
+    )
+
+
+# --- image content -----------------------------------------------------------------------------
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGES_PER_PRODUCT = 250
+
+# The store accepts these types; the type is decided by content, never by the file name.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+
+def image_type(head: bytes) -> str | None:
+    """The image type of a file from its first 12 bytes, or None if it is not one we accept."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
