@@ -26,6 +26,7 @@ from typing import Any
 from reconciler.model import (
     Brand,
     Catalog,
+    Image,
     Product,
     Supplier,
     Variant,
@@ -36,8 +37,9 @@ from reconciler.model import (
 
 # The catalog format's handle: a lowercase slug. Anything else cannot be declared, and since the
 # handle is the family's identity (design invariant 1) it is never rewritten into one silently.
-HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_VARIANTS = 200  # API notes 6.1
+MONEY_PLACES = 5  # the store keeps prices to 5 decimal places
 
 # ---------------------------------------------------------------------------------------------
 # The export's columns: what is read, and what is deliberately left alone.
@@ -145,6 +147,10 @@ def _parse_money(text: str, column: str) -> Decimal | None:
         raise _RowError(f"{column} {text!r} is not a number (write e.g. 25.00)") from None
     if not value.is_finite() or value < 0:
         raise _RowError(f"{column} {text!r} is not a price (a number of at least 0)")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MONEY_PLACES:
+        # The store keeps 5 decimals; rounding here would import a price nobody set.
+        raise _RowError(f"{column} {text!r} has more than {MONEY_PLACES} decimals")
     return value
 
 
@@ -231,7 +237,7 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
         raise _RowError("handle is blank (every row needs the handle of its product)")
     if not HANDLE_PATTERN.match(handle):
         raise _RowError(
-            f"handle {handle!r} is not a lowercase slug (letters a-z, digits, '-'); "
+            f"handle {handle!r} is not a lowercase slug (letters a-z, digits, single '-'); "
             "change it in the store, export again, and re-run"
         )
     sku = cell("sku", "")
@@ -540,6 +546,161 @@ def catalog_from_csv(
     )
     problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
     return ImportResult(catalog=catalog, problems=tuple(problems), ignored_columns=ignored)
+
+
+# ---------------------------------------------------------------------------------------------
+# Live store (normalized) -> catalog
+# ---------------------------------------------------------------------------------------------
+
+IMAGES_DIR = "images"
+
+# Magic numbers of the formats the store accepts (API notes 7): the file extension comes from
+# the bytes, since nothing the store reports names the original file.
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tif"),
+    (b"MM\x00*", "tif"),
+)
+
+
+def image_extension(data: bytes) -> str | None:
+    """The file extension for image bytes, or None when they are no format the store takes."""
+    for magic, ext in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return ext
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def image_path(handle: str, position: int, ext: str) -> str:
+    """Where a downloaded family image goes: `images/<handle>/<position>.<ext>`, 1-based.
+
+    Only ever called with a handle that matched `HANDLE_PATTERN`, so it is one safe path part.
+    """
+    if not HANDLE_PATTERN.match(handle):
+        raise ValueError(f"handle {handle!r} cannot name a folder")
+    return f"{IMAGES_DIR}/{handle}/{position:02d}.{ext}"
+
+
+def _variant_order(options: tuple[str, ...], v: Variant) -> Variant:
+    """A variant's options in the family's order (the store lists each row's in its own)."""
+    own = {name_key(n): value for n, value in v.options}
+    ordered = tuple((n, own[name_key(n)]) for n in options if name_key(n) in own)
+    extra = tuple((n, value) for n, value in v.options if name_key(n) not in map(name_key, options))
+    return replace(v, options=ordered + extra)
+
+
+def compact_live(p: Product) -> Product:
+    """A normalized live product as short YAML: store defaults left out, shared prices hoisted.
+
+    Every value left out is the store's default or is said on the family instead, so the
+    imported product plans clean against the store it came from: undeclared fields are never
+    diffed (design invariant 3), and a hoisted price folds back into each variant.
+    """
+    base = replace(
+        p,
+        description=p.description or None,
+        supplier_code=p.supplier_code or None,
+        tags=p.tags or None,
+    )
+    if not p.is_family:
+        return replace(base, active=False if p.active is False else None)
+    variants = [_variant_order(p.options, v) for v in p.variants]
+    price, prices = hoist([v.price for v in variants])
+    supply, supplies = hoist([v.supply_price for v in variants])
+    active, actives = _active_fields([v.active for v in variants])
+    return replace(
+        base,
+        price=price,
+        supply_price=supply,
+        active=active,
+        variants=tuple(
+            replace(v, price=prices[i], supply_price=supplies[i], active=actives[i])
+            for i, v in enumerate(variants)
+        ),
+    )
+
+
+def _live_problem(handle: str, product: Product) -> str | None:
+    if not HANDLE_PATTERN.match(handle):
+        return (
+            f'handle "{handle}" is not a lowercase slug (a-z, 0-9, "-"), so the catalog cannot '
+            "declare it; rename it in the store and import again"
+        )
+    if not product.name:
+        return f'"{handle}" has no name in the store'
+    if product.is_family and not product.variants:
+        return f'"{handle}" is a family without a variant that has a SKU'
+    if not product.is_family and not product.sku:
+        return f'"{handle}" has no SKU in the store'
+    return None
+
+
+def _drop_bad_barcodes(p: Product, problems: list[Problem]) -> Product:
+    """The catalog only declares valid GTINs; a store may hold others (then left unmanaged)."""
+
+    def keep(sku: str | None, code: str | None) -> str | None:
+        if code is None or gtin_ok(code):
+            return code
+        problems.append(
+            Problem(
+                f'barcode {code!r} of "{sku}" ("{p.handle}") has a wrong check digit or length; '
+                "left out of the catalog (so it is not managed)",
+                severity=Severity.WARNING,
+            )
+        )
+        return None
+
+    return replace(
+        p,
+        barcode=keep(p.sku, p.barcode),
+        variants=tuple(replace(v, barcode=keep(v.sku, v.barcode)) for v in p.variants),
+    )
+
+
+def catalog_from_live(
+    products: Mapping[str, Product],
+    *,
+    brands: Iterable[Brand] = (),
+    suppliers: Iterable[Supplier] = (),
+    tags: Iterable[str] = (),
+    problems: Mapping[str, Sequence[str]] | None = None,
+    images: Mapping[str, Sequence[Image]] | None = None,
+) -> ImportResult:
+    """The live store (normalized: products by handle, in the catalog's shape) as a catalog.
+
+    Every brand, supplier and tag of the store is declared, so they are managed from now on.
+    A product the catalog cannot declare (a handle that is no slug, two families under one
+    handle: `problems` from normalization) is reported and left out, never renamed.
+    `images` are the downloaded family images by handle, in the store's order.
+    """
+    found: list[Problem] = []
+    out: list[Product] = []
+    for handle in sorted(products):
+        product = products[handle]
+        reasons = list((problems or {}).get(handle, ()))
+        own = _live_problem(handle, product)
+        if own:
+            reasons.append(own)
+        if reasons:
+            found.extend(Problem(f"{r}; product left out") for r in reasons)
+            continue
+        product = _drop_bad_barcodes(compact_live(product), found)
+        family_images = (images or {}).get(handle)
+        if family_images:
+            product = replace(product, images=tuple(family_images))
+        out.append(product)
+    catalog = Catalog.build(
+        products=out,
+        brands=[Brand(b.name, b.description or None) for b in brands],
+        suppliers=[Supplier(s.name, s.description or None) for s in suppliers],
+        tags=list(tags),
+    )
+    return ImportResult(catalog=catalog, problems=tuple(found))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import yaml
 
+from reconciler.catalog import to_yaml, validate_directory
 from reconciler.cli.common import Context, stderr_console
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
@@ -30,30 +30,6 @@ from reconciler.importer import (
 
 # Kept when --force clears the output: the catalog's settings live there, not in the store.
 SETTINGS_FILE = "catalog.yaml"
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text (descriptions) as a `|` block, the way a person would write it."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def to_yaml(data: object) -> str:
-    """YAML as a person would write it: keys in the catalog's order, UTF-8 kept readable."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=100,
-    )
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -108,6 +84,17 @@ def write_atomic(out: Path, relative: str, content: bytes) -> Path:
 def write_files(out: Path, files: Sequence[CatalogFile]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [write_atomic(out, f.path, to_yaml(f.data).encode()) for f in files]
+
+
+def check_written(out: Path) -> None:
+    """Validate what was written, as `catalog validate` would: an import that writes a catalog
+    the loader refuses is a bug here, and is reported as one rather than left for later."""
+    report = validate_directory(out)
+    if report.problems:
+        raise CatalogError(
+            f"The imported catalog in {out} does not validate ({report.problems[0]}); this is a "
+            "bug in catalog import: please report it with the input."
+        )
 
 
 def _columns_help() -> str:
@@ -190,6 +177,7 @@ def import_(
         + ".",
         markup=False,
     )
+    check_written(out)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         raise CatalogError(

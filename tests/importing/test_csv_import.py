@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.catalog import load_catalog
 from reconciler.cli import main
 from reconciler.cli.import_ import write_atomic
+from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError
+from reconciler.importer import catalog_from_csv
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "export.csv"
 
@@ -236,3 +239,14 @@ def test_semicolon_exports_and_a_byte_order_mark_are_read(
     assert products_by_handle(out) == {
         "cup": {"handle": "cup", "name": "Cup", "sku": "C-1", "price": "3.00"}
     }
+
+
+def test_the_written_catalog_validates_and_loads_back_equal(
+    imported: tuple[Path, int, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, _ = imported
+    code, err = run(["--catalog", str(out), "validate"], capsys)
+    assert code == 0, err
+    table = read_export(FIXTURE)
+    expected = catalog_from_csv(table.columns, table.rows).catalog
+    assert load_catalog(out) == expected

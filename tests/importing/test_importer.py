@@ -203,3 +203,17 @@ def test_layout_is_independent_of_declaration_order() -> None:
     forward = layout(Catalog.build(products=products))
     backward = layout(Catalog.build(products=list(reversed(products))))
     assert forward == backward
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("1.123456", "more than 5 decimals"),
+        ("-1", "is not a price"),
+        ("NaN", "is not a price"),
+        ("$5", "is not a number"),
+    ],
+)
+def test_prices_the_store_cannot_hold_are_refused(cell: str, problem: str) -> None:
+    found = errors(rows({"handle": "a", "sku": "A", "name": "A", "retail_price": cell}))
+    assert found[0][0] == 2 and problem in found[0][1]
