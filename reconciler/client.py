@@ -1,0 +1,590 @@
+"""The Lightspeed X-Series client: the only module that talks to a store over HTTP.
+
+Rules it keeps (API notes sections 3-6):
+
+- Every call carries the bearer token, a descriptive User-Agent and a timeout. The token lives
+  only in the httpx client's headers: it is never in a repr, an exception message or a log line.
+- Pacing: the store says how many requests are left in its window (`X-RateLimit-Remaining`);
+  when few are left, requests are spaced at the sustained rate instead of running into 429s.
+- A 429 makes *every* thread sharing this client wait until the HTTP-date `Retry-After`.
+- 5xx answers and connection failures are retried with capped exponential backoff and full
+  jitter, but only when retrying is safe: reads and idempotent writes (PUT, DELETE, image
+  upload, which the store de-duplicates). A create whose request may have reached the store
+  (timeout, dropped connection, 5xx) raises `TransportError` ("outcome unknown") instead, so the
+  caller looks the object up before sending it again (design invariant 6).
+- Other 4xx answers are never retried: they raise `ApiError` naming the request and quoting the
+  store's message.
+
+The client is safe to share between threads: httpx.Client is, and the pacer and the counters
+are guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from reconciler.errors import ApiError, TransportError
+
+Json = Any
+
+# The largest page the sandbox serves; a real store may return fewer per page, which the paging
+# loop follows (it never assumes the size it asked for).
+MAX_PAGE_SIZE = 10_000
+# X-Series' published limit for a one-register store (300 per register + 50 per 5 minutes),
+# used until the store tells us its own through X-RateLimit-Limit.
+DEFAULT_RATE_LIMIT = 350
+RATE_WINDOW_SECONDS = 300.0
+MAX_PACE_SECONDS = 5.0
+
+# Kinds read through the version-paged change feed (API notes section 3) and their paths.
+FEED_PATHS: Mapping[str, str] = {
+    "product": "/api/2.0/products",
+    "brand": "/api/2.0/brands",
+    "supplier": "/api/2.0/suppliers",
+    "tag": "/api/2.0/tags",
+}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("lightspeed-catalog")
+    except metadata.PackageNotFoundError:  # running from a source tree without install
+        return "0"
+
+
+DEFAULT_USER_AGENT = (
+    f"lightspeed-catalog/{_version()} "
+    f"(catalog-as-code reconciler for Lightspeed X-Series; httpx/{httpx.__version__})"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a version-paged list: objects in version order and the page's highest version."""
+
+    items: list[Json]
+    max_version: int | None
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """What this client has cost so far; the apply progress and the benchmark read it."""
+
+    requests: int = 0  # HTTP requests sent (every attempt counts)
+    retries: int = 0  # attempts repeated after a 5xx or a connection failure
+    rate_limited: int = 0  # 429 answers drawn
+    waits: int = 0  # times a thread slept for pacing, Retry-After or backoff
+    waited_seconds: float = 0.0
+    rate_limit: int | None = None  # X-RateLimit-Limit as last reported by the store
+    rate_remaining: int | None = None  # X-RateLimit-Remaining as last reported
+
+
+class Client:
+    """A thread-safe client for one store.
+
+    `transport` replaces the network (the sandbox's in-process transport in tests and in the
+    embedded mode); `sleep` and `clock` (wall-clock epoch seconds, what Retry-After dates are
+    compared with) are seams for tests; `rng` draws the backoff jitter. `rate_window` is the
+    length of the store's rate-limit window (X-Series: 5 minutes); the store's headers give the
+    limit and what is left of it, not the window.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 5,
+        max_rate_limited: int = 20,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        rng: random.Random | None = None,
+        pace_below: float = 0.1,
+        rate_window: float = RATE_WINDOW_SECONDS,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": user_agent,
+            },
+            follow_redirects=False,
+        )
+        self._sleep = sleep
+        self._clock = clock
+        self._max_attempts = max(1, max_attempts)
+        self._max_rate_limited = max_rate_limited
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
+        self._pace_below = pace_below
+        self._rate_window = rate_window
+        self._lock = threading.Lock()
+        self._blocked_until = 0.0  # epoch seconds before which no thread may send (429)
+        self._next_slot = 0.0  # earliest start of the next paced request
+        self._stats = ClientStats()
+
+    def __repr__(self) -> str:  # never the token
+        return f"Client(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def stats(self) -> ClientStats:
+        """A snapshot of the counters (safe to read while other threads send)."""
+        with self._lock:
+            return self._stats
+
+    def _count(self, **deltas: float) -> None:
+        with self._lock:
+            values = {k: getattr(self._stats, k) + v for k, v in deltas.items()}
+            self._stats = _replace(self._stats, **values)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Json:
+        """GET any API path (e.g. `/api/2.0/products/{id}`) and return the parsed body."""
+        return self._request("GET", path, params=params, safe=True)
+
+    def list_page(
+        self,
+        kind: str,
+        *,
+        after: int | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        deleted: bool = False,
+    ) -> Page:
+        """One page of a version-paged list (`product`, `brand`, `supplier`, `tag`)."""
+        params: dict[str, Any] = {"page_size": page_size}
+        if after is not None:
+            params["after"] = after
+        if deleted:
+            params["deleted"] = "true"
+        body = self.get(FEED_PATHS[kind], params)
+        items = list(body.get("data") or [])
+        version = body.get("version") or {}
+        max_version = version.get("max")
+        if max_version is None and items:
+            max_version = max(int(o.get("version") or 0) for o in items)
+        return Page(items=items, max_version=None if max_version is None else int(max_version))
+
+    def iter_pages(
+        self,
+        kind: str,
+        *,
+        after: int | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        deleted: bool = False,
+        known_page_cap: int = 0,
+    ) -> Iterator[Page]:
+        """Every page from `after` on, following each page's `version.max`.
+
+        The loop stops on an empty page, or earlier on a page shorter than both the size asked
+        for and `known_page_cap`, the most this endpoint has ever returned in one page: a store
+        that once answered with N objects caps pages at N or more, so fewer means the end.
+        (Without that knowledge one empty page confirms the end.)
+        """
+        cap = known_page_cap
+        while True:
+            page = self.list_page(kind, after=after, page_size=page_size, deleted=deleted)
+            if not page.items:
+                return
+            yield page
+            if page.max_version is None or (after is not None and page.max_version <= after):
+                return  # a store that does not advance would loop forever
+            after = page.max_version
+            if len(page.items) < min(page_size, cap):
+                return
+            cap = max(cap, len(page.items))
+
+    def variant_attributes(self, *, deleted: bool = False) -> list[Json]:
+        """All variant attributes (this endpoint has no paging)."""
+        body = self.get("/api/2.0/variant_attributes", {"deleted": "true"} if deleted else None)
+        return list(body.get("data") or [])
+
+    def product_categories(self, *, page_size: int = MAX_PAGE_SIZE) -> list[Json]:
+        """All product categories, following the endpoint's own id-based paging."""
+        out: list[Json] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"page_size": page_size}
+            if after:
+                params["after"] = after
+            body = self.get("/api/2.0/product_categories", params)
+            data = body.get("data") or {}
+            out.extend(data.get("categories") or [])
+            info = body.get("page_info") or {}
+            last_seen = info.get("last_seen")
+            if not info.get("has_next") or not last_seen or last_seen == after:
+                return out
+            after = str(last_seen)
+
+    def retailer(self) -> Json:
+        """The store's settings, among them `tax_exclusive`."""
+        return self.get("/api/2.0/retailer").get("data") or {}
+
+    def products_by_sku(self, sku: str) -> list[Json]:
+        """The live product rows holding this SKU (the look-up before re-sending a create)."""
+        return list(self.get("/api/2.0/products", {"sku": sku}).get("data") or [])
+
+    def get_product(self, product_id: str) -> Json:
+        return self.get(f"/api/2.0/products/{product_id}").get("data")
+
+    def get_image(self, image_id: str) -> Json:
+        return self.get(f"/api/2.0/product_images/{image_id}").get("data")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_product(self, body: Mapping[str, Json]) -> list[str]:
+        """POST /2.0/products: a simple product or a whole family in one call; ids parent first.
+
+        Not retried when the outcome is unknown: raises TransportError instead.
+        """
+        data = self._request("POST", "/api/2.0/products", json=body, safe=False).get("data")
+        return [str(i) for i in (data or [])]
+
+    def update_product(
+        self,
+        product_id: str,
+        *,
+        common: Mapping[str, Json] | None = None,
+        details: Mapping[str, Json] | None = None,
+    ) -> Json:
+        """PUT /2.1/products/{id}: `common` for the whole family, `details` for this row.
+
+        Idempotent, so retried. Some stores answer with an empty body: that gives None.
+        """
+        body: dict[str, Json] = {}
+        if common:
+            body["common"] = dict(common)
+        if details:
+            body["details"] = dict(details)
+        answer = self._request("PUT", f"/api/2.1/products/{product_id}", json=body, safe=True)
+        return answer.get("data") if isinstance(answer, dict) else None
+
+    def add_variant(self, *, common: Mapping[str, Json], details: Mapping[str, Json]) -> Json:
+        """POST /2.1/products: one new variant in an existing family (not retried blindly)."""
+        body = {"common": dict(common), "details": dict(details)}
+        return self._request("POST", "/api/2.1/products", json=body, safe=False).get("data")
+
+    def delete_product(self, product_id: str, *, whole_family: bool = False) -> None:
+        path = f"/api/2.0/products/{product_id}" + ("/all" if whole_family else "")
+        self._request("DELETE", path, safe=True)
+
+    def create_brand(self, name: str, description: str | None = None) -> str:
+        return self._create_named("/api/2.0/brands", name, description)
+
+    def update_brand(self, brand_id: str, body: Mapping[str, Json]) -> Json:
+        return self._request("PUT", f"/api/2.0/brands/{brand_id}", json=body, safe=True)
+
+    def create_supplier(self, name: str, description: str | None = None) -> str:
+        return self._create_named("/api/2.0/suppliers", name, description)
+
+    def update_supplier(self, supplier_id: str, body: Mapping[str, Json]) -> Json:
+        return self._request("PUT", f"/api/2.0/suppliers/{supplier_id}", json=body, safe=True)
+
+    def create_tag(self, name: str) -> str:
+        return self._create_named("/api/2.0/tags", name, None)
+
+    def create_variant_attribute(self, name: str) -> Json:
+        """POST /variant_attributes -> the created attribute `{id, name, ...}` (201)."""
+        body = {"name": name}
+        return self._request("POST", "/api/2.0/variant_attributes", json=body, safe=False).get(
+            "data"
+        )
+
+    def bulk_categories(self, categories: Sequence[Mapping[str, Json]]) -> list[Json]:
+        """POST /product_categories/bulk: create (and update) many categories in one call.
+
+        Entries may reference each other through `payload_id` / `payload_parent_category_id`.
+        """
+        body = {"categories": [dict(c) for c in categories]}
+        answer = self._request("POST", "/api/2.0/product_categories/bulk", json=body, safe=False)
+        return list(answer.get("data") or [])
+
+    def upload_image(
+        self, product_id: str, *, filename: str, content: bytes, media_type: str
+    ) -> Json:
+        """Upload one family image (multipart, field `image`) -> `{id, status, position, ...}`.
+
+        Retried like an idempotent call: the store reuses an image when the very same file is
+        uploaded to the same product again (API notes section 7).
+        """
+        return self._request(
+            "POST",
+            f"/api/2.0/products/{product_id}/actions/image_upload",
+            files={"image": (filename, content, media_type)},
+            safe=True,
+        ).get("data")
+
+    def set_image_position(self, image_id: str, position: int) -> Json:
+        body = {"position": position}
+        return self._request("PUT", f"/api/2.0/product_images/{image_id}", json=body, safe=True)
+
+    def delete_image(self, image_id: str) -> None:
+        self._request("DELETE", f"/api/2.0/product_images/{image_id}", safe=True)
+
+    def _create_named(self, path: str, name: str, description: str | None) -> str:
+        body: dict[str, Json] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        data = self._request("POST", path, json=body, safe=False).get("data")
+        return str(data["id"] if isinstance(data, dict) else data)
+
+    # -- the request loop --------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Json = None,
+        files: Mapping[str, Any] | None = None,
+        safe: bool,
+    ) -> Json:
+        """Send one API request with pacing, 429 waits and (when `safe`) retries.
+
+        Returns the parsed JSON body ({} for an empty one).
+        """
+        shown = f"{method} {path}" + (f"?{urlencode(dict(params))}" if params else "")
+        attempts = 0
+        limited = 0
+        while True:
+            self._wait_turn()
+            attempts += 1
+            self._count(requests=1)
+            try:
+                response = self._http.request(method, path, params=params, json=json, files=files)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # The request never reached the store: retrying is safe even for a create.
+                if attempts < self._max_attempts:
+                    self._backoff(attempts)
+                    continue
+                raise TransportError(
+                    f"{shown} failed: could not connect to {self.base_url} "
+                    f"after {attempts} attempts ({type(exc).__name__}); check the store address "
+                    "and the network, then rerun.",
+                    method=method,
+                    path=path,
+                ) from None
+            except httpx.TransportError as exc:
+                # Sent, but no answer: for a create the store may have committed it.
+                if safe and attempts < self._max_attempts:
+                    self._backoff(attempts)
+                    continue
+                raise TransportError(
+                    f"{shown} got no answer ({type(exc).__name__}); "
+                    + (
+                        "the outcome is unknown: look the object up before sending it again."
+                        if not safe
+                        else f"gave up after {attempts} attempts; rerun later."
+                    ),
+                    method=method,
+                    path=path,
+                ) from None
+            self._note_limits(response)
+            status = response.status_code
+            if status == 429:
+                limited += 1
+                self._count(rate_limited=1)
+                if limited > self._max_rate_limited:
+                    raise ApiError(
+                        f"{shown} was refused by the store's rate limit {limited} times in a "
+                        "row; wait a few minutes and rerun.",
+                        status=429,
+                        body=_body(response),
+                        method=method,
+                        path=path,
+                    )
+                self._block_until(self._retry_at(response, limited))
+                attempts -= 1  # a 429 was never processed: it does not use up a retry
+                continue
+            if status >= 500:
+                if safe and attempts < self._max_attempts:
+                    self._backoff(attempts)
+                    continue
+                cls = ApiError if safe else TransportError
+                tail = (
+                    f"gave up after {attempts} attempts; rerun later."
+                    if safe
+                    else "the outcome is unknown: look the object up before sending it again."
+                )
+                raise cls(
+                    f"{shown} failed with {status} {_store_message(response)}; {tail}",
+                    status=status,
+                    body=_body(response),
+                    method=method,
+                    path=path,
+                )
+            if status >= 400:
+                raise ApiError(
+                    f"{shown} was rejected with {status}: {_store_message(response)}"
+                    + _hint(status),
+                    status=status,
+                    body=_body(response),
+                    method=method,
+                    path=path,
+                )
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                raise ApiError(
+                    f"{shown} answered {status} with a body that is not JSON; is "
+                    f"{self.base_url} a Lightspeed X-Series API?",
+                    status=status,
+                    method=method,
+                    path=path,
+                ) from None
+
+    def _wait_turn(self) -> None:
+        """Sleep until this thread may send: after any Retry-After, and at the paced rate."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                start = max(self._blocked_until, self._next_slot)
+                if start <= now:
+                    self._reserve_slot(now)
+                    return
+                delay = start - now
+            self._nap(delay)
+
+    def _reserve_slot(self, now: float) -> None:
+        # Called under the lock. Near the end of the window, space requests at the sustained
+        # rate (window / limit) so the store's budget lasts instead of ending in 429s.
+        if self._pacing():
+            self._next_slot = now + self._pace_interval()
+        else:
+            self._next_slot = now
+
+    def _pace_interval(self) -> float:
+        # The sustained rate; capped because pacing only smooths (429 waits are the backstop)
+        # and a store with an odd limit must not make every request wait minutes.
+        limit = self._stats.rate_limit or DEFAULT_RATE_LIMIT
+        return min(MAX_PACE_SECONDS, self._rate_window / limit)
+
+    def _pacing(self) -> bool:
+        # Called under the lock: is the store's window nearly spent?
+        limit, remaining = self._stats.rate_limit, self._stats.rate_remaining
+        return bool(
+            limit and remaining is not None and remaining < max(1, limit * self._pace_below)
+        )
+
+    def _nap(self, seconds: float) -> None:
+        self._count(waits=1, waited_seconds=seconds)
+        self._sleep(seconds)
+
+    def _backoff(self, attempt: int) -> None:
+        self._count(retries=1)
+        ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
+        with self._lock:
+            delay = self._rng.uniform(0, ceiling)  # full jitter: threads do not retry in step
+        self._nap(delay)
+
+    def _block_until(self, when: float) -> None:
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, when)
+
+    def _retry_at(self, response: httpx.Response, limited: int) -> float:
+        """When a 429 lets us try again: the Retry-After date (or seconds), else a backoff."""
+        now = self._clock()
+        header = response.headers.get("Retry-After")
+        if header is None:
+            body = _body(response)
+            header = body.get("retry-after") if isinstance(body, dict) else None
+        if header:
+            text = str(header).strip()
+            if text.isdigit():
+                return now + min(int(text), 2 * RATE_WINDOW_SECONDS)
+            try:
+                when = float(parsedate_to_datetime(text).timestamp())
+            except (TypeError, ValueError, IndexError):
+                pass
+            else:
+                # Never trust a date absurdly far away; never busy-loop on one in the past.
+                return min(max(when, now + 0.05), now + 2 * RATE_WINDOW_SECONDS)
+        return now + min(self._backoff_cap, self._backoff_base * 2.0**limited)
+
+    def _note_limits(self, response: httpx.Response) -> None:
+        limit = _int_header(response, "X-RateLimit-Limit")
+        remaining = _int_header(response, "X-RateLimit-Remaining")
+        if limit is None and remaining is None:
+            return
+        with self._lock:
+            self._stats = _replace(
+                self._stats,
+                rate_limit=limit if limit is not None else self._stats.rate_limit,
+                rate_remaining=remaining,
+            )
+            if self._pacing():
+                # The very next request already waits its turn, not only the one after it.
+                self._next_slot = max(self._next_slot, self._clock() + self._pace_interval())
+
+
+def _replace(stats: ClientStats, **values: Any) -> ClientStats:
+    return ClientStats(**{**stats.__dict__, **values})
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _body(response: httpx.Response) -> Json:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _store_message(response: httpx.Response) -> str:
+    """The store's own words for an error: `message`, else `error`, else the reason phrase."""
+    body = _body(response)
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("error", "message") if body.get(k)]
+        fields = body.get("fields")
+        if isinstance(fields, dict) and fields:
+            parts.append("; ".join(f"{k}: {v}" for k, v in sorted(fields.items())))
+        if parts:
+            return " - ".join(dict.fromkeys(parts))
+    return response.reason_phrase or "no message"
+
+
+def _hint(status: int) -> str:
+    if status == 401:
+        return " (check LIGHTSPEED_TOKEN: it is missing, wrong or expired)."
+    if status == 403:
+        return " (the token lacks a scope such as products:write; issue one that has it)."
+    return "."

@@ -1,0 +1,461 @@
+"""Live store objects -> the catalog's own shape, so the diff compares like with like.
+
+Pure: takes the store's JSON (as the cache holds it) and returns values. Rules (API notes 6):
+
+- A family is the set of rows sharing a handle; simple products are one row.
+- Ids become names: brand, supplier, tags (sorted like the model sorts them), the category as
+  its path of names, variant attribute names. An embedded `brand`/`supplier`/`type` object may
+  be `{}` or `null`: both mean "none".
+- Only the price field the store's tax mode writes is read (the other is computed and carries
+  5 decimals); money is quantized to the store's precision and written like the model writes it.
+- `is_active` (older rows: `active`) gives `active`; the barcode is the first non-CUSTOM product
+  code (the store keeps the SKU itself among the codes as CUSTOM); `variant_options` give the
+  variant's options.
+
+`field_values` / `variant_values` render a model product (catalog or live) as the flat
+{field: JSON value} dicts the diff compares; a field the catalog leaves undeclared is absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from reconciler.model import Product, Variant, format_money, name_key, sorted_names
+
+Json = Any
+
+# X-Series keeps prices to 5 decimal places (computed prices read back like 2.63158).
+MONEY_PLACES = 5
+_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+
+# Product code types that are barcodes; CUSTOM codes hold the SKU and store-made codes.
+BARCODE_TYPES = ("EAN", "UPC", "JAN", "ISBN", "ITF")
+
+# Family-wide fields (one PUT `common` per family) and a row's own fields (one PUT `details`
+# per changed row), in the order people read them.
+FAMILY_FIELDS = (
+    "name",
+    "description",
+    "brand",
+    "supplier",
+    "supplier_code",
+    "category",
+    "tags",
+    "options",
+)
+ROW_FIELDS = ("price", "supply_price", "barcode", "active", "options")
+
+
+def store_money(value: Decimal) -> Decimal:
+    """A price as the store keeps it (5 decimal places); apply sends exactly this."""
+    return value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def money_text(value: Decimal | None) -> str | None:
+    """A price as the plan shows and compares it: store precision, then the model's format."""
+    return None if value is None else format_money(store_money(value))
+
+
+def parse_money(raw: Json) -> Decimal | None:
+    """A JSON number or string from the store as Decimal (via str, never via float math)."""
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return None
+    try:
+        return store_money(Decimal(str(raw)))
+    except InvalidOperation:
+        return None
+
+
+def barcode_type(code: str) -> str:
+    """The product-code type a GTIN is sent as: 12 digits UPC, 14 ITF, 8/13 EAN."""
+    return {12: "UPC", 14: "ITF"}.get(len(code), "EAN")
+
+
+def price_field(tax_exclusive: bool) -> str:
+    """The one price field the store's tax mode writes (API notes 6.2)."""
+    return "price_excluding_tax" if tax_exclusive else "price_including_tax"
+
+
+@dataclass(frozen=True)
+class Named:
+    """A brand, supplier, tag or variant attribute as the store holds it."""
+
+    id: str
+    name: str
+    description: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    path: tuple[str, ...]  # names, root first
+    leaf: bool = True
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    """One sellable row in the store."""
+
+    id: str
+    sku: str
+    version: int
+    values: Variant  # the row's own values in the catalog's shape
+
+
+@dataclass(frozen=True)
+class LiveProduct:
+    """A live family or simple product in the catalog's shape, with what apply needs to write.
+
+    `product` holds family-wide fields; per-row values live in `rows` (the store keeps them per
+    row, so `product.variants` lists them too, in SKU order). `remote_id` is the family's parent
+    row (any member's id is accepted by the 2.1 PUT).
+    """
+
+    product: Product
+    remote_id: str
+    family_id: str | None
+    version: int
+    rows: Mapping[str, LiveRow]
+    is_family: bool
+    problems: tuple[str, ...] = ()
+    image_ids: tuple[str, ...] = ()  # the family's images in the store's order
+
+
+@dataclass(frozen=True)
+class Names:
+    """Live names by case-insensitive key, and categories by path key."""
+
+    brands: Mapping[str, Named] = field(default_factory=dict)
+    suppliers: Mapping[str, Named] = field(default_factory=dict)
+    tags: Mapping[str, Named] = field(default_factory=dict)
+    attributes: Mapping[str, Named] = field(default_factory=dict)
+    categories: Mapping[tuple[str, ...], Category] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The live store in the catalog's shape: what planning compares the catalog with."""
+
+    products: Mapping[str, LiveProduct]  # by handle
+    sku_owner: Mapping[str, str]  # sku -> handle
+    names: Names
+    tax_exclusive: bool
+    name_owner: Mapping[str, str] = field(default_factory=dict)  # name_key(family name) -> handle
+
+
+def path_key(path: Iterable[str]) -> tuple[str, ...]:
+    return tuple(name_key(p) for p in path)
+
+
+def _live_named(objects: Iterable[Json]) -> dict[str, Named]:
+    out: dict[str, Named] = {}
+    # Oldest first, so when the store holds two "Acme"s (names are not unique there) the
+    # lowest version wins, consistently across runs.
+    for obj in sorted(objects, key=lambda o: (int(o.get("version") or 0), str(o.get("id")))):
+        if obj.get("deleted_at") or not obj.get("name"):
+            continue
+        named = Named(
+            id=str(obj["id"]),
+            name=str(obj["name"]),
+            description=obj.get("description"),
+            version=obj.get("version"),
+        )
+        out.setdefault(name_key(named.name), named)
+    return out
+
+
+def normalize_categories(objects: Iterable[Json]) -> dict[tuple[str, ...], Category]:
+    """Categories by path key. The path comes from `category_path`, else the parent chain."""
+    by_id = {str(o["id"]): o for o in objects if o.get("id") and not o.get("deleted_at")}
+    out: dict[tuple[str, ...], Category] = {}
+    for cid, obj in by_id.items():
+        path = _category_path(obj, by_id)
+        if path:
+            out.setdefault(
+                path_key(path),
+                Category(id=cid, path=path, leaf=bool(obj.get("leaf_category", True))),
+            )
+    return out
+
+
+def _category_path(obj: Json, by_id: Mapping[str, Json]) -> tuple[str, ...]:
+    steps = obj.get("category_path") or []
+    if steps:
+        return tuple(str(s.get("name", "")) for s in steps)
+    names: list[str] = []
+    seen: set[str] = set()
+    node: Json = obj
+    while node is not None and str(node.get("id")) not in seen:
+        seen.add(str(node.get("id")))
+        names.append(str(node.get("name", "")))
+        parent = node.get("parent_category_id")
+        node = by_id.get(str(parent)) if parent else None
+    return tuple(reversed(names))
+
+
+def normalize_names(
+    *,
+    brands: Iterable[Json] = (),
+    suppliers: Iterable[Json] = (),
+    tags: Iterable[Json] = (),
+    attributes: Iterable[Json] = (),
+    categories: Iterable[Json] = (),
+) -> Names:
+    return Names(
+        brands=_live_named(brands),
+        suppliers=_live_named(suppliers),
+        tags=_live_named(tags),
+        attributes=_live_named(attributes),
+        categories=normalize_categories(categories),
+    )
+
+
+class _Ids:
+    """id -> name indexes built once per normalization."""
+
+    def __init__(self, names: Names) -> None:
+        self.brand = {n.id: n.name for n in names.brands.values()}
+        self.supplier = {n.id: n.name for n in names.suppliers.values()}
+        self.tag = {n.id: n.name for n in names.tags.values()}
+        self.category = {c.id: c.path for c in names.categories.values()}
+
+
+def _embedded_name(obj: Json) -> str | None:
+    # `{}` and `null` both mean "none" (API notes 6.1).
+    if isinstance(obj, dict) and obj.get("name") and not obj.get("deleted_at"):
+        return str(obj["name"])
+    return None
+
+
+def _ref_name(row: Json, id_field: str, embedded: str, index: Mapping[str, str]) -> str | None:
+    ref = row.get(id_field)
+    if ref:
+        return index.get(str(ref)) or _embedded_name(row.get(embedded))
+    return None
+
+
+def _category(row: Json, ids: _Ids) -> tuple[str, ...] | None:
+    for key in ("product_category", "type"):
+        obj = row.get(key)
+        if isinstance(obj, dict) and obj.get("category_path"):
+            return tuple(str(s.get("name", "")) for s in obj["category_path"])
+    for key in ("product_category_id", "product_type_id"):
+        ref = row.get(key)
+        if ref and str(ref) in ids.category:
+            return ids.category[str(ref)]
+    for key in ("product_category", "type"):
+        name = _embedded_name(row.get(key))
+        if name:
+            return (name,)
+    return None
+
+
+def _barcode(row: Json) -> str | None:
+    for code in row.get("product_codes") or []:
+        if str(code.get("type", "")).upper() in BARCODE_TYPES and code.get("code"):
+            return str(code["code"])
+    return None
+
+
+def _active(row: Json) -> bool:
+    value = row.get("is_active")
+    if value is None:
+        value = row.get("active", True)
+    return bool(value)
+
+
+def _tags(row: Json, ids: _Ids) -> tuple[str, ...]:
+    return sorted_names([ids.tag.get(str(t), str(t)) for t in row.get("tag_ids") or []])
+
+
+def _supplier_code(row: Json) -> str:
+    code = row.get("supplier_code")
+    if code is None:
+        for ps in row.get("product_suppliers") or []:
+            if ps.get("code"):
+                return str(ps["code"])
+    return str(code or "")
+
+
+def _is_family_row(row: Json) -> bool:
+    return bool(
+        row.get("has_variants") or row.get("variant_parent_id") or row.get("variant_options")
+    )
+
+
+def normalize_products(
+    rows: Iterable[Json], *, names: Names, tax_exclusive: bool
+) -> tuple[dict[str, LiveProduct], dict[str, str], dict[str, str]]:
+    """Group live rows into products by handle, each in the catalog's shape.
+
+    Returns (products by handle, sku -> handle, family-name key -> handle). Deleted rows and
+    rows without a handle are left out.
+    """
+    ids = _Ids(names)
+    price_key = price_field(tax_exclusive)
+    groups: dict[str, list[Json]] = {}
+    for row in rows:
+        if row.get("deleted_at") or not row.get("handle"):
+            continue
+        groups.setdefault(str(row["handle"]), []).append(row)
+    products: dict[str, LiveProduct] = {}
+    sku_owner: dict[str, str] = {}
+    name_owner: dict[str, str] = {}
+    for handle, members in groups.items():
+        live = _product(handle, members, ids=ids, price_key=price_key)
+        products[handle] = live
+        for sku in live.rows:
+            sku_owner[sku] = handle
+        name_owner.setdefault(name_key(live.product.name), handle)
+    return products, sku_owner, name_owner
+
+
+def normalize_live(
+    *,
+    products: Iterable[Json],
+    brands: Iterable[Json] = (),
+    suppliers: Iterable[Json] = (),
+    tags: Iterable[Json] = (),
+    attributes: Iterable[Json] = (),
+    categories: Iterable[Json] = (),
+    tax_exclusive: bool,
+) -> Live:
+    """The whole live store (as cached) in the catalog's shape."""
+    names = normalize_names(
+        brands=brands,
+        suppliers=suppliers,
+        tags=tags,
+        attributes=attributes,
+        categories=categories,
+    )
+    by_handle, sku_owner, name_owner = normalize_products(
+        products, names=names, tax_exclusive=tax_exclusive
+    )
+    return Live(
+        products=by_handle,
+        sku_owner=sku_owner,
+        names=names,
+        tax_exclusive=tax_exclusive,
+        name_owner=name_owner,
+    )
+
+
+def _product(handle: str, members: list[Json], *, ids: _Ids, price_key: str) -> LiveProduct:
+    members = sorted(members, key=lambda r: (not r.get("has_variants"), str(r.get("sku") or "")))
+    parent = next((r for r in members if r.get("has_variants")), None)
+    if parent is None:
+        parent = next((r for r in members if not r.get("variant_parent_id")), members[0])
+    problems: list[str] = []
+    family_ids = {r.get("family_id") for r in members if r.get("family_id")}
+    if len(family_ids) > 1:
+        problems.append(
+            f"the store holds {len(family_ids)} separate product families with handle "
+            f'"{handle}"; merge or rename them in the store'
+        )
+    is_family = any(_is_family_row(r) for r in members)
+    # The family's attribute order is the order of the parent's options.
+    option_names: list[str] = []
+    for r in [parent, *members]:
+        for opt in r.get("variant_options") or []:
+            name = str(opt.get("name", ""))
+            if name and name_key(name) not in {name_key(n) for n in option_names}:
+                option_names.append(name)
+    rows: dict[str, LiveRow] = {}
+    for r in members:
+        sku = str(r.get("sku") or "")
+        if not sku:
+            continue
+        if sku in rows:
+            problems.append(f'SKU "{sku}" is held by more than one row of "{handle}"')
+            continue
+        options = tuple(
+            (str(o.get("name", "")), str(o.get("value", "")))
+            for o in r.get("variant_options") or []
+        )
+        rows[sku] = LiveRow(
+            id=str(r["id"]),
+            sku=sku,
+            version=int(r.get("version") or 0),
+            values=Variant(
+                sku=sku,
+                options=options,
+                price=parse_money(r.get(price_key)),
+                supply_price=parse_money(r.get("supply_price")),
+                barcode=_barcode(r),
+                active=_active(r),
+            ),
+        )
+    simple = not is_family
+    own = rows.get(str(parent.get("sku") or ""))
+    product = Product(
+        handle=handle,
+        name=str(parent.get("name") or ""),
+        description=str(parent.get("description") or ""),
+        brand=_ref_name(parent, "brand_id", "brand", ids.brand),
+        supplier=_ref_name(parent, "supplier_id", "supplier", ids.supplier),
+        supplier_code=_supplier_code(parent),
+        category=_category(parent, ids),
+        tags=_tags(parent, ids),
+        active=own.values.active if simple and own else None,
+        price=own.values.price if simple and own else None,
+        supply_price=own.values.supply_price if simple and own else None,
+        options=tuple(option_names) if is_family else (),
+        variants=tuple(rows[s].values for s in sorted(rows)) if is_family else (),
+        sku=own.sku if simple and own else None,
+        barcode=own.values.barcode if simple and own else None,
+    )
+    return LiveProduct(
+        product=product,
+        remote_id=str(parent["id"]),
+        family_id=parent.get("family_id"),
+        version=max(int(r.get("version") or 0) for r in members),
+        rows=rows,
+        is_family=is_family,
+        problems=tuple(problems),
+        image_ids=tuple(
+            str(i["id"])
+            for i in sorted(parent.get("images") or [], key=lambda i: i.get("position") or 0)
+            if i.get("id")
+        ),
+    )
+
+
+# -- flat field values: what the diff compares ------------------------------------------------
+
+
+def family_values(p: Product, *, declared_only: bool) -> dict[str, Json]:
+    """A product's family-wide fields as JSON values. With `declared_only`, undeclared fields
+    (None) are left out, so the diff never looks at them (design invariant 3)."""
+    values: dict[str, Json] = {
+        "name": p.name,
+        "description": p.description,
+        "brand": p.brand,
+        "supplier": p.supplier,
+        "supplier_code": p.supplier_code,
+        "category": " / ".join(p.category) if p.category is not None else None,
+        # Tag order means nothing: always compared (and shown) in the model's sorted order.
+        "tags": list(sorted_names(p.tags)) if p.tags is not None else None,
+        "options": list(p.options) if p.options else None,
+    }
+    if declared_only:
+        return {k: v for k, v in values.items() if v is not None}
+    return values
+
+
+def row_values(v: Variant, *, declared_only: bool, family: bool) -> dict[str, Json]:
+    """A sellable row's own fields as JSON values (`options` only for family members)."""
+    values: dict[str, Json] = {
+        "price": money_text(v.price),
+        "supply_price": money_text(v.supply_price),
+        "barcode": v.barcode,
+        "active": v.active,
+    }
+    if family:
+        values["options"] = dict(v.options) if v.options else None
+    if declared_only:
+        return {k: v for k, v in values.items() if v is not None}
+    return values

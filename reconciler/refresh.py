@@ -1,0 +1,223 @@
+"""Refresh the live-object cache through the store's change feed, then read it back as `Live`.
+
+Cost model (the point of this module; API notes section 3):
+- first run, or `full`: every kind read whole, at the largest page size, following the pages
+  the store returns (a store may cap pages lower than asked);
+- later runs (`auto`): one `after=<highest version seen>&deleted=true` request per versioned
+  kind (products, brands, suppliers, tags) that returns only what changed, deletions included;
+  variant attributes (no paging) and product categories (paged by id, no versions) are re-read
+  whole, one request each at the sizes stores have;
+- the retailer (tax mode) is cached and re-read only when older than `retailer_ttl` or on `full`.
+So a no-op warm plan costs 6 requests (7 when the retailer is re-read).
+- `off`: no request at all; the caller says how old the cache is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from reconciler.client import DEFAULT_RATE_LIMIT, FEED_PATHS, MAX_PAGE_SIZE, Client
+from reconciler.errors import ConfigError
+from reconciler.normalize import Live, normalize_live
+from reconciler.state.cache import Cache
+
+Json = Any
+RefreshMode = Literal["auto", "full", "off"]
+
+FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag
+LIST_KINDS = ("variant_attribute", "product_category")
+KINDS = FEED_KINDS + LIST_KINDS
+RETAILER_TTL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class KindRefresh:
+    kind: str
+    mode: str  # full | changes | cached
+    received: int  # objects the store sent
+    total: int  # live objects of this kind in the cache afterwards
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What a refresh did and cost."""
+
+    mode: RefreshMode
+    kinds: tuple[KindRefresh, ...]
+    requests: int
+    refreshed_at: str | None  # oldest refresh time among the kinds (what `off` plans from)
+    store_changed: bool = False  # the cache belonged to another store and was dropped
+
+    def age_seconds(self, now: datetime) -> float | None:
+        if self.refreshed_at is None:
+            return None
+        return max(0.0, (now - datetime.fromisoformat(self.refreshed_at)).total_seconds())
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    tax_exclusive: bool
+    rate_limit: int
+    retailer_name: str | None = None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class _Stream:
+    """Objects of successive pages, remembering the highest version and the largest page."""
+
+    def __init__(self, pages: Iterator[Any]) -> None:
+        self.pages = pages
+        self.max_version: int | None = None
+        self.largest_page = 0
+        self.received = 0
+
+    def highest(self) -> int | None:
+        return self.max_version
+
+    def __iter__(self) -> Iterator[Json]:
+        for page in self.pages:
+            self.largest_page = max(self.largest_page, len(page.items))
+            self.received += len(page.items)
+            if page.max_version is not None:
+                self.max_version = max(self.max_version or 0, page.max_version)
+            yield from page.items
+
+
+def refresh(
+    client: Client,
+    cache: Cache,
+    *,
+    mode: RefreshMode = "auto",
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    retailer_ttl: float = RETAILER_TTL_SECONDS,
+    page_size: int = MAX_PAGE_SIZE,
+    on_progress: Callable[[str], None] | None = None,
+) -> RefreshReport:
+    """Bring the cache up to date with the store (or not at all, with `off`)."""
+    say = on_progress or (lambda _msg: None)
+    store_changed = cache.bind(client.base_url)
+    if mode == "off":
+        cursors = cache.cursors()
+        missing = [k for k in KINDS if k not in cursors] + (
+            ["retailer"] if cache.meta("tax_exclusive") is None else []
+        )
+        if missing:
+            raise ConfigError(
+                "--refresh off needs a cache of this store, but it has never been read "
+                f"({', '.join(missing)} missing); run `catalog plan` without --refresh off first."
+            )
+        times = [t for _, t in cursors.values() if t]
+        return RefreshReport(
+            mode=mode,
+            kinds=tuple(KindRefresh(k, "cached", 0, cache.count(k)) for k in KINDS),
+            requests=0,
+            refreshed_at=min(times) if times else None,
+        )
+    before = client.stats().requests
+    stamp = _iso(now())
+    kinds: list[KindRefresh] = []
+    _retailer(client, cache, full=mode == "full", now=now(), ttl=retailer_ttl, say=say)
+    for kind in FEED_KINDS:
+        cursor = None if mode == "full" else cache.cursor(kind)
+        cap_key = f"page_cap:{kind}"
+        known_cap = int(cache.meta(cap_key) or 0)
+        if cursor is None or cursor[0] is None:
+            say(f"Reading every {kind} from the store")
+            stream = _Stream(client.iter_pages(kind, page_size=page_size, known_page_cap=known_cap))
+            total = cache.replace(kind, stream, version=stream.highest, refreshed_at=stamp)
+            kinds.append(KindRefresh(kind, "full", stream.received, total))
+        else:
+            stream = _Stream(
+                client.iter_pages(
+                    kind,
+                    after=cursor[0],
+                    page_size=page_size,
+                    deleted=True,
+                    known_page_cap=known_cap,
+                )
+            )
+            objects = list(stream)
+            cache.merge(kind, objects, version=stream.max_version, refreshed_at=stamp)
+            kinds.append(KindRefresh(kind, "changes", stream.received, cache.count(kind)))
+        if stream.largest_page > known_cap:
+            cache.set_meta({cap_key: str(stream.largest_page)})
+    attributes = client.variant_attributes()
+    cache.replace("variant_attribute", attributes, version=None, refreshed_at=stamp)
+    kinds.append(KindRefresh("variant_attribute", "full", len(attributes), len(attributes)))
+    categories = client.product_categories(page_size=page_size)
+    cache.replace("product_category", categories, version=None, refreshed_at=stamp)
+    kinds.append(KindRefresh("product_category", "full", len(categories), len(categories)))
+    limit = client.stats().rate_limit
+    if limit:
+        cache.set_meta({"rate_limit": str(limit)})
+    return RefreshReport(
+        mode=mode,
+        kinds=tuple(kinds),
+        requests=client.stats().requests - before,
+        refreshed_at=stamp,
+        store_changed=store_changed,
+    )
+
+
+def _retailer(
+    client: Client,
+    cache: Cache,
+    *,
+    full: bool,
+    now: datetime,
+    ttl: float,
+    say: Callable[[str], None],
+) -> None:
+    fetched_at = cache.meta("retailer_at")
+    fresh = (
+        fetched_at is not None
+        and cache.meta("tax_exclusive") is not None
+        and (now - datetime.fromisoformat(fetched_at)).total_seconds() < ttl
+    )
+    if fresh and not full:
+        return
+    retailer = client.retailer()
+    known_id = cache.meta("retailer_id")
+    new_id = str(retailer.get("id") or "")
+    if known_id and new_id and known_id != new_id:
+        # Same address, different store (e.g. a sandbox that was reset): nothing cached holds.
+        say("The store at this address is not the one cached; reading everything again")
+        url = cache.meta("store_url") or client.base_url
+        cache.clear()
+        cache.set_meta({"store_url": url})
+    cache.set_meta(
+        {
+            "retailer_id": new_id,
+            "retailer_name": str(retailer.get("name") or retailer.get("domain_prefix") or ""),
+            "tax_exclusive": "1" if retailer.get("tax_exclusive") else "0",
+            "retailer_at": _iso(now),
+        }
+    )
+
+
+def store_facts(cache: Cache) -> StoreFacts:
+    return StoreFacts(
+        tax_exclusive=cache.meta("tax_exclusive") == "1",
+        rate_limit=int(cache.meta("rate_limit") or DEFAULT_RATE_LIMIT),
+        retailer_name=cache.meta("retailer_name") or None,
+    )
+
+
+def load_live(cache: Cache) -> Live:
+    """The cached store in the catalog's shape."""
+    facts = store_facts(cache)
+    return normalize_live(
+        products=cache.objects("product"),
+        brands=cache.objects("brand"),
+        suppliers=cache.objects("supplier"),
+        tags=cache.objects("tag"),
+        attributes=cache.objects("variant_attribute"),
+        categories=cache.objects("product_category"),
+        tax_exclusive=facts.tax_exclusive,
+    )

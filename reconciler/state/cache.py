@@ -1,0 +1,215 @@
+"""The live-object cache in the state file: objects per kind, change-feed cursors, store facts.
+
+Tables (migration m001): `objects` (kind, id, version, deleted, data), `cursors` (kind, version,
+refreshed_at), `store_meta` (key, value). The cache only speeds planning up: the store stays the
+truth, and a cache that belongs to another store is dropped rather than trusted.
+
+Objects are kept trimmed to the fields the reconciler reads (`KEEP`), which keeps the file and
+the warm plan's parse time small; nothing secret is ever stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from reconciler.state import State
+from reconciler.state.ledger import state_lock
+
+Json = Any
+
+# Fields worth keeping per kind; everything else the store sends is dropped.
+KEEP: Mapping[str, frozenset[str]] = {
+    "product": frozenset(
+        {
+            "id",
+            "family_id",
+            "name",
+            "handle",
+            "sku",
+            "description",
+            "is_active",
+            "active",
+            "has_variants",
+            "variant_parent_id",
+            "variant_options",
+            "price_excluding_tax",
+            "price_including_tax",
+            "supply_price",
+            "brand_id",
+            "brand",
+            "supplier_id",
+            "supplier",
+            "supplier_code",
+            "product_suppliers",
+            "product_type_id",
+            "product_category_id",
+            "product_category",
+            "type",
+            "tag_ids",
+            "product_codes",
+            "images",
+            "deleted_at",
+            "version",
+        }
+    ),
+}
+
+
+def trim(kind: str, obj: Json) -> Json:
+    keep = KEEP.get(kind)
+    if keep is None or not isinstance(obj, dict):
+        return obj
+    out = {k: v for k, v in obj.items() if k in keep}
+    if isinstance(out.get("images"), list):
+        # Only ids and order matter for planning; the size URLs are large and change often.
+        out["images"] = [
+            {k: i.get(k) for k in ("id", "position", "version") if k in i}
+            for i in out["images"]
+            if isinstance(i, dict)
+        ]
+    return out
+
+
+def _dumps(obj: Json) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class Cache:
+    """Read and write the cached live objects of one State (thread-safe like the ledger)."""
+
+    def __init__(self, state: State) -> None:
+        self.db = state.db
+        self._lock = state_lock(state)
+
+    # -- store identity and facts -------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self.db.execute("select value from store_meta where key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self._lock, self.db.conn:
+            self.db.table("store_meta").upsert_all(
+                [{"key": k, "value": v} for k, v in values.items()], pk="key"
+            )
+
+    def bind(self, store_url: str) -> bool:
+        """Make sure the cache belongs to this store; if it held another one, empty it.
+
+        Returns True when the cache was reset (a full refresh follows).
+        """
+        known = self.meta("store_url")
+        if known == store_url:
+            return False
+        self.clear()
+        self.set_meta({"store_url": store_url})
+        return known is not None
+
+    def clear(self) -> None:
+        """Forget every cached object, cursor and store fact (the next refresh is full)."""
+        with self._lock, self.db.conn:
+            self.db.execute("delete from objects")
+            self.db.execute("delete from cursors")
+            self.db.execute("delete from store_meta")
+
+    # -- cursors ------------------------------------------------------------------------------
+
+    def cursor(self, kind: str) -> tuple[int | None, str | None] | None:
+        """(highest version seen, when refreshed) for a kind, or None if never read."""
+        with self._lock:
+            row = self.db.execute(
+                "select version, refreshed_at from cursors where kind = ?", [kind]
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def cursors(self) -> dict[str, tuple[int | None, str | None]]:
+        with self._lock:
+            rows = self.db.execute("select kind, version, refreshed_at from cursors").fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def replace(
+        self,
+        kind: str,
+        objects: Iterable[Json],
+        *,
+        version: int | Callable[[], int | None] | None,
+        refreshed_at: str,
+    ) -> int:
+        """A full read: the kind's rows become exactly `objects` (deleted ones left out).
+
+        `version` may be a callable, asked once `objects` is exhausted (a stream's highest).
+        """
+        count = 0
+
+        def rows() -> Iterator[dict[str, Json]]:
+            nonlocal count
+            for obj in objects:
+                if not obj.get("deleted_at"):
+                    count += 1
+                    yield self._row(kind, obj)
+
+        # `objects` may be a stream of pages still arriving: rows are written as they come (so
+        # a 50,000-product store never sits in memory twice) and all commit together or not
+        # at all, cursor included.
+        with self._lock, self.db.conn:
+            self.db.execute("delete from objects where kind = ?", [kind])
+            self.db.table("objects").insert_all(
+                rows(), pk=("kind", "id"), batch_size=2000, replace=True
+            )
+            self._set_cursor(kind, version() if callable(version) else version, refreshed_at)
+        return count
+
+    def merge(
+        self, kind: str, objects: Iterable[Json], *, version: int | None, refreshed_at: str
+    ) -> int:
+        """An incremental read: upsert what changed, mark deletions; the cursor moves only
+        forward, and only in the same transaction as the rows it covers."""
+        rows = [self._row(kind, o) for o in objects]
+        with self._lock, self.db.conn:
+            if rows:
+                self.db.table("objects").upsert_all(rows, pk=("kind", "id"), batch_size=2000)
+            previous = self.db.execute(
+                "select version from cursors where kind = ?", [kind]
+            ).fetchone()
+            best = version
+            if previous is not None and previous[0] is not None:
+                best = previous[0] if version is None else max(previous[0], version)
+            self._set_cursor(kind, best, refreshed_at)
+        return len(rows)
+
+    def objects(self, kind: str) -> list[Json]:
+        """The cached live (not deleted) objects of a kind, in version order."""
+        with self._lock:
+            rows = self.db.execute(
+                "select data from objects where kind = ? and deleted = 0 order by version, id",
+                [kind],
+            ).fetchall()
+        loads = json.loads
+        return [loads(r[0]) for r in rows]
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            row = self.db.execute(
+                "select count(*) from objects where kind = ? and deleted = 0", [kind]
+            ).fetchone()
+        return int(row[0])
+
+    def _set_cursor(self, kind: str, version: int | None, refreshed_at: str) -> None:
+        self.db.table("cursors").upsert(
+            {"kind": kind, "version": version, "refreshed_at": refreshed_at}, pk="kind"
+        )
+
+    @staticmethod
+    def _row(kind: str, obj: Json) -> dict[str, Json]:
+        return {
+            "kind": kind,
+            "id": str(obj["id"]),
+            "version": int(obj.get("version") or 0),
+            "deleted": 1 if obj.get("deleted_at") else 0,
+            "data": _dumps(trim(kind, obj)),
+        }

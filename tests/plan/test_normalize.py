@@ -1,0 +1,108 @@
+"""Normalization of live JSON (shaped like the OpenAPI examples) into the catalog's shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from reconciler.diff import diff_fields
+from reconciler.normalize import family_values, money_text, parse_money, row_values
+
+from .livedata import family_rows, live, simple_row
+
+
+def test_a_family_in_the_catalogs_shape() -> None:
+    got = live(family_rows()).products["classic-tee"]
+    assert got.is_family and got.remote_id == "v1" and got.version == 105
+    assert family_values(got.product, declared_only=True) == {
+        "name": "Classic Tee",
+        "description": "<p>Soft</p>",
+        "brand": "Acme",
+        "supplier": "Acme Supply",
+        "supplier_code": "ACME-TEE",
+        "category": "Apparel / Tops",
+        "tags": ["Cotton", "summer"],  # names, sorted case-insensitively like the model
+        "options": ["Size", "Colour"],  # the family's attribute order
+    }
+    s, m = got.rows["TEE-S"].values, got.rows["TEE-M"].values
+    assert row_values(s, declared_only=True, family=True) == {
+        "price": "27.00",
+        "supply_price": "8.00",
+        "barcode": "9300000000011",
+        "active": True,
+        "options": {"Size": "S", "Colour": "Black"},
+    }
+    assert (m.barcode, m.active, money_text(m.price)) == (None, False, "25.00")
+
+
+@pytest.mark.parametrize(("tax_exclusive", "expected"), [(False, "6.05263"), (True, "5.26316")])
+def test_only_the_tax_modes_price_field_is_read(tax_exclusive: bool, expected: str) -> None:
+    got = live([simple_row()], tax_exclusive=tax_exclusive).products["0006"].product
+    assert money_text(got.price) == expected
+
+
+def test_empty_objects_and_nulls_both_mean_none() -> None:
+    empties: list[dict[str, object] | None] = [{}, None]
+    for empty in empties:
+        row = simple_row(brand=empty, supplier=empty, type=empty, brand_id=None, description=None)
+        got = live([row]).products["0006"].product
+        assert (got.brand, got.supplier, got.category, got.description) == (None, None, None, "")
+
+
+def test_a_custom_code_is_the_sku_not_a_barcode() -> None:
+    got = live([simple_row()]).products["0006"].product
+    assert got.barcode is None and got.sku == "0006"
+
+
+def test_brand_falls_back_to_the_embedded_object_when_the_id_is_unknown() -> None:
+    row = simple_row(brand_id="b9", brand={"id": "b9", "name": "Zeta"})
+    assert live([row]).products["0006"].product.brand == "Zeta"
+
+
+def test_category_from_the_id_when_no_path_is_embedded() -> None:
+    row = simple_row(product_type_id="c2")
+    assert live([row]).products["0006"].product.category == ("Apparel", "Tops")
+
+
+def test_deleted_rows_are_gone() -> None:
+    rows = [simple_row(deleted_at="2024-01-01T00:00:00+00:00")]
+    assert live(rows).products == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [(25, "25.00"), (25.0, "25.00"), ("25.5", "25.50"), (2.63158, "2.63158"), (0.1 + 0.2, "0.30")],
+)
+def test_money_is_exact_at_the_stores_precision(raw: object, text: str) -> None:
+    assert money_text(parse_money(raw)) == text
+
+
+def test_catalog_and_live_money_agree_whatever_the_spelling() -> None:
+    assert money_text(Decimal("27")) == money_text(parse_money(27.0)) == "27.00"
+
+
+def test_diff_reports_whole_fields_and_ignores_undeclared_ones() -> None:
+    live_values = {"name": "Tee", "tags": ["a", "b"], "brand": "Acme", "description": "x"}
+    desired = {"name": "Tee", "tags": ["a", "c"]}  # brand and description not declared
+    [change] = diff_fields(desired, live_values)
+    assert (change.field, change.before, change.after) == ("tags", ["a", "b"], ["a", "c"])
+
+
+def test_diff_reports_a_changed_key_of_a_dict_field_as_the_whole_field() -> None:
+    [change] = diff_fields(
+        {"options": {"Size": "M", "Colour": "Red"}}, {"options": {"Size": "S", "Colour": "Red"}}
+    )
+    assert change.before == {"Size": "S", "Colour": "Red"}
+
+
+def test_diff_does_not_take_true_for_one() -> None:
+    [change] = diff_fields({"active": True}, {"active": 1})
+    assert change.field == "active"
+
+
+def test_diff_orders_fields_as_asked() -> None:
+    got = diff_fields(
+        {"price": "2.00", "active": False, "barcode": "1"}, {}, order=("price", "barcode")
+    )
+    assert [c.field for c in got] == ["price", "barcode", "active"]
