@@ -529,6 +529,28 @@ def plan_summary(result: StoreResult) -> str:
     return store_section(result, limit=SUMMARY_LIMIT - 1024) + "\n"
 
 
+def apply_summary(
+    store: str, exit_code: int, apply_json: Mapping[str, Json] | None, stderr: str
+) -> str:
+    """The job-summary lines for one store's apply (`catalog apply --format json`)."""
+    counts = (apply_json or {}).get("counts") or {}
+    applied, failed = int(counts.get("applied") or 0), int(counts.get("failed") or 0)
+    requests = ((apply_json or {}).get("requests") or {}).get("total")
+    cost = f" with {requests} requests" if isinstance(requests, int) else ""
+    if exit_code == 0:
+        return f"### ✅ Applied to `{store}`: {applied} change{'s' if applied != 1 else ''}{cost}\n"
+    lines = [f"### ❌ Apply to `{store}` failed"]
+    if apply_json:
+        lines.append(f"{applied} applied, {failed} failed{cost}; see `catalog history`.")
+        for change in apply_json.get("changes") or []:
+            if change.get("outcome") == "failed":
+                lines.append(f"- {change.get('kind')} `{change.get('key')}`: {change.get('error')}")
+    sentence = error_sentence(stderr)
+    if sentence:
+        lines.append(sentence)
+    return "\n".join(lines) + "\n"
+
+
 def _cell(value: Json) -> str:
     if value is None:
         text = "(none)"

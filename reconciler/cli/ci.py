@@ -29,6 +29,7 @@ from reconciler.github import (
     Status,
     StoreResult,
     append_summary,
+    apply_summary,
     check_store_key,
     drifted_fields,
     make_result,
@@ -47,6 +48,8 @@ PLAN_MARKDOWN = "plan.md"
 PLAN_JSON = "plan.json"
 PLAN_STDERR = "plan.err"
 RESULT_JSON = "result.json"
+APPLY_JSON = "apply.json"
+APPLY_STDERR = "apply.err"
 
 
 def _note(message: str) -> None:
@@ -155,10 +158,20 @@ def state_pull(ctx: Context, store: str, branch: str, remote: str) -> None:
 @state.command("push")
 @_branch_options
 @click.option("--message", default="", help="Commit message (default names the store and commit).")
+@click.option(
+    "--missing-ok",
+    is_flag=True,
+    help="Do nothing when there is no state file (the run failed before making one).",
+)
 @click.pass_obj
-def state_push(ctx: Context, store: str, branch: str, remote: str, message: str) -> None:
+def state_push(
+    ctx: Context, store: str, branch: str, remote: str, message: str, missing_ok: bool
+) -> None:
     """Save the store's state file (from --state) as one commit on the state branch."""
     key = check_store_key(store)
+    if missing_ok and not ctx.state_path.exists():
+        _note(f"No state file at {ctx.state_path}: nothing to save for {key}.")
+        return
     run = RunInfo.from_environ(ctx.environ)
     if not message:
         message = f"{key}: state after apply of {run.sha[:12] or 'a local run'}"
@@ -221,6 +234,29 @@ def record(ctx: Context, store: str, exit_code: int, directory: Path, artifact: 
     if result.status is Status.ERROR:
         raise CatalogError(f"The plan for store {key} failed: {result.error}")
     _note(f"{key}: {result.headline or str(result.status)}")
+
+
+@ci.command("record-apply")
+@click.option("--store", required=True, help="Store domain prefix the apply was for.")
+@click.option("--exit-code", type=int, required=True, help="Exit code of `catalog apply`.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help=f"Directory with {APPLY_JSON} (`catalog apply --format json`) and {APPLY_STDERR}.",
+)
+@click.pass_obj
+def record_apply(ctx: Context, store: str, exit_code: int, directory: Path) -> None:
+    """Write one store's apply outcome to the job summary; fail when the apply failed."""
+    key = check_store_key(store)
+    report = _read_json(directory / APPLY_JSON)
+    stderr = _read_text(directory / APPLY_STDERR)
+    text = apply_summary(key, exit_code, report if isinstance(report, dict) else None, stderr)
+    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), text)
+    _note(text.removeprefix("### ").strip())
+    if exit_code != 0:
+        raise CatalogError(f"The apply to store {key} failed (exit {exit_code}); see the summary.")
 
 
 def load_results(root: Path) -> list[StoreResult]:

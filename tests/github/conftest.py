@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_github import FakeGitHub
+from gh_helpers import git
 
 from reconciler.github import GitHub
 
@@ -30,12 +31,6 @@ def gh(fake: FakeGitHub) -> Iterator[GitHub]:
     )
     yield client
     client.close()
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import git
 from fake_github import FakeGitHub
-from test_gh_text import parse_github_output
+from gh_helpers import git, parse_github_output
 
 from reconciler.cli import cli
 from reconciler.errors import CatalogError, ConfigError
@@ -382,3 +381,59 @@ def test_state_pull_and_push_through_the_cli(
     message = git(second, "log", "-1", "--format=%B", "origin/catalog-state")
     assert "acme: state after apply of 0123456789ab" in message
     assert "actions/runs/4242" in message
+
+
+# --- apply -------------------------------------------------------------------------------------
+
+APPLIED = {
+    "format_version": 1,
+    "outcome": "partial",
+    "counts": {"applied": 3, "failed": 1, "skipped": 0},
+    "requests": {"planned": 5, "writes": 4, "total": 9, "rate_limited": 0},
+    "changes": [
+        {"kind": "product", "key": "tee", "outcome": "failed", "error": "422: name is taken"},
+        {"kind": "product", "key": "cap", "outcome": "applied", "error": None},
+    ],
+}
+
+
+def test_record_apply_success(
+    run: Callable[..., Result], runner_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "apply.json").write_text(
+        json.dumps({**APPLIED, "outcome": "applied", "counts": {"applied": 4, "failed": 0}})
+    )
+    result = run(
+        "ci", "record-apply", "--store", "acme", "--exit-code", "0", "--dir", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    assert "Applied to `acme`: 4 changes with 9 requests" in summary(runner_env)
+
+
+def test_record_apply_failure_lists_what_failed_and_fails_the_step(
+    run: Callable[..., Result], runner_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "apply.json").write_text(json.dumps(APPLIED))
+    (tmp_path / "apply.err").write_text("Error: 1 change failed; rerun catalog plan.\n")
+    result = run(
+        "ci", "record-apply", "--store", "acme", "--exit-code", "1", "--dir", str(tmp_path)
+    )
+    assert isinstance(result.exception, CatalogError)
+    text = summary(runner_env)
+    assert "Apply to `acme` failed" in text and "3 applied, 1 failed" in text
+    assert "product `tee`: 422: name is taken" in text and "`cap`" not in text
+    assert "rerun catalog plan" in text
+
+
+def test_state_push_missing_ok(
+    run: Callable[..., Result], clone_of: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(clone_of("runner"))
+    assert (
+        run(
+            "--state", "none.db", "ci", "state", "push", "--store", "acme", "--missing-ok"
+        ).exit_code
+        == 0
+    )
+    refused = run("--state", "none.db", "ci", "state", "push", "--store", "acme")
+    assert isinstance(refused.exception, ConfigError)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git
+from gh_helpers import git
 
 from reconciler.errors import ConfigError
 from reconciler.github import STATE_BRANCH, GitError, GitHubError, StateBranch, snapshot_state
