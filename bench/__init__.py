@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench validate` (and the plan/apply benchmarks)."""
