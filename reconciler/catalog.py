@@ -168,14 +168,23 @@ _EXPLICIT: dict[str, Callable[[str], object]] = {
 }
 
 
-def _plain(value: str) -> object:
-    """The value of an untagged plain scalar, resolved the way YAML 1.1 (and PyYAML) does."""
+def _plain_tag(value: str) -> str:
+    """The tag of an untagged plain scalar, resolved the way YAML 1.1 (and PyYAML) does."""
     for tag, regexp in _IMPLICIT.get(value[:1], ()):
         if regexp.match(value):
-            if tag == _MERGE_TAG:
-                return _MERGE
-            return _CONSTRUCT[tag](value)
-    return value
+            return tag
+    return _STR
+
+
+def _plain(value: str) -> object:
+    """The value of an untagged plain scalar (`_MERGE` for the `<<` merge key)."""
+    tag = _plain_tag(value)
+    if tag == _MERGE_TAG:
+        return _MERGE
+    return _CONSTRUCT[tag](value)
+
+
+_KIND_WORDS = {"int": "whole number", "float": "number", "timestamp": "date", "bool": "yes/no"}
 
 
 # --- the fast pass ------------------------------------------------------------------------------
@@ -210,7 +219,10 @@ def _fast_build(text: str) -> object:
                     # Inline the common case: most scalars start with a letter no resolver knows.
                     resolvers = _IMPLICIT.get(e.value[:1])
                     if resolvers:
-                        value = _plain(e.value)
+                        try:
+                            value = _plain(e.value)
+                        except (ValueError, KeyError, InvalidOperation, ArithmeticError):
+                            raise _GiveUp from None
                         if value is _MERGE:
                             raise _GiveUp
             elif cls is MappingStartEvent or cls is SequenceStartEvent:
@@ -269,6 +281,7 @@ class _Parsed:
     findings: list[tuple[int, int, str, str | None]]  # (line, column, message, hint)
     values: Positions = field(default_factory=dict)  # path -> (line, column) of the value
     keys: Positions = field(default_factory=dict)  # path -> (line, column) of its key
+    sources: dict[JsonPath, str] = field(default_factory=dict)  # plain non-text scalars, as written
 
 
 class _Frame:
@@ -356,10 +369,17 @@ def _careful_build(text: str) -> _Parsed:
                 container[top.key] = value
             top.key = _NO_KEY
 
-    def scalar(e: Any, at: tuple[int, int]) -> object:
+    def scalar(e: Any, at: tuple[int, int], path: JsonPath | None) -> object:
         tag = e.tag
-        if tag is None or tag == "!":
-            return _plain(e.value) if e.implicit[0] and tag is None else e.value
+        if tag is None and e.implicit[0]:
+            tag = _plain_tag(e.value)
+            if tag == _MERGE_TAG:
+                return _MERGE
+            if tag != _STR and path is not None:
+                # What was written, for hints such as: write it in quotes: "0123".
+                out.sources[path] = e.value
+        elif tag is None or tag == "!":
+            return e.value
         construct = _EXPLICIT.get(tag)
         if construct is None:
             problem(
@@ -369,7 +389,9 @@ def _careful_build(text: str) -> _Parsed:
         try:
             return construct(e.value)
         except (ValueError, KeyError, InvalidOperation, ArithmeticError):
-            problem(at, f"{rules.quote(e.value)} is not a valid {tag.rsplit(':', 1)[-1]}")
+            # e.g. an integer of more digits than Python converts, 2024-02-30, or !!int abc
+            kind = tag.rsplit(":", 1)[-1]
+            problem(at, f"{rules.quote(e.value)} cannot be read as a {_KIND_WORDS.get(kind, kind)}")
             return e.value
 
     parser = _Parser(text)
@@ -410,7 +432,7 @@ def _careful_build(text: str) -> _Parsed:
             if path is not None and not is_key:
                 out.values[path] = at
             if cls is ScalarEvent:
-                value = scalar(e, at)
+                value = scalar(e, at, path if not is_key else None)
                 if e.anchor is not None:
                     anchors[e.anchor] = (value, 1)
                 add(value, 1, at, is_key)
@@ -467,11 +489,21 @@ def _careful_build(text: str) -> _Parsed:
         hint = None
         if exc.context and exc.context_mark is not None:
             hint = f"{exc.context} at line {exc.context_mark.line + 1}"
+        if mark is not None and text[mark.index : mark.index + 1] == "\t":
+            hint = "indent with spaces: YAML does not allow tabs there"
         problem(at, f"YAML syntax error: {exc.problem or exc.context}", hint)
         return out
+    except yaml.reader.ReaderError as exc:
+        char = exc.character
+        code = char if isinstance(char, int) else ord(char[:1] or "\0")
+        problem(
+            _line_col(text, exc.position),
+            f"the character U+{code:04X} is not allowed in YAML ({exc.reason})",
+            "remove it, or write it as an escape inside double quotes",
+        )
+        return out
     except yaml.YAMLError as exc:
-        position = getattr(exc, "position", 0)
-        problem(_line_col(text, position), f"unreadable YAML: {exc}")
+        problem((1, 1), "unreadable YAML: " + " ".join(str(exc).split()))
         return out
     finally:
         parser.dispose()
@@ -551,11 +583,9 @@ def _check_file(rel: str, raw: bytes) -> tuple[_FileResult, str | None]:
     if data is None:
         data = {}  # an empty file (or only comments) declares nothing
     checker = _checker()
-    findings, bad = checker.file_findings(data)
+    findings = checker.file_findings(data)
     if isinstance(data, dict):
-        findings.extend(
-            rules.file_findings(data, root_file=rel == rules.ROOT_FILE, bad_products=bad)
-        )
+        findings.extend(rules.file_findings(data, root_file=rel == rules.ROOT_FILE))
     if findings:
         if parsed is None:
             parsed = _careful_build(text)
@@ -577,7 +607,10 @@ def _locate(f: Finding, parsed: _Parsed) -> tuple[int, int, str, str, str | None
             if path[:n] in parsed.values:
                 at = parsed.values[path[:n]]
                 break
-    return (at[0], at[1], format_path(path), f.message, f.hint)
+    hint = f.hint
+    if f.quote_source and path in parsed.sources:
+        hint = f"write it in quotes: {rules.quote(parsed.sources[path])}"
+    return (at[0], at[1], format_path(path), f.message, hint)
 
 
 # --- the model ----------------------------------------------------------------------------------

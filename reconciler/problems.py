@@ -33,13 +33,15 @@ class Finding:
     """A problem found in a file's data, located by its JSON path only.
 
     `on_key` points at the mapping key of the last path part (an unknown key, a key that must not
-    be there) instead of its value.
+    be there) instead of its value. `quote_source` asks the loader to replace the hint with the
+    value as written, quoted (YAML read `0123` as the number 83; the fix is `"0123"`).
     """
 
     path: JsonPath
     message: str
     hint: str | None = None
     on_key: bool = False
+    quote_source: bool = False
 
 
 @dataclass(frozen=True)

@@ -278,11 +278,13 @@ def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list
         )
         expected = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
         hint: str | None = how if what and len(names) > 1 else None
-        if "string" in names and not isinstance(value, dict | list) and value is not None:
+        quote_source = "string" in names and not isinstance(value, dict | list)
+        if quote_source and value is not None:
             hint = "put the value in quotes to make it text"
         if what and len(names) > 1:
             expected = what
-        return [Finding(path, f"expected {expected}, got {describe_value(value)}", hint)]
+        message = f"expected {expected}, got {describe_value(value)}"
+        return [Finding(path, message, hint, quote_source=quote_source and value is not None)]
     if keyword == "pattern" and isinstance(value, str):
         hint = how
         if path and path[-1] == "handle":
@@ -330,12 +332,11 @@ class SchemaChecker:
     def product_ok(self, product: object) -> bool:
         return self._product_ok(product)
 
-    def file_findings(self, data: object) -> tuple[list[Finding], set[int]]:
-        """Schema findings for one file's data, and the indexes of products that failed."""
+    def file_findings(self, data: object) -> list[Finding]:
+        """Schema findings for one file's data."""
         if self._file_ok(data):
-            return [], set()
+            return []
         findings: list[Finding] = []
-        bad: set[int] = set()
         products = data.get("products") if isinstance(data, dict) else None
         if isinstance(data, dict) and isinstance(products, list):
             # Products one by one, so one bad product costs one jsonschema run, not the file's.
@@ -344,15 +345,12 @@ class SchemaChecker:
                 findings.extend(schema_findings(error, ()))
             for i, product in enumerate(products):
                 if not self._product_ok(product):
-                    bad.add(i)
                     for error in self._product_validator.iter_errors(product):
                         findings.extend(schema_findings(error, ("products", i)))
         else:
             for error in self._file_validator.iter_errors(data):
                 findings.extend(schema_findings(error, ()))
-            if isinstance(products, list):
-                bad.update(range(len(products)))
-        return findings, bad
+        return findings
 
 
 # --- semantic checks, one file ---------------------------------------------------------------
@@ -432,10 +430,19 @@ def _name_duplicates(names: Sequence[object], path: JsonPath, what: str) -> list
     return out
 
 
+def _strings(value: object) -> list[str] | None:
+    """The text items of a list (other items are the schema's to report); None if not a list."""
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else None
+
+
 def product_findings(p: Mapping[str, Any], path: JsonPath) -> list[Finding]:
-    """Semantic checks for one schema-valid product."""
+    """Semantic checks for one product.
+
+    Runs on products that failed the schema too, so every mistake is reported at once: what has
+    the wrong type is skipped here (the schema already says so).
+    """
     out: list[Finding] = []
-    options = p.get("options")
+    options = _strings(p.get("options"))
     variants = p.get("variants")
     if options is not None and variants is None:
         out.append(
@@ -472,23 +479,33 @@ def product_findings(p: Mapping[str, Any], path: JsonPath) -> list[Finding]:
         if key in p:
             out.extend(money_findings(p[key], (*path, key)))
     out.extend(_barcode_findings(p.get("barcode"), (*path, "barcode")))
-    if p.get("tags"):
+    if isinstance(p.get("tags"), list):
         out.extend(_name_duplicates(p["tags"], (*path, "tags"), "tag"))
-    if options is not None and variants is not None:
+    if options and isinstance(variants, list):
         out.extend(_variant_findings(options, variants, (*path, "variants")))
-    out.extend(_image_path_findings(p.get("images") or [], (*path, "images")))
+    images = p.get("images")
+    if isinstance(images, list):
+        out.extend(_image_path_findings(images, (*path, "images")))
     return out
 
 
 def _variant_findings(
-    options: Sequence[str], variants: Sequence[Mapping[str, Any]], path: JsonPath
+    options: Sequence[str], variants: Sequence[object], path: JsonPath
 ) -> list[Finding]:
     out: list[Finding] = []
     family = ", ".join(options)
     combos: dict[tuple[str, ...], int] = {}
     for i, v in enumerate(variants):
+        if not isinstance(v, dict):
+            continue
         vpath = (*path, i)
-        values: Mapping[str, str] = v.get("options", {})
+        for key in ("price", "supply_price"):
+            if key in v:
+                out.extend(money_findings(v[key], (*vpath, key)))
+        out.extend(_barcode_findings(v.get("barcode"), (*vpath, "barcode")))
+        values = v.get("options")
+        if not isinstance(values, dict):
+            continue  # missing or not a mapping: the schema says so
         for name in values:
             if name not in options:
                 hint = _did_you_mean(name, options) or f"the family's options are {family}"
@@ -509,7 +526,7 @@ def _variant_findings(
                     f"every variant needs a value for each of {family}",
                 )
             )
-        elif len(values) == len(options):
+        elif len(values) == len(options) and all(isinstance(values[o], str) for o in options):
             combo = tuple(name_key(values[o]) for o in options)
             if combo in combos:
                 shown = ", ".join(f"{o}: {values[o]}" for o in options)
@@ -522,17 +539,15 @@ def _variant_findings(
                 )
             else:
                 combos[combo] = i
-        for key in ("price", "supply_price"):
-            if key in v:
-                out.extend(money_findings(v[key], (*vpath, key)))
-        out.extend(_barcode_findings(v.get("barcode"), (*vpath, "barcode")))
     return out
 
 
-def _image_path_findings(images: Sequence[str], path: JsonPath) -> list[Finding]:
+def _image_path_findings(images: Sequence[object], path: JsonPath) -> list[Finding]:
     out: list[Finding] = []
     seen: dict[str, int] = {}
     for i, image in enumerate(images):
+        if not isinstance(image, str):
+            continue
         if image.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", image) or "://" in image:
             out.append(
                 Finding(
@@ -564,10 +579,8 @@ def normalize_image_path(image: str) -> str:
     return "/".join(parts)
 
 
-def file_findings(
-    data: Mapping[str, Any], *, root_file: bool, bad_products: set[int]
-) -> list[Finding]:
-    """Semantic checks for one schema-checked file (products that failed the schema skipped)."""
+def file_findings(data: Mapping[str, Any], *, root_file: bool) -> list[Finding]:
+    """Semantic checks for one file's data (also where it failed the schema)."""
     out: list[Finding] = []
     if "settings" in data and not root_file:
         out.append(
@@ -578,8 +591,9 @@ def file_findings(
                 True,
             )
         )
-    for i, product in enumerate(data.get("products") or ()):
-        if i not in bad_products and isinstance(product, dict):
+    products = data.get("products")
+    for i, product in enumerate(products if isinstance(products, list) else ()):
+        if isinstance(product, dict):
             out.extend(product_findings(product, ("products", i)))
     tags = data.get("tags")
     if isinstance(tags, list):
