@@ -1,0 +1,1434 @@
+"""Apply a plan: exactly the plan's changes, with the fewest requests, crash-safe, concurrent.
+
+The plan (`reconciler.plan.Plan`) is turned into *steps*, each one write request under the API's
+rules (API notes 5-6):
+
+- one POST per new brand, supplier, tag or variant attribute, one PUT per changed brand or
+  supplier, and one bulk POST for every new category;
+- one `POST /2.0/products` per new product, with all its variants;
+- per existing family: one 2.1 PUT per variant whose own fields changed, the family-wide fields
+  riding along as `common` in the first of them; one 2.1 PUT of their own only when no variant
+  changed; one 2.1 POST per variant added;
+- prune: one PUT `is_active: false` per row to deactivate, one DELETE per product or variant;
+- nothing for an unchanged or adopted object.
+So the requests sent equal the plan's estimate (`Change.requests`), barring retries and lookups.
+
+Steps depend on the steps that create what they reference (a family on its new brand, an added
+variant on its family's renamed `common`); independent steps run concurrently on
+`parallelism` threads sharing one client, whose pacer keeps them within the rate limit. A step
+that fails does not stop the others; the steps that depend on it are skipped and reported.
+
+Crash safety (design invariant 6): before a create is sent, an intent row is written; after
+the answer, it is finished. A create whose answer never came (timeout, dropped connection), or
+whose intent a crashed run left pending, is looked up by SKU or name before anything is sent
+again, and a 422 naming an `*_existing_id` is checked the same way. So a rerun after any crash
+finishes the remaining work without a duplicate.
+
+Every change ends in the ledger (applied, failed or skipped) and every applied one updates the
+managed table with the values written, which is what drift detection reads. Only the thread
+that called `apply_plan` touches the state file; workers only talk to the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from reconciler.client import Client
+from reconciler.errors import ApiError, CatalogError, TransportError
+from reconciler.model import name_key
+from reconciler.normalize import (
+    Live,
+    barcode_type,
+    family_values,
+    normalize_categories,
+    path_key,
+    price_field,
+    row_values,
+)
+from reconciler.plan import Action, Change, Estimate, FieldChange, Json, Kind, Plan
+from reconciler.state import State
+from reconciler.state.ledger import Ledger
+from reconciler.state.lock import ApplyLock
+
+FORMAT_VERSION = 1
+# A create whose answer is lost is looked up and, if absent, sent again at most this often.
+MAX_CREATE_ATTEMPTS = 4
+_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE)
+_RETIRE = (Action.DEACTIVATE, Action.DELETE)
+
+
+def default_parallelism(estimate: Estimate) -> int:
+    """Enough threads to spend a window's budget well within the window.
+
+    A write takes roughly 0.15-0.5 s; with `limit / window` requests allowed per second, about
+    that many in flight keep the pipe full, and the client's pacer stops them at the limit.
+    Bounded to 4..16: fewer wastes a small window, more only draws 429s.
+    """
+    per_second = estimate.rate_limit / max(estimate.window_seconds, 1.0)
+    return max(4, min(16, math.ceil(per_second)))
+
+
+# -- values the caller sees ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    """What happened to one change of the plan."""
+
+    kind: str
+    key: str
+    action: str
+    outcome: str  # applied | failed | skipped
+    fields: tuple[FieldChange, ...] = ()
+    remote_id: str | None = None
+    remote_version: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "action": self.action,
+            "outcome": self.outcome,
+            "fields": [
+                {"field": f.field, "before": f.before, "after": f.after} for f in self.fields
+            ],
+            "remote_id": self.remote_id,
+            "remote_version": self.remote_version,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ApplyEvent:
+    """Progress for the CLI to render and tests to collect.
+
+    `type`: `start` (planned known), `progress` (a write finished), `change` (an outcome),
+    `notice` (a remark), `finish`. Counts are cumulative.
+    """
+
+    type: str
+    done: int = 0  # planned write requests finished (applied or failed)
+    planned: int = 0
+    rate_limited: int = 0  # 429 answers the client drew so far
+    waited_seconds: float = 0.0  # time threads spent waiting for the rate limit or backoff
+    change: ChangeOutcome | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    run_id: int
+    outcome: str  # applied | partial
+    changes: tuple[ChangeOutcome, ...]
+    planned_requests: int  # the plan's estimate
+    step_requests: int  # the writes the rules call for (what the steps were built from)
+    requests: int  # every HTTP request this apply sent (retries, lookups, refresh included)
+    writes: int  # write requests sent (a create sent again after a lookup counts twice)
+    rate_limited: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "applied"
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {"applied": 0, "failed": 0, "skipped": 0}
+        for c in self.changes:
+            out[c.outcome] = out.get(c.outcome, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "run_id": self.run_id,
+            "outcome": self.outcome,
+            "counts": self.counts(),
+            "requests": {
+                "planned": self.planned_requests,
+                "writes": self.writes,
+                "total": self.requests,
+                "rate_limited": self.rate_limited,
+            },
+            "seconds": round(self.seconds, 2),
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+# -- ids of live objects, growing as creates finish --------------------------------------------
+
+
+class Unresolved(CatalogError):
+    """A step references an object that has no id (its create failed or never happened)."""
+
+
+class Ids:
+    """Name -> id and handle/SKU -> id for everything a payload may reference.
+
+    Seeded from the live store and taught each created object's id as its step finishes.
+    Used only by the thread running `apply_plan` (payloads are built there, just before a step
+    is handed to a worker, when everything it depends on is known).
+    """
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        names = live.names
+        self.named: dict[str, dict[str, str]] = {
+            str(Kind.BRAND): {k: n.id for k, n in names.brands.items()},
+            str(Kind.SUPPLIER): {k: n.id for k, n in names.suppliers.items()},
+            str(Kind.TAG): {k: n.id for k, n in names.tags.items()},
+            str(Kind.ATTRIBUTE): {k: n.id for k, n in names.attributes.items()},
+        }
+        self.categories: dict[tuple[str, ...], str] = {k: c.id for k, c in names.categories.items()}
+        self.products: dict[str, str] = {h: p.remote_id for h, p in live.products.items()}
+        self.rows: dict[str, str] = {
+            sku: row.id for p in live.products.values() for sku, row in p.rows.items()
+        }
+
+    def name(self, kind: Kind, name: str) -> str:
+        found = self.named[str(kind)].get(name_key(name))
+        if found is None:
+            raise Unresolved(f'{kind} "{name}" does not exist in the store (its create failed)')
+        return found
+
+    def category(self, label: str) -> str:
+        found = self.categories.get(path_key(_category_path(label)))
+        if found is None:
+            raise Unresolved(f'category "{label}" does not exist in the store')
+        return found
+
+    def learn(self, learned: Mapping[tuple[str, str], str]) -> None:
+        for (kind, key), remote_id in learned.items():
+            if kind in self.named:
+                self.named[kind][name_key(key)] = remote_id
+            elif kind == str(Kind.CATEGORY):
+                self.categories[path_key(_category_path(key))] = remote_id
+            elif kind == str(Kind.PRODUCT):
+                self.products[key] = remote_id
+            elif kind == str(Kind.VARIANT):
+                self.rows[key] = remote_id
+
+
+def _category_path(label: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in label.split(" / "))
+
+
+# -- the family as it will be once this plan's family-wide changes are applied -----------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a row's payload needs to know about its family: name, supplier, options."""
+
+    handle: str
+    name: str
+    supplier: str | None
+    supplier_code: str | None
+    options: tuple[str, ...]
+    is_family: bool
+
+    @staticmethod
+    def of(change: Change, live: Live) -> Family:
+        after = {f.field: f.after for f in change.fields}
+        found = live.products.get(change.key)
+        current = family_values(found.product, declared_only=False) if found else {}
+        merged = {**current, **after}
+        return Family(
+            handle=change.key,
+            name=str(merged.get("name") or ""),
+            supplier=merged.get("supplier") or None,
+            supplier_code=merged.get("supplier_code") or None,
+            options=tuple(merged.get("options") or ()),
+            is_family=found.is_family if found else bool(change.children),
+        )
+
+
+def _money(text: Json) -> float:
+    # Prices arrive as decimal strings at the store's precision; JSON carries numbers, and a
+    # float's shortest repr gives those digits back exactly.
+    return float(Decimal(str(text)))
+
+
+def _codes(sku: str, barcode: str | None) -> list[dict[str, str]]:
+    # The whole list is replaced (API notes 6.4): keep the SKU as the first CUSTOM code.
+    codes = [{"type": "CUSTOM", "code": sku}]
+    if barcode:
+        codes.append({"type": barcode_type(barcode), "code": barcode})
+    return codes
+
+
+def common_payload(values: Mapping[str, Json], family: Family, ids: Ids) -> dict[str, Json]:
+    """Family-wide catalog fields -> the 2.1 PUT's `common` section."""
+    out: dict[str, Json] = {}
+    for name, value in values.items():
+        if name == "name":
+            out["name"] = value
+        elif name == "description":
+            out["description"] = value or ""
+        elif name == "brand":
+            out["brand_id"] = ids.name(Kind.BRAND, value) if value else ""
+        elif name == "category":
+            out["product_category_id"] = ids.category(value) if value else ""
+        elif name == "tags":
+            out["tag_ids"] = [ids.name(Kind.TAG, t) for t in value or []]
+        elif name == "options":
+            out["variant_attributes"] = [
+                {"attribute_id": ids.name(Kind.ATTRIBUTE, o)} for o in value or []
+            ]
+    if "supplier" in values or "supplier_code" in values:
+        # Supplier and its code travel together as the family's first product supplier.
+        entry: dict[str, Json] = {}
+        if family.supplier:
+            entry["supplier_id"] = ids.name(Kind.SUPPLIER, family.supplier)
+        if family.supplier_code is not None:
+            entry["code"] = family.supplier_code
+        out["product_suppliers"] = [entry] if entry else []
+    return out
+
+
+def details_payload(
+    values: Mapping[str, Json], sku: str, family: Family, ids: Ids, *, tax_exclusive: bool
+) -> dict[str, Json]:
+    """A row's own catalog fields -> the 2.1 PUT's (or POST's) `details` section."""
+    out: dict[str, Json] = {}
+    for name, value in values.items():
+        if name == "price" and value is not None:
+            out[price_field(tax_exclusive)] = _money(value)
+        elif name == "supply_price" and value is not None:
+            entry: dict[str, Json] = {"price": _money(value)}
+            if family.supplier:
+                entry["supplier_id"] = ids.name(Kind.SUPPLIER, family.supplier)
+            out["product_suppliers"] = [entry]
+        elif name == "barcode":
+            out["product_codes"] = _codes(sku, value)
+        elif name == "active" and value is not None:
+            out["is_active"] = bool(value)
+        elif name == "options" and value:
+            out["variant_attribute_values"] = [
+                {"attribute_id": ids.name(Kind.ATTRIBUTE, k), "attribute_value": v}
+                for k, v in value.items()
+            ]
+    return out
+
+
+def create_payload(change: Change, ids: Ids, *, tax_exclusive: bool) -> dict[str, Json]:
+    """A new product (with all its variants) -> the 2.0 create body."""
+    values = {f.field: f.after for f in change.fields}
+    body: dict[str, Json] = {"name": values["name"], "handle": change.key}
+    if values.get("description") is not None:
+        body["description"] = values["description"]
+    if values.get("brand"):
+        body["brand_id"] = ids.name(Kind.BRAND, values["brand"])
+    if values.get("supplier"):
+        body["supplier_id"] = ids.name(Kind.SUPPLIER, values["supplier"])
+    if values.get("supplier_code") is not None:
+        body["supplier_code"] = values["supplier_code"]
+    if values.get("category"):
+        body["product_category_id"] = ids.category(values["category"])
+    if values.get("tags") is not None:
+        body["tag_ids"] = [ids.name(Kind.TAG, t) for t in values["tags"]]
+    price_key = price_field(tax_exclusive)
+    variants = [c for c in change.children if c.kind is Kind.VARIANT]
+    if not variants:
+        sku = values.get("sku")
+        if sku:
+            body["sku"] = sku
+            body["product_codes"] = _codes(sku, values.get("barcode"))
+        if values.get("price") is not None:
+            body[price_key] = _money(values["price"])
+        if values.get("supply_price") is not None:
+            body["supply_price"] = _money(values["supply_price"])
+        body["is_active"] = values.get("active") is not False
+        return body
+    body["is_active"] = family_active(change)
+    rows = []
+    for v in variants:
+        own = {f.field: f.after for f in v.fields}
+        row: dict[str, Json] = {"sku": v.key, "product_codes": _codes(v.key, own.get("barcode"))}
+        if own.get("price") is not None:
+            row[price_key] = _money(own["price"])
+        if own.get("supply_price") is not None:
+            row["supply_price"] = _money(own["supply_price"])
+        row["variant_definitions"] = [
+            {"attribute_id": ids.name(Kind.ATTRIBUTE, k), "value": val}
+            for k, val in (own.get("options") or {}).items()
+        ]
+        rows.append(row)
+    body["variants"] = rows
+    return body
+
+
+def family_active(change: Change) -> bool:
+    """The `is_active` a new family is created with: what most of its variants declare.
+
+    The create takes one flag for the whole family; the few variants that differ get a PUT
+    of their own afterwards.
+    """
+    flags = [
+        {f.field: f.after for f in v.fields}.get("active")
+        for v in change.children
+        if v.kind is Kind.VARIANT
+    ]
+    declared = [f is not False for f in flags]
+    return sum(declared) * 2 >= len(declared)
+
+
+# -- steps: one write request each -----------------------------------------------------------
+
+Learned = dict[tuple[str, str], str]  # (kind, key) -> remote id
+
+
+@dataclass(eq=False)
+class Step(ABC):
+    """One write request and the plan changes it carries out.
+
+    `prepare` builds the payload (on the coordinating thread, once the steps it depends on are
+    done); `run` sends it (on a worker) and returns the ids it learned.
+    """
+
+    id: int
+    label: str
+    changes: list[Change]
+    deps: set[int] = field(default_factory=set)
+    requests: int = 1
+    payload: Json = None
+
+    # A create (intents, lookups) sets this to (kind, key).
+    intent: tuple[str, str] | None = None
+    lookup_first: bool = False
+
+    @abstractmethod
+    def prepare(self, ids: Ids) -> None: ...
+
+    @abstractmethod
+    def run(self, client: Client, counter: WriteCounter) -> Learned: ...
+
+    def digest(self) -> str:
+        blob = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class WriteCounter:
+    """Write requests sent by steps, counted by the workers that send them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+class CreateStep(Step):
+    """A create: intent first; an unknown outcome is looked up, never blindly re-sent."""
+
+    @abstractmethod
+    def send(self, client: Client) -> Learned: ...
+
+    @abstractmethod
+    def lookup(self, client: Client) -> Learned | None:
+        """What the store holds for this object, or None if it is not there."""
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        if self.lookup_first:  # a crashed run's intent: the object may already exist
+            found = self.lookup(client)
+            if found is not None:
+                return found
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                counter.add()
+                return self.send(client)
+            except TransportError:
+                found = self.lookup(client)
+                if found is not None:
+                    return found
+                if attempt == MAX_CREATE_ATTEMPTS:
+                    raise
+            except ApiError as exc:
+                if not existing_ids(exc):
+                    raise
+                found = self.lookup(client)
+                if found is not None:
+                    return found
+                raise
+        raise AssertionError("unreachable")
+
+
+def existing_ids(exc: ApiError) -> dict[str, str]:
+    """The `*_existing_id` fields of a 422 (API notes 6.5): what the store says is there."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    fields = body.get("fields") if isinstance(body.get("fields"), dict) else body
+    if exc.status != 422 or not isinstance(fields, dict):
+        return {}
+    return {k: str(v) for k, v in fields.items() if k.endswith("_existing_id") and v}
+
+
+class NameCreate(CreateStep):
+    def __init__(self, id: int, change: Change) -> None:
+        super().__init__(id, f"create {change.kind} {change.key}", [change])
+        self.kind = change.kind
+        self.name = change.key
+        self.intent = (str(change.kind), change.key)
+        values = {f.field: f.after for f in change.fields}
+        self.description = values.get("description")
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"name": self.name, "description": self.description}
+
+    def send(self, client: Client) -> Learned:
+        if self.kind is Kind.BRAND:
+            new_id = client.create_brand(self.name, self.description)
+        elif self.kind is Kind.SUPPLIER:
+            new_id = client.create_supplier(self.name, self.description)
+        elif self.kind is Kind.TAG:
+            new_id = client.create_tag(self.name)
+        else:
+            new_id = str(client.create_variant_attribute(self.name)["id"])
+        return {(str(self.kind), self.name): new_id}
+
+    def lookup(self, client: Client) -> Learned | None:
+        wanted = name_key(self.name)
+        if self.kind is Kind.ATTRIBUTE:
+            objects: Iterable[Json] = client.variant_attributes()
+        else:
+            objects = (o for page in client.iter_pages(str(self.kind)) for o in page.items)
+        for obj in objects:
+            if not obj.get("deleted_at") and name_key(str(obj.get("name") or "")) == wanted:
+                return {(str(self.kind), self.name): str(obj["id"])}
+        return None
+
+
+class NameUpdate(Step):
+    def __init__(self, id: int, change: Change) -> None:
+        super().__init__(id, f"update {change.kind} {change.key}", [change])
+        self.change = change
+
+    def prepare(self, ids: Ids) -> None:
+        # Only the description is ever updated: names are identities, and sending ours would
+        # re-spell a store's "ACME" as the catalog's "Acme".
+        self.payload = {f.field: f.after for f in self.change.fields if f.field != "name"}
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        if self.change.kind is Kind.BRAND:
+            client.update_brand(self.change.remote_id, self.payload)
+        else:
+            client.update_supplier(self.change.remote_id, self.payload)
+        return {}
+
+
+class CategoryBulk(CreateStep):
+    """Every new category in one bulk call; parents come first and new ones refer to each
+    other by `payload_id` (their label)."""
+
+    def __init__(self, id: int, changes: list[Change]) -> None:
+        labels = [c.key for c in changes]
+        super().__init__(id, f"create {len(labels)} categories", changes)
+        self.labels = sorted(labels, key=lambda label: (len(_category_path(label)), label))
+        self.intent = (str(Kind.CATEGORY), " | ".join(self.labels))
+
+    def prepare(self, ids: Ids) -> None:
+        new = {path_key(_category_path(label)): label for label in self.labels}
+        entries: list[dict[str, Json]] = []
+        for label in self.labels:
+            path = _category_path(label)
+            entry: dict[str, Json] = {"name": path[-1], "payload_id": label}
+            if len(path) > 1:
+                parent = path_key(path[:-1])
+                if parent in new:
+                    entry["payload_parent_category_id"] = new[parent]
+                else:
+                    entry["parent_category_id"] = ids.category(" / ".join(path[:-1]))
+            entries.append(entry)
+        self.payload = entries
+
+    def send(self, client: Client) -> Learned:
+        answer = client.bulk_categories(self.payload)
+        learned: Learned = {}
+        for entry in answer:
+            label = entry.get("payload_id")
+            if label in self.labels and entry.get("id"):
+                learned[(str(Kind.CATEGORY), str(label))] = str(entry["id"])
+        if len(learned) < len(self.labels):  # a store that does not echo payload ids
+            return self.lookup(client) or learned
+        return learned
+
+    def lookup(self, client: Client) -> Learned | None:
+        live = normalize_categories(client.product_categories())
+        learned: Learned = {}
+        for label in self.labels:
+            found = live.get(path_key(_category_path(label)))
+            if found is not None:
+                learned[(str(Kind.CATEGORY), label)] = found.id
+        # The bulk call is one transaction: all there, or none.
+        return learned if len(learned) == len(self.labels) else None
+
+
+class ProductCreate(CreateStep):
+    def __init__(self, id: int, change: Change, *, tax_exclusive: bool) -> None:
+        super().__init__(id, f"create product {change.key}", [change])
+        self.change = change
+        self.tax_exclusive = tax_exclusive
+        self.intent = (str(Kind.PRODUCT), change.key)
+        self.variants = [c for c in change.children if c.kind is Kind.VARIANT]
+        self.changes.extend(self.variants)
+        sku = {f.field: f.after for f in change.fields}.get("sku")
+        self.skus = [v.key for v in self.variants] or ([sku] if sku else [])
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = create_payload(self.change, ids, tax_exclusive=self.tax_exclusive)
+
+    def send(self, client: Client) -> Learned:
+        created = client.create_product(self.payload)
+        learned: Learned = {}
+        if created:
+            learned[(str(Kind.PRODUCT), self.change.key)] = created[0]
+        # Ids come back parent first; the parent may itself be the first variant.
+        rows = created[1:] if len(created) == len(self.variants) + 1 else created
+        if len(rows) == len(self.variants):
+            for variant, row_id in zip(self.variants, rows, strict=True):
+                learned[(str(Kind.VARIANT), variant.key)] = row_id
+        elif not self.variants and created:
+            sku = self.skus[0] if self.skus else None
+            if sku:
+                learned[(str(Kind.VARIANT), sku)] = created[0]
+        return learned
+
+    def lookup(self, client: Client) -> Learned | None:
+        if self.skus:
+            rows = client.products_by_sku(self.skus[0])
+        else:  # no SKU to ask for: read the products and find the handle
+            rows = [o for page in client.iter_pages("product") for o in page.items]
+        rows = [r for r in rows if not r.get("deleted_at")]
+        if self.skus:
+            return _owned_rows(rows, self.change.key, self.skus[0])
+        ours = [r for r in rows if r.get("handle") == self.change.key]
+        return {(str(Kind.PRODUCT), self.change.key): str(ours[0]["id"])} if ours else None
+
+
+def _owned_rows(rows: list[Json], handle: str, sku: str) -> Learned | None:
+    """The learned ids if the rows holding `sku` belong to `handle`; None if none do.
+
+    A row under another handle means the SKU is taken by a product this plan did not make:
+    sending ours would fail or duplicate, so that is an error, not "already there".
+    """
+    for row in rows:
+        if row.get("sku") != sku:
+            continue
+        if row.get("handle") != handle:
+            raise ApiError(
+                f'SKU "{sku}" already belongs to product "{row.get("handle")}" in the store; '
+                "move or remove it there, then rerun."
+            )
+        parent = row.get("variant_parent_id") or row["id"]
+        return {(str(Kind.PRODUCT), handle): str(parent), (str(Kind.VARIANT), sku): str(row["id"])}
+    return None
+
+
+class VariantAdd(CreateStep):
+    """One new variant in an existing family (2.1 POST, the family named by its name)."""
+
+    def __init__(
+        self, id: int, change: Change, family_change: Change, *, tax_exclusive: bool
+    ) -> None:
+        super().__init__(id, f"add variant {change.key} to {family_change.key}", [change])
+        self.change = change
+        self.family_change = family_change
+        self.tax_exclusive = tax_exclusive
+        self.intent = (str(Kind.VARIANT), change.key)
+
+    def prepare(self, ids: Ids) -> None:
+        family = Family.of(self.family_change, ids.live)
+        values = {f.field: f.after for f in self.change.fields}
+        details = details_payload(
+            values, self.change.key, family, ids, tax_exclusive=self.tax_exclusive
+        )
+        details["product_codes"] = _codes(self.change.key, values.get("barcode"))
+        self.payload = {"common": {"name": family.name}, "details": details}
+
+    def send(self, client: Client) -> Learned:
+        answer = client.add_variant(common=self.payload["common"], details=self.payload["details"])
+        new_id = answer.get("id") or answer.get("product_id") if isinstance(answer, dict) else None
+        return {(str(Kind.VARIANT), self.change.key): str(new_id)} if new_id else {}
+
+    def lookup(self, client: Client) -> Learned | None:
+        rows = [r for r in client.products_by_sku(self.change.key) if not r.get("deleted_at")]
+        return _owned_rows(rows, self.family_change.key, self.change.key)
+
+
+class ProductPut(Step):
+    """One 2.1 PUT: a row's own changes (`details`) and/or its family's (`common`)."""
+
+    def __init__(
+        self,
+        id: int,
+        label: str,
+        changes: list[Change],
+        *,
+        target: Change,
+        sku: str | None,
+        details: Mapping[str, Json],
+        common: Mapping[str, Json] | None,
+        family_change: Change,
+        tax_exclusive: bool,
+    ) -> None:
+        super().__init__(id, label, changes)
+        self.target = target
+        self.sku = sku
+        self.details = dict(details)
+        self.common = dict(common or {})
+        self.family_change = family_change
+        self.tax_exclusive = tax_exclusive
+        self.remote_id: str | None = target.remote_id
+
+    def prepare(self, ids: Ids) -> None:
+        family = Family.of(self.family_change, ids.live)
+        if self.remote_id is None:  # a row of a family created earlier in this apply
+            self.remote_id = ids.rows.get(self.sku or "") or ids.products.get(self.target.key)
+        if self.remote_id is None:
+            raise Unresolved(f"{self.target.kind} {self.target.key} has no id in the store")
+        self.payload = {
+            "common": common_payload(self.common, family, ids),
+            "details": details_payload(
+                self.details, self.sku or "", family, ids, tax_exclusive=self.tax_exclusive
+            ),
+        }
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        assert self.remote_id is not None
+        counter.add()
+        client.update_product(
+            self.remote_id, common=self.payload["common"], details=self.payload["details"]
+        )
+        return {}
+
+
+class ProductDelete(Step):
+    def __init__(self, id: int, change: Change, *, whole_family: bool) -> None:
+        super().__init__(id, f"delete {change.kind} {change.key}", [change])
+        self.change = change
+        self.whole_family = whole_family
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"id": self.change.remote_id, "all": self.whole_family}
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        try:
+            client.delete_product(self.change.remote_id, whole_family=self.whole_family)
+        except ApiError as exc:
+            if exc.status != 404:  # already gone (a retry after a lost answer): done
+                raise
+        return {}
+
+
+# -- building the steps from a plan ------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, plan: Plan, live: Live, managed: Mapping[str, Mapping[str, object]]) -> None:
+        self.plan = plan
+        self.live = live
+        self.managed = managed
+        self.steps: list[Step] = []
+        self.providers: dict[tuple[str, str], int] = {}  # (kind, name key) -> creating step
+        self.adopted: list[Change] = []
+        self.refused: list[tuple[Change, str]] = []
+        self.groups: list[Change] = []  # changes whose outcome is their children's
+
+    def _add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    def _next(self) -> int:
+        return len(self.steps)
+
+    def build(self) -> list[Step]:
+        categories = [c for c in self.plan.changes if c.kind is Kind.CATEGORY]
+        for change in self.plan.changes:
+            if change.kind in _NAME_KINDS:
+                self._name(change)
+        new_categories = [c for c in categories if c.action is Action.CREATE]
+        if new_categories:
+            bulk = self._add(CategoryBulk(self._next(), new_categories))
+            for c in new_categories:
+                self.providers[(str(Kind.CATEGORY), _label_key(c.key))] = bulk.id
+        for change in self.plan.changes:
+            if change.kind is Kind.PRODUCT:
+                self._product(change)
+        return self.steps
+
+    def _name(self, change: Change) -> None:
+        if change.action is Action.CREATE:
+            step = self._add(NameCreate(self._next(), change))
+            self.providers[(str(change.kind), name_key(change.key))] = step.id
+        elif change.action is Action.UPDATE:
+            self._add(NameUpdate(self._next(), change))
+        elif change.action is Action.ADOPT:
+            self.adopted.append(change)
+
+    def _deps(self, values: Mapping[str, Json]) -> set[int]:
+        """Steps creating the names these catalog values reference."""
+        wanted: list[tuple[str, str]] = []
+        if values.get("brand"):
+            wanted.append((str(Kind.BRAND), name_key(values["brand"])))
+        if values.get("supplier"):
+            wanted.append((str(Kind.SUPPLIER), name_key(values["supplier"])))
+        for tag in values.get("tags") or ():
+            wanted.append((str(Kind.TAG), name_key(tag)))
+        options = values.get("options") or ()
+        for option in options.keys() if isinstance(options, dict) else options:
+            wanted.append((str(Kind.ATTRIBUTE), name_key(option)))
+        if values.get("category"):
+            wanted.append((str(Kind.CATEGORY), _label_key(values["category"])))
+        return {self.providers[w] for w in wanted if w in self.providers}
+
+    def _product(self, change: Change) -> None:
+        tax = self.plan.tax_exclusive
+        values = {f.field: f.after for f in change.fields}
+        if change.action is Action.CREATE:
+            step = self._add(ProductCreate(self._next(), change, tax_exclusive=tax))
+            step.deps = self._deps(values)
+            for v in step.changes[1:]:
+                step.deps |= self._deps({f.field: f.after for f in v.fields})
+            self._after_create(change, step)
+            return
+        if change.action is Action.ADOPT:
+            self.adopted.append(change)
+            self.adopted.extend(c for c in change.children if c.action is Action.ADOPT)
+            return
+        if change.action in _RETIRE:
+            self._retire_product(change)
+            return
+        if change.action is not Action.UPDATE:
+            return
+        family = self.live.products.get(change.key)
+        if family is None or not family.is_family:
+            # A simple product: its family-wide and own fields go in one request.
+            sku = family.product.sku if family else None
+            self._add(
+                ProductPut(
+                    self._next(),
+                    f"update product {change.key}",
+                    [change],
+                    target=change,
+                    sku=sku,
+                    common={k: v for k, v in values.items() if k in _FAMILY_FIELDS},
+                    details={k: v for k, v in values.items() if k not in _FAMILY_FIELDS},
+                    family_change=change,
+                    tax_exclusive=tax,
+                )
+            ).deps = self._deps(values)
+            return
+        common_step: Step | None = None
+        for child in change.children:
+            if child.kind is Kind.VARIANT and child.action is Action.UPDATE:
+                own = {f.field: f.after for f in child.fields}
+                rides = common_step is None and bool(values)
+                step = self._add(
+                    ProductPut(
+                        self._next(),
+                        f"update variant {child.key}"
+                        + (f" (with {change.key}'s family-wide fields)" if rides else ""),
+                        [change, child] if rides else [child],
+                        target=child,
+                        sku=child.key,
+                        details=own,
+                        common=values if rides else None,
+                        family_change=change,
+                        tax_exclusive=tax,
+                    )
+                )
+                step.deps = self._deps(own) | (self._deps(values) if rides else set())
+                if rides:
+                    common_step = step
+        if common_step is None and values:
+            common_step = self._add(
+                ProductPut(
+                    self._next(),
+                    f"update product {change.key}",
+                    [change],
+                    target=change,
+                    sku=None,
+                    details={},
+                    common=values,
+                    family_change=change,
+                    tax_exclusive=tax,
+                )
+            )
+            common_step.deps = self._deps(values)
+        for child in change.children:
+            if child.kind is Kind.VARIANT and child.action is Action.CREATE:
+                add = self._add(VariantAdd(self._next(), child, change, tax_exclusive=tax))
+                add.deps = self._deps({f.field: f.after for f in child.fields})
+                if common_step is not None:  # a renamed family is found by its new name
+                    add.deps.add(common_step.id)
+            elif child.kind is Kind.VARIANT and child.action in _RETIRE:
+                self._retire_row(child, change)
+            elif child.action is Action.ADOPT:
+                self.adopted.append(child)
+
+    def _after_create(self, change: Change, create: Step) -> None:
+        """Variants of a new family whose `active` differs from the family's flag."""
+        family_flag = family_active(change)
+        for v in change.children:
+            if v.kind is not Kind.VARIANT:
+                continue
+            active = {f.field: f.after for f in v.fields}.get("active")
+            if active is None or bool(active) == family_flag:
+                continue
+            fix = self._add(
+                ProductPut(
+                    self._next(),
+                    f"set variant {v.key} active={str(bool(active)).lower()}",
+                    [],
+                    target=v,
+                    sku=v.key,
+                    details={"active": bool(active)},
+                    common=None,
+                    family_change=change,
+                    tax_exclusive=self.plan.tax_exclusive,
+                )
+            )
+            fix.deps = {create.id}
+
+    def _is_managed(self, kind: Kind, key: str) -> bool:
+        return key in self.managed.get(str(kind), {})
+
+    def _retire_product(self, change: Change) -> None:
+        # Prune touches only what this catalog manages (design invariant 3), whatever the plan.
+        if not self._is_managed(Kind.PRODUCT, change.key):
+            self.refused.append((change, f"product {change.key} is not managed by this catalog"))
+            return
+        found = self.live.products.get(change.key)
+        if change.action is Action.DELETE:
+            whole = found.is_family if found else True
+            self._add(ProductDelete(self._next(), change, whole_family=whole))
+            return
+        rows = [c for c in change.children if c.kind is Kind.VARIANT]
+        if not rows:
+            self._add(
+                ProductPut(
+                    self._next(),
+                    f"deactivate product {change.key}",
+                    [change],
+                    target=change,
+                    sku=found.product.sku if found else None,
+                    details={"active": False},
+                    common=None,
+                    family_change=change,
+                    tax_exclusive=self.plan.tax_exclusive,
+                )
+            )
+            return
+        self.groups.append(change)
+        for row in rows:
+            self._retire_row(row, change)
+
+    def _retire_row(self, change: Change, family_change: Change) -> None:
+        if not (
+            self._is_managed(Kind.VARIANT, change.key)
+            or self._is_managed(Kind.PRODUCT, family_change.key)
+        ):
+            self.refused.append((change, f"variant {change.key} is not managed by this catalog"))
+            return
+        if change.action is Action.DELETE:
+            self._add(ProductDelete(self._next(), change, whole_family=False))
+            return
+        self._add(
+            ProductPut(
+                self._next(),
+                f"deactivate variant {change.key}",
+                [change],
+                target=change,
+                sku=change.key,
+                details={"active": False},
+                common=None,
+                family_change=family_change,
+                tax_exclusive=self.plan.tax_exclusive,
+            )
+        )
+
+
+_FAMILY_FIELDS = frozenset(
+    {"name", "description", "brand", "supplier", "supplier_code", "category", "tags", "options"}
+)
+
+
+def _label_key(label: str) -> str:
+    return " / ".join(path_key(_category_path(label)))
+
+
+def build_steps(
+    plan: Plan, live: Live, managed: Mapping[str, Mapping[str, object]]
+) -> tuple[list[Step], list[Change], list[tuple[Change, str]], list[Change]]:
+    """The plan as steps, plus the adoptions (no request), refusals and grouped changes."""
+    builder = _Builder(plan, live, managed)
+    steps = builder.build()
+    return steps, builder.adopted, builder.refused, builder.groups
+
+
+# -- running them -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Done:
+    learned: Learned | None = None
+    error: str | None = None
+    unknown: bool = False  # a create whose outcome is still unknown (intent stays pending)
+
+
+def _execute(step: Step, client: Client, counter: WriteCounter) -> _Done:
+    try:
+        return _Done(learned=step.run(client, counter))
+    except TransportError as exc:
+        return _Done(error=str(exc), unknown=step.intent is not None)
+    except CatalogError as exc:
+        return _Done(error=str(exc))
+    except Exception as exc:  # a bug must fail its step, not hang the apply
+        return _Done(error=f"unexpected {type(exc).__name__}: {exc}")
+
+
+class _Recorder:
+    """Turns step results into ledger rows, managed values and events (caller's thread)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        run_id: int,
+        live: Live,
+        emit: Callable[[ApplyEvent], None],
+    ) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+        self.live = live
+        self.emit = emit
+        self.outcomes: dict[int, ChangeOutcome] = {}  # id(change) -> outcome
+        self.order: list[Change] = []
+        self.rows: dict[int, int] = {}  # id(change) -> ledger change row id
+
+    def record(
+        self,
+        change: Change,
+        outcome: str,
+        *,
+        remote_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if id(change) in self.outcomes:
+            return
+        fields = change.fields if change.action is not Action.ADOPT else ()
+        row = self.ledger.record_change(
+            self.run_id,
+            kind=str(change.kind),
+            key=change.key,
+            action=str(change.action),
+            fields=[f.to_json() for f in fields],
+            remote_id=remote_id or change.remote_id,
+            outcome=outcome,
+            error=error,
+        )
+        self.rows[id(change)] = row
+        if outcome == "applied":
+            self._managed(change, remote_id or change.remote_id)
+        result = ChangeOutcome(
+            kind=str(change.kind),
+            key=change.key,
+            action=str(change.action),
+            outcome=outcome,
+            fields=fields,
+            remote_id=remote_id or change.remote_id,
+            error=error,
+        )
+        self.outcomes[id(change)] = result
+        self.order.append(change)
+        self.emit(ApplyEvent("change", change=result))
+
+    def _managed(self, change: Change, remote_id: str | None) -> None:
+        kind, key = str(change.kind), change.key
+        if change.action is Action.DELETE:
+            self.ledger.forget_managed(kind, key)
+            if change.kind is Kind.PRODUCT:
+                found = self.live.products.get(key)
+                for sku in found.rows if found else ():
+                    self.ledger.forget_managed(str(Kind.VARIANT), sku)
+            return
+        applied: dict[str, Json] = {f.field: f.after for f in change.fields}
+        if change.kind is Kind.PRODUCT and "sku" not in applied:
+            found = self.live.products.get(key)
+            if found is not None and not found.is_family and found.product.sku:
+                # `catalog history SKU` finds a simple product through its recorded SKU.
+                applied["sku"] = found.product.sku
+        self.ledger.record_managed(
+            kind,
+            key,
+            remote_id=remote_id,
+            applied=applied,
+            run_id=self.run_id,
+            replace=change.action in (Action.CREATE, Action.ADOPT),
+        )
+
+
+def apply_plan(
+    plan: Plan,
+    client: Client,
+    state: State,
+    *,
+    live: Live,
+    on_event: Callable[[ApplyEvent], None] | None = None,
+    parallelism: int | None = None,
+    lock: ApplyLock | None = None,
+    refresh_live: Callable[[], Live] | None = None,
+    actor: str | None = None,
+    host: str | None = None,
+) -> ApplyResult:
+    """Carry out `plan` against the store `client` talks to; record everything in `state`.
+
+    `live` is the store as just refreshed (ids of names and rows the payloads reference).
+    The caller holds `lock` (the apply lock); if it is lost mid-run, no further step starts.
+    `refresh_live`, if given, re-reads the store after the last step, so the ledger records
+    the versions the store gave each applied object and the next plan starts warm.
+    Returns the outcome per change; `outcome` is `partial` when any change failed or was
+    skipped (the caller exits 1), and a rerun then does only what is left.
+    """
+    emit = on_event or (lambda _event: None)
+    started = time.monotonic()
+    stats_before = client.stats()
+    ledger = Ledger(state)
+    managed = {
+        str(kind): ledger.managed(str(kind)) for kind in (Kind.PRODUCT, Kind.VARIANT, Kind.IMAGE)
+    }
+    steps, adopted, refused, groups = build_steps(plan, live, managed)
+    step_requests = sum(s.requests for s in steps)
+    planned = plan.estimate.requests
+    run_id = ledger.start_run(
+        store=plan.store,
+        plan_digest=plan.digest(),
+        catalog_digest=plan.catalog_digest,
+        git_commit=plan.git_commit,
+        actor=actor,
+        host=host,
+    )
+    recorder = _Recorder(ledger, run_id, live, emit)
+    counter = WriteCounter()
+    outcome = "failed"
+    try:
+        emit(ApplyEvent("start", planned=step_requests))
+        if step_requests != planned:
+            emit(
+                ApplyEvent(
+                    "notice",
+                    message=f"The plan estimated {planned} requests; its changes need "
+                    f"{step_requests} under the API's rules.",
+                )
+            )
+        for change in adopted:
+            recorder.record(change, "applied")
+        for change, reason in refused:
+            recorder.record(change, "failed", error=f"refused: {reason}")
+        _mark_lookups(steps, ledger)
+        _run_steps(
+            steps,
+            client,
+            recorder,
+            ledger,
+            Ids(live),
+            counter=counter,
+            parallelism=parallelism or default_parallelism(plan.estimate),
+            lock=lock,
+            planned=step_requests,
+        )
+        for group in groups:
+            kids = [recorder.outcomes.get(id(c)) for c in group.children]
+            ok = all(k is not None and k.outcome == "applied" for k in kids)
+            recorder.record(
+                group,
+                "applied" if ok else "failed",
+                error=None if ok else "some of its variants were not changed",
+            )
+        _close_stale_intents(ledger, steps)
+        if refresh_live is not None:
+            _record_versions(refresh_live(), recorder, ledger)
+        changes = tuple(recorder.outcomes[id(c)] for c in recorder.order)
+        outcome = "applied" if all(c.outcome == "applied" for c in changes) else "partial"
+    finally:
+        stats = client.stats()
+        result = ApplyResult(
+            run_id=run_id,
+            outcome=outcome,
+            changes=tuple(recorder.outcomes[id(c)] for c in recorder.order),
+            planned_requests=planned,
+            step_requests=step_requests,
+            requests=stats.requests - stats_before.requests,
+            writes=counter.value,
+            rate_limited=stats.rate_limited - stats_before.rate_limited,
+            seconds=time.monotonic() - started,
+        )
+        counts: dict[str, Json] = dict(result.counts())
+        counts.update(
+            planned_requests=planned,
+            writes=result.writes,
+            requests=result.requests,
+            rate_limited=result.rate_limited,
+        )
+        ledger.finish_run(run_id, outcome=outcome, counts=counts)
+    emit(ApplyEvent("finish", done=counter.value, planned=step_requests, message=outcome))
+    return result
+
+
+def _mark_lookups(steps: Sequence[Step], ledger: Ledger) -> None:
+    """Creates a crashed run left unfinished are looked up before they are sent again."""
+    pending = {(i.kind, i.key) for i in ledger.pending_intents()}
+    for step in steps:
+        if step.intent is not None and step.intent in pending:
+            step.lookup_first = True
+
+
+def _close_stale_intents(ledger: Ledger, steps: Sequence[Step]) -> None:
+    """Pending intents this plan no longer creates: the refresh it was made from saw the
+    store's truth (the object exists and is updated or adopted instead), so close them."""
+    creating = {s.intent for s in steps if s.intent is not None}
+    for intent in ledger.pending_intents():
+        if (intent.kind, intent.key) not in creating:
+            ledger.resolve_intents(intent.kind, intent.key, outcome="superseded", remote_id=None)
+
+
+def _run_steps(
+    steps: list[Step],
+    client: Client,
+    recorder: _Recorder,
+    ledger: Ledger,
+    ids: Ids,
+    *,
+    counter: WriteCounter,
+    parallelism: int,
+    lock: ApplyLock | None,
+    planned: int,
+) -> None:
+    by_id = {s.id: s for s in steps}
+    waiting = {s.id: len(s.deps) for s in steps}
+    dependants: dict[int, list[int]] = {s.id: [] for s in steps}
+    for s in steps:
+        for d in s.deps:
+            dependants[d].append(s.id)
+    ready = [s.id for s in steps if not s.deps]
+    heapq.heapify(ready)  # plan order among the ready ones
+    running: dict[Future[_Done], tuple[Step, int | None]] = {}
+    done_requests = 0
+
+    def progress() -> None:
+        stats = client.stats()
+        recorder.emit(
+            ApplyEvent(
+                "progress",
+                done=done_requests,
+                planned=planned,
+                rate_limited=stats.rate_limited,
+                waited_seconds=stats.waited_seconds,
+            )
+        )
+
+    def skip(step_id: int, reason: str) -> None:
+        # Dependants of a failed step are skipped, transitively, with the reason.
+        stack = list(dependants[step_id])
+        while stack:
+            sid = stack.pop()
+            if sid not in waiting:
+                continue
+            del waiting[sid]
+            for change in by_id[sid].changes:
+                recorder.record(change, "skipped", error=reason)
+            stack.extend(dependants[sid])
+
+    def finish(step: Step, result: _Done, intent_id: int | None) -> None:
+        nonlocal done_requests
+        done_requests += step.requests
+        if result.error is None:
+            learned = result.learned or {}
+            ids.learn(learned)
+            if intent_id is not None:
+                ledger.finish_intent(intent_id, outcome="done", remote_id=_first(learned))
+            if step.intent is not None:
+                # Earlier runs' intents for the same object are answered too.
+                kind, key = step.intent
+                ledger.resolve_intents(kind, key, outcome="done", remote_id=_first(learned))
+            for change in step.changes:
+                recorder.record(
+                    change, "applied", remote_id=learned.get((str(change.kind), change.key))
+                )
+            for sid in dependants[step.id]:
+                if sid in waiting:
+                    waiting[sid] -= 1
+                    if waiting[sid] == 0:
+                        heapq.heappush(ready, sid)
+        else:
+            if intent_id is not None and not result.unknown:
+                ledger.finish_intent(intent_id, outcome="failed")
+            for change in step.changes:
+                recorder.record(change, "failed", error=result.error)
+            skip(step.id, f"skipped: it needs {step.label}, which failed")
+        progress()
+
+    stopped: str | None = None
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
+        try:
+            while ready or running:
+                if lock is not None and lock.lost and stopped is None:
+                    stopped = "the apply lock was lost (another apply took it over)"
+                while ready and len(running) < parallelism and stopped is None:
+                    step = by_id[heapq.heappop(ready)]
+                    del waiting[step.id]
+                    try:
+                        step.prepare(ids)
+                    except CatalogError as exc:
+                        finish(step, _Done(error=str(exc)), None)
+                        continue
+                    intent_id = None
+                    if step.intent is not None:
+                        kind, key = step.intent
+                        intent_id = ledger.begin_intent(
+                            run_id=recorder.run_id, kind=kind, key=key, payload_digest=step.digest()
+                        )
+                    running[pool.submit(_execute, step, client, counter)] = (step, intent_id)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    step, intent_id = running.pop(future)
+                    finish(step, future.result(), intent_id)
+        except BaseException:
+            # Ctrl-C or a crash of this thread: let in-flight requests end and record them,
+            # so the ledger says what was sent; pending intents cover the rest.
+            stopped = stopped or "interrupted"
+            for future in list(running):
+                step, intent_id = running.pop(future)
+                finish(step, future.result(), intent_id)
+            raise
+        finally:
+            leftover = sorted(waiting)
+            for sid in leftover:
+                for change in by_id[sid].changes:
+                    recorder.record(change, "skipped", error=f"skipped: {stopped or 'not run'}")
+
+
+def _first(learned: Learned) -> str | None:
+    return next(iter(learned.values()), None)
+
+
+def _record_versions(live: Live, recorder: _Recorder, ledger: Ledger) -> None:
+    """After a refresh: the version (and id) the store gave each applied object."""
+    for change in recorder.order:
+        outcome = recorder.outcomes[id(change)]
+        if outcome.outcome != "applied" or change.action is Action.DELETE:
+            continue
+        found = live_object(live, change.kind, change.key)
+        if found is None:
+            continue
+        remote_id, version = found
+        ledger.set_change_remote(recorder.rows[id(change)], remote_id, version)
+        recorder.outcomes[id(change)] = ChangeOutcome(
+            **{**outcome.__dict__, "remote_id": remote_id, "remote_version": version}
+        )
+        if remote_id and remote_id != outcome.remote_id:
+            ledger.record_managed(
+                str(change.kind), change.key, remote_id=remote_id, applied={}, run_id=None
+            )
+
+
+def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | None:
+    """(remote id, version) of an object in a live snapshot, the way the planner sees it."""
+    if kind is Kind.PRODUCT:
+        p = live.products.get(key)
+        return (p.remote_id, p.version) if p else None
+    if kind is Kind.VARIANT:
+        handle = live.sku_owner.get(key)
+        row = live.products[handle].rows.get(key) if handle else None
+        return (row.id, row.version) if row else None
+    names = {
+        Kind.BRAND: live.names.brands,
+        Kind.SUPPLIER: live.names.suppliers,
+        Kind.TAG: live.names.tags,
+        Kind.ATTRIBUTE: live.names.attributes,
+    }.get(kind)
+    if names is not None:
+        n = names.get(name_key(key))
+        return (n.id, n.version) if n else None
+    if kind is Kind.CATEGORY:
+        c = live.names.categories.get(path_key(_category_path(key)))
+        return (c.id, None) if c else None
+    return None
+
+
+# -- saved plans: refuse a stale one -------------------------------------------------------------
+
+
+def stale_reasons(plan: Plan, live: Live, *, catalog_digest: str | None) -> list[str]:
+    """Why a saved plan no longer matches the store or the catalog (empty: it still does).
+
+    An object the plan updates must still have the version the plan saw; an object the plan
+    creates must still be absent; the catalog must be the one the plan was made from.
+    """
+    reasons: list[str] = []
+    if catalog_digest is not None and catalog_digest != plan.catalog_digest:
+        reasons.append("the catalog files changed since the plan was made")
+    if plan.tax_exclusive != live.tax_exclusive:
+        reasons.append("the store's tax mode changed since the plan was made")
+    for change in plan.all_changes():
+        if change.kind is Kind.IMAGE or change.action in (Action.NOOP,):
+            continue
+        found = live_object(live, change.kind, change.key)
+        label = f'{change.kind} "{change.key}"'
+        if change.action is Action.CREATE:
+            if found is not None:
+                reasons.append(f"{label} now exists in the store")
+            continue
+        if found is None:
+            reasons.append(f"{label} is no longer in the store")
+        elif change.live_version is not None and found[1] != change.live_version:
+            reasons.append(
+                f"{label} changed in the store after the plan was made "
+                f"(version {change.live_version} -> {found[1]})"
+            )
+    return reasons
+
+
+def live_row_values(live: Live, kind: Kind, key: str) -> dict[str, Json]:
+    """The catalog-shaped values of a live product or variant (for tests and diagnostics)."""
+    if kind is Kind.PRODUCT:
+        p = live.products.get(key)
+        if p is None:
+            return {}
+        values = family_values(p.product, declared_only=False)
+        own = p.rows.get(p.product.sku or "")
+        if not p.is_family and own is not None:
+            values.update(row_values(own.values, declared_only=False, family=False))
+        return values
+    handle = live.sku_owner.get(key)
+    if handle is None:
+        return {}
+    row = live.products[handle].rows[key]
+    return row_values(row.values, declared_only=False, family=True)
+
+
+__all__ = [
+    "ApplyEvent",
+    "ApplyResult",
+    "ChangeOutcome",
+    "apply_plan",
+    "build_steps",
+    "default_parallelism",
+    "stale_reasons",
+]

@@ -1,0 +1,45 @@
+"""Fixtures for the apply tests: a sandbox store (the test double), a client on it, a state file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.client import Client
+from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.state import State
+
+from .helpers import TOKEN, Harness
+
+
+@pytest.fixture
+def store() -> Iterator[SandboxStore]:
+    sandbox = SandboxStore(":memory:", token=TOKEN, rate_limit=None, seed=7)
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def client(store: SandboxStore) -> Iterator[Client]:
+    # Short backoffs: injected faults are retried quickly, so fault tests stay fast.
+    with Client(
+        "http://sandbox.test",
+        TOKEN,
+        transport=SandboxTransport(store),
+        backoff_base=0.005,
+        backoff_cap=0.05,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[State]:
+    with State(tmp_path / "state.db") as s:
+        yield s
+
+
+@pytest.fixture
+def harness(store: SandboxStore, client: Client, state: State) -> Harness:
+    return Harness(store, client, state)

@@ -1,0 +1,189 @@
+"""`apply_plan` against the sandbox: the fewest requests, convergence, ledger, failures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from reconciler.apply import ApplyEvent, stale_reasons
+from reconciler.plan import Action, Change, FieldChange, Kind, Plan
+from reconciler.sandbox import SandboxStore
+
+from .helpers import Harness, assert_store_holds, catalog, shop, simple, tee
+
+
+def test_apply_then_plan_is_empty_and_requests_match_the_estimate(harness: Harness) -> None:
+    wanted = shop(3)
+    harness.store.reset_stats()
+    events: list[ApplyEvent] = []
+    plan, result = harness.apply(wanted, events=events)
+    assert result.ok, [c for c in result.changes if c.outcome != "applied"]
+    # brand, supplier, 2 tags, 2 attributes, 1 category bulk, 5 products
+    assert plan.estimate.requests == 12
+    assert harness.write_count() == plan.estimate.requests == result.writes
+    assert harness.writes()["POST /api/2.0/product_categories/bulk"] == 1
+    assert harness.writes()["POST /api/2.0/products"] == 5
+    assert_store_holds(harness, wanted)
+    assert events[0].type == "start" and events[-1].type == "finish"
+    assert max(e.done for e in events if e.type == "progress") == 12
+
+    harness.store.reset_stats()
+    _, again = harness.apply(wanted)
+    assert again.ok and again.changes == () and harness.write_count() == 0
+
+
+def test_family_wide_change_rides_along_with_variant_changes(harness: Harness) -> None:
+    harness.apply(shop(2))
+    before = {p.handle: p for p in shop(2).products}
+    first = before["tee-0"]
+    rows = list(first.variants)
+    rows[0] = replace(rows[0], price=Decimal("30.00"))
+    rows[1] = replace(rows[1], price=Decimal("31.00"))
+    changed = replace(first, description="<p>New</p>", variants=tuple(rows))
+    second = replace(before["tee-1"], name="Renamed Tee")  # family-wide only
+    edited = catalog(changed, second, before["gift-wrap"], before["sticker"])
+    harness.store.reset_stats()
+    plan, result = harness.apply(edited)
+    assert result.ok
+    # tee-0: two variant PUTs, the description riding in one; tee-1: one family PUT.
+    assert plan.estimate.requests == 3
+    assert harness.writes() == {"PUT /api/2.1/products/{id}": 3}
+    assert_store_holds(harness, edited)
+
+
+def test_added_variant_is_one_post_after_the_family_rename(harness: Harness) -> None:
+    harness.apply(catalog(tee("tee")))
+    grown = tee(
+        "tee",
+        name="Tee Renamed",
+        variants={"TEE-S": ("S", "27.00"), "TEE-M": ("M", None), "TEE-L": ("L", None)}
+        | {"TEE-XL": ("XL", "29.00")},
+    )
+    harness.store.reset_stats()
+    plan, result = harness.apply(catalog(grown))
+    assert result.ok, result.changes
+    assert harness.writes() == {"PUT /api/2.1/products/{id}": 1, "POST /api/2.1/products": 1}
+    assert plan.estimate.requests == 2
+    assert_store_holds(harness, catalog(grown))
+
+
+def test_history_answers_which_commit_set_a_price(harness: Harness) -> None:
+    plan, _ = harness.apply(catalog(tee("tee")))
+    harness.apply(catalog(tee("tee", variants={"TEE-S": ("S", "33.00")})))
+    rows = [r for r in harness.ledger.history("TEE-S") if r.outcome == "applied"]
+    assert rows[0].action == "update"
+    assert {"field": "price", "before": "27.00", "after": "33.00"} in rows[0].fields
+    assert rows[0].remote_version is not None and rows[0].remote_id is not None
+    assert rows[-1].action == "create" and rows[-1].plan_digest == plan.digest()
+
+
+def test_a_failed_create_skips_its_dependants_only(harness: Harness) -> None:
+    # A hand-made plan: a brand the store refuses (blank name) and a product that needs it,
+    # beside an independent product.
+    needs = Change(
+        Kind.PRODUCT,
+        "needs-brand",
+        Action.CREATE,
+        (
+            FieldChange("name", None, "Needs Brand"),
+            FieldChange("sku", None, "NB-1"),
+            FieldChange("brand", None, " "),
+            FieldChange("price", None, "5.00"),
+        ),
+        requests=1,
+    )
+    alone = Change(
+        Kind.PRODUCT,
+        "alone",
+        Action.CREATE,
+        (
+            FieldChange("name", None, "Alone"),
+            FieldChange("sku", None, "AL-1"),
+            FieldChange("price", None, "2.00"),
+        ),
+        requests=1,
+    )
+    bad_brand = Change(
+        Kind.BRAND, " ", Action.CREATE, (FieldChange("name", None, " "),), requests=1
+    )
+    base, live = harness.plan(catalog())
+    plan = replace(base, changes=(bad_brand, alone, needs))
+    result = harness.apply_plan(plan, live)
+    outcomes = {c.key: (c.outcome, c.error or "") for c in result.changes}
+    assert not result.ok
+    assert outcomes[" "][0] == "failed"
+    assert outcomes["needs-brand"][0] == "skipped" and "brand" in outcomes["needs-brand"][1]
+    assert outcomes["alone"][0] == "applied"
+    assert [r["sku"] for r in harness.raw_products()] == ["AL-1"]
+    run = harness.ledger.runs()[0]
+    assert run.outcome == "partial" and run.counts["skipped"] == 1
+
+
+def test_commit_then_timeout_on_a_create_is_looked_up_not_duplicated(
+    harness: Harness, store: SandboxStore
+) -> None:
+    wanted = catalog(tee("tee"), simple("gift-wrap", "GIFT-WRAP"))
+    plan, live = harness.plan(wanted)
+    store.set_faults(timeout_rate=1.0)  # every write commits, then its answer is lost
+    result = harness.apply_plan(plan, live, parallelism=1)
+    store.set_faults(timeout_rate=0.0)
+    assert result.ok, [c for c in result.changes if c.outcome != "applied"]
+    assert_store_holds(harness, wanted)
+    assert harness.ledger.pending_intents() == []
+
+
+def test_an_unfinished_intent_is_looked_up_before_anything_is_sent(
+    harness: Harness, store: SandboxStore
+) -> None:
+    wanted = catalog(simple("gift-wrap", "GIFT-WRAP"))
+    plan, live = harness.plan(wanted)
+    # A crashed run: the intent was written and the create reached the store, nothing after.
+    harness.ledger.begin_intent(run_id=None, kind="product", key="gift-wrap", payload_digest="x")
+    harness.client.create_product(
+        {"name": "Gift Wrap", "handle": "gift-wrap", "sku": "GIFT-WRAP", "price_including_tax": 3.5}
+    )
+    only_product = replace(plan, changes=tuple(c for c in plan.changes if c.kind is Kind.PRODUCT))
+    store.reset_stats()
+    result = harness.apply_plan(only_product, live)
+    assert result.ok
+    assert harness.writes() == {}  # found by SKU: nothing sent
+    assert harness.ledger.pending_intents() == []
+    assert len([r for r in harness.raw_products() if r["sku"] == "GIFT-WRAP"]) == 1
+
+
+def test_stale_plan_reasons_name_the_object(harness: Harness) -> None:
+    harness.apply(catalog(tee("tee")))
+    plan, _ = harness.plan(catalog(tee("tee", price="26.00", variants={"TEE-S": ("S", "28.00")})))
+    row = next(r for r in harness.raw_products() if r["sku"] == "TEE-S")
+    harness.client.update_product(row["id"], details={"is_active": False})
+    reasons = stale_reasons(plan, harness.live(), catalog_digest=plan.catalog_digest)
+    assert any('variant "TEE-S" changed in the store' in r for r in reasons), reasons
+    assert stale_reasons(plan, harness.live(), catalog_digest="other") != []
+    fresh, live = harness.plan(catalog(tee("tee", price="26.00")))
+    assert stale_reasons(fresh, live, catalog_digest=fresh.catalog_digest) == []
+
+
+def test_prune_deactivates_and_deletes_only_managed_products(harness: Harness) -> None:
+    harness.client.create_product(
+        {"name": "Theirs", "handle": "theirs", "sku": "THEIRS", "price_including_tax": 1.0}
+    )
+    harness.apply(catalog(tee("tee"), simple("gift-wrap", "GIFT-WRAP")))
+    harness.store.reset_stats()
+    _, result = harness.apply(catalog(prune="deactivate"))
+    assert result.ok, result.changes
+    rows = {r["sku"]: r for r in harness.raw_products()}
+    assert not rows["GIFT-WRAP"]["is_active"] and not rows["TEE-S"]["is_active"]
+    assert rows["THEIRS"]["is_active"]
+    # one PUT per active row: gift wrap and the tee's three variants
+    assert harness.writes() == {"PUT /api/2.1/products/{id}": 4}
+    _, deleted = harness.apply(catalog(prune="delete"))
+    assert deleted.ok
+    assert [r["sku"] for r in harness.raw_products()] == ["THEIRS"]
+    assert harness.ledger.managed("product") == {} and harness.ledger.managed("variant") == {}
+
+
+def test_the_plan_value_round_trips_through_json_and_applies(harness: Harness) -> None:
+    plan, live = harness.plan(shop(1))
+    saved = Plan.from_json(plan.to_json())
+    result = harness.apply_plan(saved, live)
+    assert result.ok and result.writes == plan.estimate.requests
