@@ -486,11 +486,29 @@ def plan_comment(
     validation_text: str = "",
     run: RunInfo | None = None,
     sha: str | None = None,
+    expected: Sequence[str] | None = None,
     limit: int = COMMENT_LIMIT,
 ) -> str:
     """The one pull-request comment: the marker first (that is how the next run finds it), a
-    line per store saying clearly whether anything changes, then each store's plan."""
+    line per store saying clearly whether anything changes, then each store's plan.
+
+    `expected` are the stores the run meant to plan: one without a result (its job died before
+    recording) is shown as failed rather than silently missing; an empty list means no store
+    is configured.
+    """
     run = run or RunInfo()
+    if expected is not None:
+        have = {r.store for r in results}
+        missing = [
+            StoreResult(
+                store=store,
+                status=Status.ERROR,
+                error="The plan job left no result; see the workflow run.",
+            )
+            for store in expected
+            if store not in have
+        ]
+        results = sorted([*results, *missing], key=lambda r: r.store)
     parts = [PLAN_MARKER, "## Catalog plan", ""]
     if validation_failed:
         parts += [
@@ -504,6 +522,8 @@ def plan_comment(
             "```",
             "",
         ]
+    elif expected is not None and not expected:
+        parts += [NO_STORE_MESSAGE, ""]
     elif not results:
         parts += ["No plan was made: the workflow failed before planning; see the run.", ""]
     elif all(r.status is Status.NO_CHANGES for r in results):
@@ -893,6 +913,13 @@ def settings_stores(catalog_dir: Path) -> list[str]:
     return list(stores)
 
 
+NO_STORE_MESSAGE = (
+    "No store is configured: set the repository variable LIGHTSPEED_STORE to the store's "
+    "domain prefix (Settings > Secrets and variables > Actions > Variables), or list "
+    "settings.stores in catalog/catalog.yaml."
+)
+
+
 def resolve_stores(*, explicit: str, from_settings: Iterable[str], variable: str) -> list[str]:
     """The stores to run for: a workflow input wins, then `settings.stores`, then the
     repository variable LIGHTSPEED_STORE. Deduplicated, order kept."""
@@ -907,11 +934,7 @@ def resolve_stores(*, explicit: str, from_settings: Iterable[str], variable: str
             if key not in stores:
                 stores.append(key)
     if not stores:
-        raise ConfigError(
-            "No store is configured: set the repository variable LIGHTSPEED_STORE to the store's "
-            "domain prefix (Settings > Secrets and variables > Actions > Variables), or list "
-            "settings.stores in catalog/catalog.yaml."
-        )
+        raise ConfigError(NO_STORE_MESSAGE)
     return stores
 
 

@@ -19,6 +19,7 @@ from reconciler.cli.common import Context
 from reconciler.errors import CatalogError, ConfigError
 from reconciler.github import (
     DRIFT_LABEL,
+    NO_STORE_MESSAGE,
     PLAN_MARKER,
     STATE_BRANCH,
     Event,
@@ -95,18 +96,31 @@ def ci() -> None:
     envvar="CATALOG_STORES",
     help="Stores to run for (comma or space separated); overrides settings.stores.",
 )
+@click.option(
+    "--allow-none",
+    is_flag=True,
+    help="With no store configured, print [] and a warning instead of failing.",
+)
 @click.pass_obj
-def stores(ctx: Context, explicit: str) -> None:
+def stores(ctx: Context, explicit: str, allow_none: bool) -> None:
     """Print the stores to run for as a JSON list, and set the step output `stores`.
 
     A workflow input wins, then settings.stores in catalog/catalog.yaml, then the
     LIGHTSPEED_STORE variable.
     """
-    found = resolve_stores(
-        explicit=explicit,
-        from_settings=settings_stores(ctx.catalog_dir),
-        variable=ctx.environ.get("LIGHTSPEED_STORE", ""),
-    )
+    try:
+        found = resolve_stores(
+            explicit=explicit,
+            from_settings=settings_stores(ctx.catalog_dir),
+            variable=ctx.environ.get("LIGHTSPEED_STORE", ""),
+        )
+    except ConfigError as exc:
+        if not allow_none or str(exc) != NO_STORE_MESSAGE:
+            raise
+        # An annotation on the run: visible, yet the workflows of a repository that has not
+        # been set up yet (like this project's own) do not fail.
+        click.echo(f"::warning::{exc}")
+        found = []
     doc = json.dumps(found)
     write_outputs(ctx.environ.get("GITHUB_OUTPUT"), {"stores": doc, "count": str(len(found))})
     click.echo(doc)
@@ -271,6 +285,18 @@ def load_results(root: Path) -> list[StoreResult]:
     return sorted(results, key=lambda r: r.store)
 
 
+def _expected(text: str) -> list[str] | None:
+    if not text.strip():
+        return None  # not given, or the stores job did not get that far
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--expected-stores {text!r} is not a JSON list ({exc}).") from exc
+    if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+        raise ConfigError(f"--expected-stores {text!r} is not a JSON list of store names.")
+    return data
+
+
 @ci.command("comment")
 @click.option(
     "--results",
@@ -289,6 +315,12 @@ def load_results(root: Path) -> list[StoreResult]:
     default="",
     help="The validate step's outcome (steps.<id>.outcome).",
 )
+@click.option(
+    "--expected-stores",
+    default="",
+    help="JSON list of the stores the run planned for (the stores job's output); a store "
+    "without a result is reported as failed, and [] as no store configured.",
+)
 @click.option("--pr", "pr_number", type=int, help="Pull request number (default: from the event).")
 @click.option(
     "--body-out",
@@ -302,6 +334,7 @@ def comment(
     results: Path,
     validation: Path | None,
     validation_outcome: str,
+    expected_stores: str,
     pr_number: int | None,
     body_out: Path | None,
     dry_run: bool,
@@ -320,6 +353,7 @@ def comment(
         validation_text=_read_text(validation) if validation else "",
         run=RunInfo.from_environ(env),
         sha=event.head_sha if event else None,
+        expected=_expected(expected_stores),
     )
     if body_out:
         body_out.write_text(body, encoding="utf-8")

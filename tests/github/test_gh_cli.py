@@ -13,7 +13,7 @@ from gh_helpers import git, parse_github_output
 
 from reconciler.cli import cli
 from reconciler.errors import CatalogError, ConfigError
-from reconciler.github import DRIFT_LABEL, PLAN_MARKER
+from reconciler.github import DRIFT_LABEL, NO_STORE_MESSAGE, PLAN_MARKER
 
 
 @pytest.fixture
@@ -437,3 +437,45 @@ def test_state_push_missing_ok(
     )
     refused = run("--state", "none.db", "ci", "state", "push", "--store", "acme")
     assert isinstance(refused.exception, ConfigError)
+
+
+def test_stores_allow_none_warns_and_prints_an_empty_list(
+    run: Callable[..., Result], runner_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run("--catalog", str(tmp_path), "ci", "stores", "--allow-none")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"::warning::{NO_STORE_MESSAGE}", "[]"]
+    assert outputs(runner_env)["stores"] == "[]"
+    # a bad store name is still an error, not "none configured"
+    bad = run("--catalog", str(tmp_path), "ci", "stores", "--allow-none", "--stores", "a.b")
+    assert isinstance(bad.exception, ConfigError)
+
+
+def test_comment_reports_a_store_without_result_and_no_store_configured(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    directory = plan_dir(tmp_path, "acme", markdown="No changes.\n", plan={"summary": {}})
+    assert (
+        run(
+            "ci", "record", "--store", "acme", "--exit-code", "0", "--dir", str(directory)
+        ).exit_code
+        == 0
+    )
+    results = str(tmp_path / "results")
+    both = run(
+        "ci", "comment", "--results", results, "--expected-stores", '["acme", "beta"]', "--dry-run"
+    )
+    assert "`acme`: no changes" in both.stdout
+    assert "`beta`: plan failed" in both.stdout and "left no result" in both.stdout
+    none = run(
+        "ci",
+        "comment",
+        "--results",
+        str(tmp_path / "empty"),
+        "--expected-stores",
+        "[]",
+        "--dry-run",
+    )
+    assert NO_STORE_MESSAGE in none.stdout
+    bad = run("ci", "comment", "--results", results, "--expected-stores", "acme", "--dry-run")
+    assert isinstance(bad.exception, ConfigError)
