@@ -1,0 +1,81 @@
+"""The same store over a real socket on 127.0.0.1 (uvicorn in a thread)."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+from reconciler.sandbox import SandboxStore
+
+from .builders import GIF, ok, simple, upload, wait_until_uploaded
+
+
+def _client(url: str, *, timeout: float = 5.0) -> httpx.Client:
+    return httpx.Client(
+        base_url=url, headers={"Authorization": "Bearer sandbox-token"}, timeout=timeout
+    )
+
+
+def test_served_over_a_socket_with_the_same_answers(sandbox_url: str) -> None:
+    assert sandbox_url.startswith("http://127.0.0.1:")
+    with _client(sandbox_url) as client:
+        product = simple(client, "Mug", "MUG")
+        found = ok(client.get("/api/2.0/products", params={"sku": "MUG"}))
+        assert [p["id"] for p in found["data"]] == [product]
+        duplicate = client.post(
+            "/api/2.0/products", json={"name": "Mug", "sku": "X", "price_including_tax": 1}
+        )
+        assert (
+            duplicate.status_code == 422
+            and duplicate.json()["fields"]["name_existing_id"] == product
+        )
+        assert client.get("/api/2.0/nothing").headers["content-type"] == "application/json"
+        assert httpx.get(f"{sandbox_url}/api/2.0/products").status_code == 401
+
+
+def test_image_urls_use_the_socket_base_url_and_serve_bytes(sandbox_url: str) -> None:
+    with _client(sandbox_url) as client:
+        product = simple(client, "Mug", "MUG")
+        image = ok(upload(client, product, GIF), 201)["data"]["id"]
+        wait_until_uploaded(client, image)
+        url = ok(client.get(f"/api/2.0/products/{product}"))["data"]["images"][0]["url"]
+    assert url.startswith(sandbox_url + "/")
+    assert httpx.get(url).content == GIF
+
+
+def test_commit_then_timeout_over_a_socket(sandbox: SandboxStore, sandbox_url: str) -> None:
+    sandbox.set_faults(timeout_rate=1.0)
+    with _client(sandbox_url, timeout=0.3) as client:
+        try:
+            client.post("/api/2.0/brands", json={"name": "Acme"})
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError("the response should have been held back past the timeout")
+    sandbox.set_faults(timeout_rate=0.0)
+    with _client(sandbox_url) as client:
+        assert [b["name"] for b in ok(client.get("/api/2.0/brands"))["data"]] == ["Acme"]
+    assert sandbox.stats()["faults_injected"] == 1
+
+
+def test_concurrent_clients_over_the_socket(sandbox: SandboxStore, sandbox_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def create(n: int) -> None:
+        try:
+            with _client(sandbox_url) as client:
+                for k in range(5):
+                    simple(client, f"P{n}-{k}", f"P{n}-{k}")
+        except BaseException as error:  # collected and re-raised in the test thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with _client(sandbox_url) as client:
+        assert len(ok(client.get("/api/2.0/products"))["data"]) == 20
+    assert sandbox.stats()["requests"]["by_route"]["POST /api/2.0/products"] == 20
