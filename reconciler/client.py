@@ -96,7 +96,8 @@ class Client:
     embedded mode); `sleep` and `clock` (wall-clock epoch seconds, what Retry-After dates are
     compared with) are seams for tests; `rng` draws the backoff jitter. `rate_window` is the
     length of the store's rate-limit window (X-Series: 5 minutes); the store's headers give the
-    limit and what is left of it, not the window.
+    limit and what is left of it, not the window. `identity` names the store for caches
+    (default: the base URL).
     """
 
     def __init__(
@@ -116,8 +117,12 @@ class Client:
         rng: random.Random | None = None,
         pace_below: float = 0.1,
         rate_window: float = RATE_WINDOW_SECONDS,
+        identity: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # What caches are keyed by: the base URL, unless the caller knows the store better
+        # (the embedded sandbox lives at one fake URL whatever file backs it).
+        self.identity = identity or self.base_url
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,

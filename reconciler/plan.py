@@ -286,7 +286,8 @@ def estimate(
     limit = max(1, rate_limit)
     return Estimate(
         requests=requests,
-        seconds=requests * window_seconds / limit,
+        # Rounded as the JSON carries it, so a saved plan reads back equal to the value.
+        seconds=round(requests * window_seconds / limit, 1),
         rate_limit=limit,
         window_seconds=window_seconds,
     )
@@ -911,7 +912,7 @@ def _align(desired: Mapping[str, Json], live: dict[str, Json]) -> dict[str, Json
         if isinstance(want, list) and isinstance(have, list):
             spelled = {name_key(w): w for w in want}
             aligned = [str(spelled.get(name_key(h), h)) for h in have]
-            out[key] = sorted_names(aligned) if key == "tags" else aligned
+            out[key] = list(sorted_names(aligned)) if key == "tags" else aligned
         elif isinstance(want, dict) and isinstance(have, dict):  # a variant's options
             spelled = {name_key(w): w for w in want}
             out[key] = {spelled.get(name_key(h), h): val for h, val in have.items()}

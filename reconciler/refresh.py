@@ -101,7 +101,7 @@ def refresh(
 ) -> RefreshReport:
     """Bring the cache up to date with the store (or not at all, with `off`)."""
     say = on_progress or (lambda _msg: None)
-    store_changed = cache.bind(client.base_url)
+    store_changed = cache.bind(client.identity)
     if mode == "off":
         cursors = cache.cursors()
         missing = [k for k in KINDS if k not in cursors] + (
@@ -128,7 +128,11 @@ def refresh(
         cap_key = f"page_cap:{kind}"
         known_cap = int(cache.meta(cap_key) or 0)
         if cursor is None or cursor[0] is None:
-            say(f"Reading every {kind} from the store")
+            if kind == "product":
+                say(
+                    "Reading every product from the store (the first plan against it, or "
+                    "--refresh full; later plans ask only for what changed)"
+                )
             stream = _Stream(client.iter_pages(kind, page_size=page_size, known_page_cap=known_cap))
             total = cache.replace(kind, stream, version=stream.highest, refreshed_at=stamp)
             kinds.append(KindRefresh(kind, "full", stream.received, total))
@@ -188,7 +192,7 @@ def _retailer(
     if known_id and new_id and known_id != new_id:
         # Same address, different store (e.g. a sandbox that was reset): nothing cached holds.
         say("The store at this address is not the one cached; reading everything again")
-        url = cache.meta("store_url") or client.base_url
+        url = cache.meta("store_url") or client.identity
         cache.clear()
         cache.set_meta({"store_url": url})
     cache.set_meta(

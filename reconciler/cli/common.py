@@ -6,10 +6,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from reconciler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reconciler.client import Client
 
 EMBEDDED_SANDBOX_DB = Path(".catalog/sandbox.db")
 EMBEDDED_SANDBOX_TOKEN = "sandbox-token"
@@ -104,3 +108,38 @@ class Context:
 
     def color(self, *, stream_isatty: bool) -> bool:
         return use_color(self.color_choice, environ=self.environ, isatty=stream_isatty)
+
+
+def connect(
+    target: StoreTarget, state_dir: Path, *, console: Console | None = None, **options: Any
+) -> Client:
+    """A client for the target store; `options` go to `Client` (timeouts, pacing, ...).
+
+    With no store configured this opens the embedded sandbox kept in `state_dir/sandbox.db`
+    (by default `.catalog/sandbox.db`), served in process, and says so in one line on stderr.
+    """
+    from reconciler.client import Client
+
+    if not target.embedded:
+        return Client(target.base_url, target.token, **options)
+    from reconciler.sandbox import SandboxStore, SandboxTransport
+
+    path = Path(state_dir) / EMBEDDED_SANDBOX_DB.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = SandboxStore(path, token=target.token)
+    (console or stderr_console()).print(
+        f"Using the embedded sandbox store ({path}); set LIGHTSPEED_STORE and "
+        "LIGHTSPEED_TOKEN to work with a real store.",
+        markup=False,
+        highlight=False,
+    )
+    # The file's creation time tells a recreated sandbox from the old one, so a cache made
+    # against a deleted sandbox.db is never trusted.
+    born = str(store.retailer().get("created_at") or "")
+    return Client(
+        target.base_url,
+        target.token,
+        transport=SandboxTransport(store),
+        identity=f"embedded-sandbox:{path.resolve()}@{born}",
+        **options,
+    )

@@ -199,6 +199,18 @@ class Cache:
             ).fetchone()
         return int(row[0])
 
+    def uploaded_images(self) -> dict[str, dict[str, str]]:
+        """handle -> sha256 -> image id of the images apply uploaded (table `images`): the
+        store never gives back a file's bytes, so this is how the planner knows them."""
+        with self._lock:
+            rows = self.db.execute(
+                "select handle, sha256, image_id from images where image_id is not null"
+            ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for handle, sha, image_id in rows:
+            out.setdefault(handle, {})[sha] = image_id
+        return out
+
     def _set_cursor(self, kind: str, version: int | None, refreshed_at: str) -> None:
         self.db.table("cursors").upsert(
             {"kind": kind, "version": version, "refreshed_at": refreshed_at}, pk="kind"

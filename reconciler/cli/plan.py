@@ -1,0 +1,178 @@
+"""`catalog plan`: refresh from the store, diff against the catalog, show or save the plan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reconciler.catalog import load_catalog
+from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.cli.validate import parse_cache_path
+from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
+from reconciler.planfile import write_plan
+from reconciler.refresh import RefreshMode, RefreshReport, load_live, refresh, store_facts
+from reconciler.render import duration, render_json, render_markdown, render_text
+from reconciler.state import State
+from reconciler.state.cache import Cache
+from reconciler.state.ledger import Ledger
+
+MANAGED_KINDS = tuple(str(k) for k in Kind)
+
+
+def git_commit(directory: Path) -> str | None:
+    """The catalog's git commit (HEAD of the repository holding it), or None outside git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def build_plan(
+    ctx: Context,
+    *,
+    refresh_mode: RefreshMode = "auto",
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+) -> tuple[Plan, RefreshReport]:
+    """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
+    plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr."""
+    err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
+    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
+    target = store_target(ctx.environ)
+    with State(ctx.state_path) as state:
+        cache = Cache(state)
+        with connect(target, ctx.state_path.parent, console=err) as client:
+            report = refresh(
+                client,
+                cache,
+                mode=refresh_mode,
+                on_progress=lambda msg: err.print(msg, markup=False, highlight=False),
+            )
+        now = datetime.now(UTC)
+        if refresh_mode == "off":
+            age = report.age_seconds(now)
+            err.print(
+                f"Planning from the cache only (--refresh off): the store was last read "
+                f"{duration(age or 0)} ago ({report.refreshed_at}); changes made since are "
+                "not shown.",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            changed = sum(k.received for k in report.kinds if k.mode == "changes")
+            full = [k.kind for k in report.kinds if k.mode == "full"]
+            err.print(
+                f"Read {target.label} in {report.requests} API requests"
+                + (f" ({changed} objects changed since the last plan)" if not full else "")
+                + ".",
+                markup=False,
+                highlight=False,
+            )
+        ledger = Ledger(state)
+        managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
+        facts = store_facts(cache)
+        plan = make_plan(
+            catalog,
+            load_live(cache),
+            store=target.label,
+            managed=managed,
+            images=cache.uploaded_images(),
+            targets=targets,
+            excludes=excludes,
+            rate_limit=facts.rate_limit,
+            git_commit=git_commit(ctx.catalog_dir),
+            created_at=now.isoformat(timespec="seconds"),
+        )
+    return plan, report
+
+
+@click.command("plan")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan (JSON, bound to the live versions it saw) for `catalog apply FILE`.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull-request comment, json for machines.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to change and 2 when there is (1 on errors).",
+)
+@click.option(
+    "--refresh",
+    "refresh_mode",
+    type=click.Choice(["auto", "full", "off"]),
+    default="auto",
+    show_default=True,
+    help="auto: ask the store only what changed since the last plan; full: read everything "
+    "again; off: plan from the cache without asking the store.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="KEY",
+    help="Plan only the product with this handle or SKU (repeatable).",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="KEY",
+    help="Leave out the product with this handle or SKU (repeatable).",
+)
+@click.pass_obj
+def plan(
+    ctx: Context,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    refresh_mode: RefreshMode,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+) -> int:
+    """Show exactly what `catalog apply` would change in the store, field by field.
+
+    Reads the store through its change feed (only what changed since the last plan), compares
+    the fields the catalog declares, and prints the changes with the API requests and the time
+    applying them would take. Never writes to the store. Exits 0 (with --detailed-exitcode: 0
+    when nothing would change, 2 when something would) or 1 on an error.
+    """
+    result, _ = build_plan(ctx, refresh_mode=refresh_mode, targets=targets, excludes=excludes)
+    if fmt == "json":
+        sys.stdout.write(render_json(result))
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(result))
+    else:
+        sys.stdout.write(render_text(result, color=ctx.color(stream_isatty=sys.stdout.isatty())))
+    sys.stdout.flush()
+    if out is not None:
+        saved = write_plan(out, result)
+        stderr_console().print(
+            f"Saved the plan to {saved}; apply exactly this plan with `catalog apply {saved}`.",
+            markup=False,
+            highlight=False,
+        )
+    if detailed_exitcode and result.has_changes:
+        return 2
+    return 0

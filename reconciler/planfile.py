@@ -1,0 +1,85 @@
+"""Saved plans (`catalog plan --out FILE`): the plan's JSON, written atomically, read back checked.
+
+The file is the plan document of `reconciler.render.plan_document`: every change with each
+field's before and after, the live version of every object the plan touches (so apply can
+refuse a stale plan), the catalog digest and git commit, and the plan's own digest. It holds
+no secret: a plan never contains the token, and the store is named by its label only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from reconciler.errors import CatalogError
+from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.render import plan_document
+
+
+class PlanFileError(CatalogError):
+    """A saved plan that cannot be used: missing, unreadable, corrupt, or from a newer tool."""
+
+
+def write_plan(path: str | Path, plan: Plan) -> Path:
+    """Write the plan to `path` atomically: a reader sees the old file or the new one, never
+    half of one (temp file in the same directory, fsync, then rename over)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_plan(path: str | Path) -> Plan:
+    """Read a saved plan, refusing one that is missing, corrupt, edited or too new."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanFileError(
+            f"Plan file {source} does not exist: make one with `catalog plan --out {source}`."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"Plan file {source} cannot be read ({exc}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(
+            f"Plan file {source} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            "it is damaged; make a new one with `catalog plan --out`."
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("format_version"), int):
+        raise PlanFileError(
+            f"Plan file {source} is not a lightspeed-catalog plan (no format_version)."
+        )
+    version = data["format_version"]
+    if version > FORMAT_VERSION:
+        raise PlanFileError(
+            f"Plan file {source} was written by a newer lightspeed-catalog (format {version}; "
+            f"this one reads up to {FORMAT_VERSION}): upgrade the tool or plan again with it."
+        )
+    try:
+        plan = Plan.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanFileError(
+            f"Plan file {source} is incomplete or damaged ({type(exc).__name__}: {exc}); make "
+            "a new one with `catalog plan --out`."
+        ) from None
+    recorded = data.get("plan_digest")
+    if recorded is not None and recorded != plan.digest():
+        raise PlanFileError(
+            f"Plan file {source} was changed after it was made (its digest does not match): "
+            "apply only plans as `catalog plan --out` wrote them; plan again."
+        )
+    return plan

@@ -1,0 +1,391 @@
+"""Renderings of one Plan: text for a terminal, markdown for a pull-request comment, JSON.
+
+Pure: a Plan in, a string out. Written for the people reviewing a catalog change, in their
+words ("price 25.00 -> 27.00", "new variant", "changed in the store since the last apply"),
+never the API's (no ids, endpoints or field names like `price_including_tax`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from reconciler.plan import Action, Change, FieldChange, Json, Kind, Plan
+
+MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; keep a margin
+
+_LABELS = {
+    "name": "name",
+    "sku": "SKU",
+    "description": "description",
+    "brand": "brand",
+    "supplier": "supplier",
+    "supplier_code": "supplier code",
+    "category": "category",
+    "tags": "tags",
+    "active": "active",
+    "price": "price",
+    "supply_price": "supply price",
+    "barcode": "barcode",
+    "options": "options",
+    "position": "position",
+    "parent": "inside category",
+    "file": "file",
+}
+_KIND_WORDS = {
+    Kind.BRAND: "brand",
+    Kind.SUPPLIER: "supplier",
+    Kind.TAG: "tag",
+    Kind.ATTRIBUTE: "variant option",
+    Kind.CATEGORY: "category",
+    Kind.PRODUCT: "product",
+    Kind.VARIANT: "variant",
+    Kind.IMAGE: "image",
+}
+_SIGNS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.ADOPT: "=",
+    Action.DEACTIVATE: "-",
+    Action.DELETE: "-",
+    Action.NOOP: " ",
+}
+DRIFT_NOTE = "changed in the store since the last apply; applying overwrites that edit"
+_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE, Kind.CATEGORY)
+
+
+# -- words shared by the text and markdown renderings ---------------------------------------
+
+
+def label(field: str) -> str:
+    return _LABELS.get(field, field.replace("_", " "))
+
+
+def show(field: str, value: Json) -> str:
+    """A value as a reviewer reads it."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(none)"
+    if field in {"description", "name", "supplier_code"}:
+        text = str(value).replace("\n", " ")
+        if len(text) > 80:
+            text = text[:77] + "..."
+        return json.dumps(text, ensure_ascii=False)
+    return str(value)
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 3 to create, 12 to update, 0 to deactivate. 19 API requests, about 17 s ...`"""
+    if not plan.has_changes:
+        return (
+            f"No changes. The store matches the catalog ({plan.unchanged} objects checked, "
+            "0 API requests)."
+        )
+    counts = plan.counts()
+    parts = [
+        f"{counts[Action.CREATE]} to create",
+        f"{counts[Action.UPDATE]} to update",
+        f"{counts[Action.DEACTIVATE]} to deactivate",
+    ]
+    if counts[Action.DELETE]:
+        parts.append(f"{counts[Action.DELETE]} to delete")
+    if counts[Action.ADOPT]:
+        parts.append(f"{counts[Action.ADOPT]} to adopt (already identical, nothing written)")
+    n = plan.estimate.requests
+    return (
+        f"Plan: {', '.join(parts)}. {n} API request{'s' if n != 1 else ''}, "
+        f"about {duration(plan.estimate.seconds)} at this store's rate limit."
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def headline(change: Change) -> str:
+    """What happens to one object, in a few words."""
+    kind = _KIND_WORDS[change.kind]
+    if change.kind is Kind.PRODUCT:
+        variants = [c for c in change.children if c.kind is Kind.VARIANT]
+        if change.action is Action.CREATE:
+            return f"new product{_with_variants(len(variants))}"
+        if change.action is Action.UPDATE:
+            return "update"
+        if change.action is Action.ADOPT:
+            return "already in the store and identical: recorded as managed, nothing written"
+        if change.action is Action.DEACTIVATE:
+            return "no longer in the catalog: set inactive (not sold), kept in the store"
+        if change.action is Action.DELETE:
+            return "no longer in the catalog: deleted from the store with all its variants"
+    if change.action is Action.CREATE:
+        return f"new {kind}"
+    if change.action is Action.UPDATE:
+        return f"change {kind}"
+    if change.action is Action.ADOPT:
+        return f"{kind} already identical"
+    if change.action is Action.DEACTIVATE:
+        return f"{kind} no longer in the catalog: set inactive"
+    if change.action is Action.DELETE:
+        return f"{kind} no longer in the catalog: deleted from the store"
+    return kind
+
+
+def _with_variants(n: int) -> str:
+    return f" with {n} variant{'s' if n != 1 else ''}" if n else ""
+
+
+def field_text(fc: FieldChange, *, created: bool) -> str:
+    if created:
+        return f"{label(fc.field)} {show(fc.field, fc.after)}"
+    return f"{label(fc.field)} {show(fc.field, fc.before)} -> {show(fc.field, fc.after)}"
+
+
+def _name_line(change: Change) -> str:
+    kind = _KIND_WORDS[change.kind]
+    if change.action is Action.CREATE:
+        extra = [
+            field_text(f, created=True)
+            for f in change.fields
+            if f.field not in {"name"} and f.after not in (None, "")
+        ]
+        tail = f" ({'; '.join(extra)})" if extra else ""
+        return f"new {kind} {change.key}{tail}"
+    changes = "; ".join(field_text(f, created=False) for f in change.fields)
+    return f"{kind} {change.key}: {changes}"
+
+
+def _child_line(child: Change) -> str:
+    kind = _KIND_WORDS[child.kind]
+    if child.action is Action.CREATE:
+        values = ", ".join(_create_value(f) for f in child.fields if f.after is not None)
+        return f"new {kind} {child.key}" + (f": {values}" if values else "")
+    if child.action is Action.UPDATE:
+        return f"{kind} {child.key}: " + "; ".join(
+            field_text(f, created=False) for f in child.fields
+        )
+    return f"{kind} {child.key}: {headline(child).removeprefix(kind + ' ')}"
+
+
+def _create_value(fc: FieldChange) -> str:
+    if fc.field == "options":
+        return show(fc.field, fc.after)
+    return f"{label(fc.field)} {show(fc.field, fc.after)}"
+
+
+def _store_line(plan: Plan) -> str:
+    mode = "before tax (tax-exclusive store)" if plan.tax_exclusive else "including tax"
+    bits = [f"Store: {plan.store}; prices are {mode}"]
+    if plan.git_commit:
+        bits.append(f"catalog commit {plan.git_commit[:12]}")
+    return "; ".join(bits) + "."
+
+
+# -- text ------------------------------------------------------------------------------------
+
+_COLOURS = {"+": "32", "~": "33", "-": "31", "=": "36", "!": "35"}
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The terminal rendering: names first, then one block per product, then the summary."""
+
+    def paint(sign: str, text: str) -> str:
+        code = _COLOURS.get(sign)
+        return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+    lines: list[str] = [_store_line(plan), ""]
+    names = [c for c in plan.changes if c.kind in _NAME_KINDS]
+    if names:
+        lines.append("Created or changed first, so products can use them:")
+        for c in names:
+            sign = _SIGNS[c.action]
+            lines.append(paint(sign, f"  {sign} {_name_line(c)}"))
+            lines.extend(_drift_lines(c.fields, paint, indent="      "))
+        lines.append("")
+    for c in plan.changes:
+        if c.kind in _NAME_KINDS:
+            continue
+        sign = _SIGNS[c.action]
+        lines.append(paint(sign, f"{sign} {c.key}: {headline(c)}"))
+        if c.action is not Action.ADOPT:
+            for fc in c.fields:
+                created = c.action is Action.CREATE
+                lines.append(paint(sign, f"    {sign} {field_text(fc, created=created)}"))
+                lines.extend(_drift_lines((fc,), paint, indent="        "))
+            for child in c.children:
+                if child.action is Action.ADOPT:
+                    continue
+                csign = _SIGNS[child.action]
+                lines.append(paint(csign, f"    {csign} {_child_line(child)}"))
+                lines.extend(_drift_lines(child.fields, paint, indent="        "))
+        if c.note:
+            lines.append(f"    ({c.note})")
+    if plan.changes:
+        lines.append("")
+    for notice in plan.notices:
+        lines.append(paint("!", f"! {notice}"))
+    if plan.notices:
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _drift_lines(
+    fields: Iterable[FieldChange], paint: Callable[[str, str], str], *, indent: str
+) -> list[str]:
+    return [paint("!", f"{indent}! {label(f.field)}: {DRIFT_NOTE}") for f in fields if f.drift]
+
+
+# -- markdown --------------------------------------------------------------------------------
+
+_MD_ICONS = {
+    Action.CREATE: "🟢",
+    Action.UPDATE: "🟡",
+    Action.ADOPT: "⚪",
+    Action.DEACTIVATE: "🔴",
+    Action.DELETE: "🔴",
+    Action.NOOP: "",
+}
+
+
+def _cell(text: str) -> str:
+    """A table cell: inline code so HTML in descriptions shows as text; pipes escaped."""
+    text = text.replace("\n", " ").replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment: a summary table, then one collapsible section per product.
+
+    Kept under `limit` characters: sections that do not fit are counted in a closing line
+    pointing at the plan artifact.
+    """
+    counts = plan.counts()
+    head = [
+        "### Catalog plan",
+        "",
+        f"**{summary_line(plan)}**",
+        "",
+        "| Action | Count |",
+        "|---|---:|",
+        f"| {_MD_ICONS[Action.CREATE]} to create | {counts[Action.CREATE]} |",
+        f"| {_MD_ICONS[Action.UPDATE]} to update | {counts[Action.UPDATE]} |",
+        f"| {_MD_ICONS[Action.DEACTIVATE]} to deactivate | {counts[Action.DEACTIVATE]} |",
+        f"| {_MD_ICONS[Action.DELETE]} to delete | {counts[Action.DELETE]} |",
+        f"| {_MD_ICONS[Action.ADOPT]} to adopt (identical, nothing written) | "
+        f"{counts[Action.ADOPT]} |",
+        f"| unchanged | {plan.unchanged} |",
+        "",
+        _store_line(plan)
+        + f" The apply costs {plan.estimate.requests} API requests, about "
+        + f"{duration(plan.estimate.seconds)} at this store's rate limit of "
+        + f"{plan.estimate.rate_limit} requests per {duration(plan.estimate.window_seconds)}.",
+        "",
+    ]
+    drift = sum(1 for c in plan.all_changes() for f in c.fields if f.drift)
+    if drift:
+        head += [
+            f"> **Warning:** {drift} field{'s were' if drift != 1 else ' was'} changed in the "
+            "store since the last apply (marked ⚠ below); applying this plan overwrites "
+            "those edits.",
+            "",
+        ]
+    for notice in plan.notices:
+        head.append(f"> **Note:** {notice}")
+    if plan.notices:
+        head.append("")
+    # (section, how many object changes it shows), in plan order
+    sections: list[tuple[str, int]] = []
+    names = [c for c in plan.changes if c.kind in _NAME_KINDS]
+    if names:
+        rows = [
+            f"- {_MD_ICONS[c.action]} {_name_line(c)}"
+            + (" ⚠ " + DRIFT_NOTE if any(f.drift for f in c.fields) else "")
+            for c in names
+        ]
+        title = f"Brands, suppliers, tags, options and categories ({len(names)})"
+        sections.append((_details(title, rows), len(names)))
+    for c in plan.changes:
+        if c.kind not in _NAME_KINDS:
+            changed = sum(1 for x in c.walk() if x.action not in (Action.NOOP, Action.ADOPT))
+            sections.append((_product_section(c), max(1, changed)))
+    footer_room = 200
+    out = "\n".join(head) + "\n"
+    shown = 0
+    for section, _ in sections:
+        if len(out) + len(section) + footer_room > limit:
+            break
+        out += section
+        shown += 1
+    hidden = sum(n for _, n in sections[shown:])
+    if hidden:
+        out += (
+            f"\n**{hidden} more change{'s' if hidden != 1 else ''} not shown; see the plan "
+            "artifact** (the full plan as JSON).\n"
+        )
+    return out
+
+
+def _details(summary: str, rows: list[str]) -> str:
+    body = "\n".join(rows)
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n\n"
+
+
+def _product_section(c: Change) -> str:
+    title = f"{_MD_ICONS[c.action]} <b>{_html(c.key)}</b>: {_html(headline(c))}"
+    if c.action is Action.ADOPT:
+        return f"<details><summary>{title}</summary>\n\nNothing to write.\n\n</details>\n\n"
+    rows = ["| | What | Field | Before | After |", "|---|---|---|---|---|"]
+    created = c.action is Action.CREATE
+    for fc in c.fields:
+        rows.append(_md_row(_SIGNS[c.action], "product", fc, created=created))
+    for child in c.children:
+        if child.action is Action.ADOPT:
+            continue
+        word = _KIND_WORDS[child.kind]
+        what = f"{'new ' if child.action is Action.CREATE else ''}{word} {_cell(child.key)}"
+        sign = _SIGNS[child.action]
+        if child.action is Action.CREATE:
+            values = "; ".join(_create_value(f) for f in child.fields if f.after is not None)
+            rows.append(f"| {sign} | {what} | | | {_cell(values) if values else ''} |")
+        elif not child.fields:
+            rows.append(f"| {sign} | {what} | | | {_html(headline(child))} |")
+        for fc in child.fields if child.action is not Action.CREATE else ():
+            rows.append(_md_row(sign, what, fc, created=False))
+    if c.note:
+        rows += ["", f"_{c.note}_"]
+    return _details(title, rows)
+
+
+def _md_row(sign: str, what: str, fc: FieldChange, *, created: bool) -> str:
+    before = "" if created else _cell(show(fc.field, fc.before))
+    after = _cell(show(fc.field, fc.after))
+    if fc.drift:
+        after += f" ⚠ {DRIFT_NOTE}"
+    return f"| {sign} | {what} | {label(fc.field)} | {before} | {after} |"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -- json ------------------------------------------------------------------------------------
+
+
+def plan_document(plan: Plan) -> dict[str, Json]:
+    """The JSON document: the plan's own JSON plus its digest (what apply records)."""
+    return {**plan.to_json(), "plan_digest": plan.digest()}
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
