@@ -60,6 +60,9 @@ def _register() -> None:
     from reconciler.cli.validate import validate
 
     cli.add_command(validate)
+    from reconciler.cli.plan import plan
+
+    cli.add_command(plan)
     from reconciler.cli import history
 
     cli.add_command(history.history)
