@@ -793,18 +793,26 @@ def _check_images(
     files: list[_LoadedFile],
     cache_: _Cache,
 ) -> tuple[dict[str, str], list[tuple[int, Finding]]]:
-    """sha256 of every image the valid products name, and findings for the ones that are wrong."""
+    """sha256 of every image the products name, and findings for the ones that are wrong.
+
+    Looks at files with problems too (what has the wrong type is skipped), so a missing image is
+    reported together with everything else.
+    """
     hashes: dict[str, str] = {}
     findings: list[tuple[int, Finding]] = []
     root = directory.resolve()
     for index, loaded in enumerate(files):
-        if loaded.data is None:
-            continue
-        for i, product in enumerate(loaded.data.get("products") or ()):
-            for j, image in enumerate(product.get("images") or ()):
+        products = _as_dict(loaded.raw).get("products")
+        for i, product in enumerate(products if isinstance(products, list) else ()):
+            images = product.get("images") if isinstance(product, dict) else None
+            seen: set[str] = set()  # a second mention in one product is the rules' to report
+            for j, image in enumerate(images if isinstance(images, list) else ()):
+                if not isinstance(image, str) or not rules.is_relative_image_path(image):
+                    continue  # the rules report these
                 name = rules.normalize_image_path(image)
-                if name in hashes:
+                if name in hashes or name in seen:
                     continue
+                seen.add(name)
                 result = _check_image(root, name, cache_)
                 if isinstance(result, Finding):
                     findings.append(
@@ -822,7 +830,7 @@ def _check_image(root: Path, name: str, cache_: _Cache) -> str | Finding:
         return Finding(
             (),
             f"image {shown} is outside the catalog directory",
-            "keep images inside the catalog directory (no .. or links out of it)",
+            "keep images inside the catalog directory: no .. or links out of it",
         )
     try:
         st = target.stat()

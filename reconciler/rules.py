@@ -408,25 +408,14 @@ def _barcode_findings(code: object, path: JsonPath) -> list[Finding]:
 
 
 def _name_duplicates(names: Sequence[object], path: JsonPath, what: str) -> list[Finding]:
-    seen: dict[str, int] = {}
+    """The same name twice in one list (spellings that differ only in case are `CrossCheck`'s)."""
+    seen: set[object] = set()
     out: list[Finding] = []
     for i, name in enumerate(names):
-        if not isinstance(name, str):
-            continue
-        key = name_key(name)
-        if key in seen:
-            first = names[seen[key]]
-            same = first == name
-            out.append(
-                Finding(
-                    (*path, i),
-                    f"{what} {quote(name)} is listed twice"
-                    + ("" if same else f" (as {quote(str(first))} too)"),
-                    None if same else f"{what} names are case-insensitive",
-                )
-            )
-        else:
-            seen[key] = i
+        if isinstance(name, str):
+            if name in seen:
+                out.append(Finding((*path, i), f"{what} {quote(name)} is listed twice"))
+            seen.add(name)
     return out
 
 
@@ -548,7 +537,7 @@ def _image_path_findings(images: Sequence[object], path: JsonPath) -> list[Findi
     for i, image in enumerate(images):
         if not isinstance(image, str):
             continue
-        if image.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", image) or "://" in image:
+        if not is_relative_image_path(image):
             out.append(
                 Finding(
                     (*path, i),
@@ -564,6 +553,11 @@ def _image_path_findings(images: Sequence[object], path: JsonPath) -> list[Findi
             )
         seen.setdefault(key, i)
     return out
+
+
+def is_relative_image_path(image: str) -> bool:
+    """Not absolute (posix or Windows) and not a URL: a path under the catalog directory."""
+    return not (image.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", image) or "://" in image)
 
 
 def normalize_image_path(image: str) -> str:
