@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
@@ -113,3 +114,25 @@ def serve_in_thread(store: SandboxStore, host: str = "127.0.0.1", port: int = 0)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def serve_forever(
+    store: SandboxStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    on_start: Callable[[str], None] = lambda base_url: None,
+) -> None:
+    """Serve `store` in this thread until interrupted. The socket is bound before `on_start`
+    is called with the base URL, so `port=0` reports the port actually chosen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    config = uvicorn.Config(
+        build_app(store), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    )
+    on_start(f"http://{shown}:{bound}")
+    uvicorn.Server(config).run(sockets=[sock])
