@@ -72,6 +72,9 @@ def _register() -> None:
     from reconciler.cli import ci
 
     cli.add_command(ci.ci)
+    from reconciler.cli.sandbox import sandbox
+
+    cli.add_command(sandbox)
     pass
 
 
