@@ -43,6 +43,8 @@ from reconciler.github import (
     upsert_comment,
     write_outputs,
 )
+from reconciler.planfile import read_plan
+from reconciler.render import render_json, render_markdown, render_text
 
 # The files one store's plan job leaves in its directory (and uploads as an artifact).
 PLAN_MARKDOWN = "plan.md"
@@ -271,6 +273,31 @@ def record_apply(ctx: Context, store: str, exit_code: int, directory: Path) -> N
     _note(text.removeprefix("### ").strip())
     if exit_code != 0:
         raise CatalogError(f"The apply to store {key} failed (exit {exit_code}); see the summary.")
+
+
+@ci.command("show-plan")
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="json",
+    show_default=True,
+    help="Rendering of the saved plan.",
+)
+def show_plan(plan_file: Path, fmt: str) -> None:
+    """Print a saved plan (`catalog plan --out`) again, without asking the store anything.
+
+    The workflows use it for the JSON plan artifact beside the markdown one, so one refresh
+    serves both. The file is checked as `catalog apply` checks it (digest, format version).
+    """
+    saved = read_plan(plan_file)
+    if fmt == "json":
+        sys.stdout.write(render_json(saved))
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(saved))
+    else:
+        sys.stdout.write(render_text(saved))
 
 
 def load_results(root: Path) -> list[StoreResult]:
