@@ -353,6 +353,7 @@ class _Planner:
         self.images = images
         self.notices: list[str] = []
         self.unchanged = 0
+        self._category_paths: set[tuple[str, ...]] | None = None
         self.products = self._select(targets, excludes)
 
     # -- scope -------------------------------------------------------------------------------
@@ -543,6 +544,8 @@ class _Planner:
 
     def _product(self, p: Product) -> Change | None:
         found = self.live.products.get(p.handle)
+        if p.category and (found is None or found.product.category != p.category):
+            self._check_leaf(p)
         if found is None:
             return self._create(p)
         for problem in found.problems:
@@ -555,6 +558,23 @@ class _Planner:
             )
             return None
         return self._update(p, found)
+
+    def _check_leaf(self, p: Product) -> None:
+        """The store only puts products on a category without subcategories (API notes 5)."""
+        assert p.category is not None
+        key = path_key(p.category)
+        if self._category_paths is None:
+            declared = {path_key(q.category) for q in self.catalog.products if q.category}
+            self._category_paths = declared | set(self.live.names.categories)
+        below = sorted(
+            k for k in self._category_paths if len(k) > len(key) and k[: len(key)] == key
+        )
+        if below:
+            self.notices.append(
+                f'{p.handle}: category "{" / ".join(p.category)}" has subcategories (e.g. '
+                f'"{" / ".join(below[0])}"), and the store only accepts products on a category '
+                "without any; apply will be refused until the product uses a deeper category."
+            )
 
     def _create(self, p: Product) -> Change:
         owner = self.live.name_owner.get(name_key(p.name))

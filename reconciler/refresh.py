@@ -108,9 +108,10 @@ def refresh(
             ["retailer"] if cache.meta("tax_exclusive") is None else []
         )
         if missing:
+            what = "it has never been read" if cursors == {} else f"{', '.join(missing)} missing"
             raise ConfigError(
-                "--refresh off needs a cache of this store, but it has never been read "
-                f"({', '.join(missing)} missing); run `catalog plan` without --refresh off first."
+                f"--refresh off needs a cache of this store, but {what}: run `catalog plan` "
+                "without --refresh off first."
             )
         times = [t for _, t in cursors.values() if t]
         return RefreshReport(

@@ -270,3 +270,14 @@ def test_estimate_is_the_sustained_rate() -> None:
 def test_plan_json_round_trips() -> None:
     plan = plan_of([tee(description="new")], managed=managed_tee())
     assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_a_category_with_subcategories_is_flagged() -> None:
+    hats = Product(handle="cap", name="Cap", sku="CAP", price=D("1"), category=("Apparel",))
+    plan = plan_of([hats], managed=managed_tee())
+    assert any(
+        'cap: category "Apparel" has subcategories (e.g. "Apparel / Tops")' in n
+        for n in plan.notices
+    )
+    leaf = Product(handle="cap", name="Cap", sku="CAP", price=D("1"), category=("Apparel", "Tops"))
+    assert plan_of([leaf], managed=managed_tee()).notices == ()

@@ -1,0 +1,167 @@
+"""The three renderings of one plan, read as a reviewer would."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
+from reconciler.render import render_json, render_markdown, render_text
+
+ESTIMATE = Estimate(requests=19, seconds=17.0, rate_limit=350, window_seconds=300.0)
+
+
+def update(handle: str, *fields: FieldChange, children: tuple[Change, ...] = ()) -> Change:
+    return Change(
+        Kind.PRODUCT,
+        handle,
+        Action.UPDATE,
+        fields,
+        children,
+        remote_id="0f8e9a2c-uuid",
+        live_version=7,
+        requests=1,
+    )
+
+
+def a_plan(changes: list[Change], **kwargs: object) -> Plan:
+    return Plan(
+        changes=tuple(changes),
+        catalog_digest="d" * 64,
+        store="acme",
+        tax_exclusive=False,
+        estimate=kwargs.pop("estimate", ESTIMATE),  # type: ignore[arg-type]
+        git_commit="0123456789abcdef0123",
+        created_at="2026-01-01T00:00:00+00:00",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def creates(n: int) -> list[Change]:
+    return [
+        Change(Kind.PRODUCT, f"new-{i}", Action.CREATE, (FieldChange("name", None, f"New {i}"),))
+        for i in range(n)
+    ]
+
+
+def updates(n: int) -> list[Change]:
+    return [update(f"p-{i:02}", FieldChange("price", "25.00", "27.00")) for i in range(n)]
+
+
+def test_closing_line_is_the_contract_sentence() -> None:
+    text = render_text(a_plan(creates(3) + updates(12)))
+    assert text.splitlines()[-1] == (
+        "Plan: 3 to create, 12 to update, 0 to deactivate. "
+        "19 API requests, about 17 s at this store's rate limit."
+    )
+
+
+def test_an_empty_plan_says_so() -> None:
+    text = render_text(a_plan([], unchanged=40, estimate=Estimate(0, 0.0, 350, 300.0)))
+    assert text.splitlines()[-1].startswith("No changes. The store matches the catalog")
+
+
+def test_grouped_by_family_with_only_the_changed_fields() -> None:
+    variant = Change(
+        Kind.VARIANT,
+        "TEE-S",
+        Action.UPDATE,
+        (FieldChange("price", "25.00", "27.00", drift=True),),
+        requests=1,
+    )
+    new = Change(
+        Kind.VARIANT,
+        "TEE-XL",
+        Action.CREATE,
+        (FieldChange("price", None, "29.00"), FieldChange("options", None, {"Size": "XL"})),
+        requests=1,
+    )
+    text = render_text(
+        a_plan(
+            [update("classic-tee", FieldChange("tags", ["a"], ["a", "b"]), children=(variant, new))]
+        )
+    )
+    lines = text.splitlines()
+    i = lines.index("~ classic-tee: update")
+    assert lines[i + 1 : i + 5] == [
+        "    ~ tags a -> a, b",
+        "    ~ variant TEE-S: price 25.00 -> 27.00",
+        "        ! price: changed in the store since the last apply; applying overwrites that edit",
+        "    + new variant TEE-XL: price 29.00, Size XL",
+    ]
+
+
+def test_no_api_words_ids_or_versions_in_human_renderings() -> None:
+    plan = a_plan(creates(1) + updates(2))
+    for text in (render_text(plan), render_markdown(plan)):
+        assert "0f8e9a2c" not in text
+        assert not re.search(r"price_(in|ex)cluding_tax|_id\b|remote|version", text)
+
+
+def test_colour_only_when_asked() -> None:
+    plan = a_plan(updates(1))
+    assert "\x1b[" not in render_text(plan, color=False)
+    assert "\x1b[33m~ p-00: update\x1b[0m" in render_text(plan, color=True)
+
+
+def test_markdown_has_a_summary_table_and_one_section_per_family() -> None:
+    md = render_markdown(a_plan(creates(1) + updates(2)))
+    assert "| 🟢 to create | 1 |" in md and "| 🟡 to update | 2 |" in md
+    assert md.count("<details>") == 3 and md.count("</details>") == 3
+    assert "| ~ | product | price | `25.00` | `27.00` |" in md
+
+
+def test_markdown_shows_html_and_pipes_as_text() -> None:
+    md = render_markdown(
+        a_plan([update("mug", FieldChange("description", "<p>a | b</p>", "<b>new</b>"))])
+    )
+    assert '`"<p>a \\| b</p>"`' in md
+    assert '`"<b>new</b>"`' in md
+
+
+def test_markdown_stays_under_the_comment_limit() -> None:
+    many = [
+        update(
+            f"product-{i:05}",
+            FieldChange("description", "x" * 70, "y" * 70),
+            children=tuple(
+                Change(
+                    Kind.VARIANT,
+                    f"SKU-{i}-{j}",
+                    Action.UPDATE,
+                    (FieldChange("price", "1.00", "2.00"),),
+                )
+                for j in range(5)
+            ),
+        )
+        for i in range(2000)
+    ]
+    md = render_markdown(a_plan(many))
+    assert len(md) <= 60_000
+    match = re.search(r"\*\*(\d+) more changes not shown; see the plan artifact\*\*", md)
+    assert match is not None
+    shown = md.count("<details>")
+    assert int(match.group(1)) == (2000 - shown) * 6  # each hidden family: itself + 5 variants
+
+
+def test_markdown_marks_drift_for_reviewers() -> None:
+    md = render_markdown(a_plan([update("mug", FieldChange("price", "9.00", "8.00", drift=True))]))
+    assert "changed in the store since the last apply" in md
+    assert "**Warning:** 1 field was changed in the store" in md
+
+
+def test_json_is_one_document_with_format_version_and_digest() -> None:
+    plan = a_plan(creates(1) + updates(1))
+    doc = json.loads(render_json(plan))
+    assert doc["format_version"] == 1
+    assert doc["plan_digest"] == plan.digest()
+    assert doc["estimate"] == {
+        "requests": 19,
+        "seconds": 17.0,
+        "rate_limit": 350,
+        "window_seconds": 300.0,
+    }
+    assert Plan.from_json(doc) == plan
+    assert doc["changes"][1]["fields"] == [
+        {"field": "price", "before": "25.00", "after": "27.00", "drift": False}
+    ]
