@@ -76,5 +76,7 @@ def validate(ctx: Context, fmt: str, no_cache: bool) -> int:
     if fmt == "json":
         sys.stdout.write(render_json(report) + "\n")
     else:
-        click.echo(render_text(report, color=ctx.color(stream_isatty=sys.stdout.isatty())))
+        color = ctx.color(stream_isatty=sys.stdout.isatty())
+        # color= tells click to keep the styles even when stdout is not a terminal (--color always)
+        click.echo(render_text(report, color=color), color=color)
     return 1 if report.problems else 0

@@ -1,0 +1,133 @@
+"""The parse cache: unchanged files are not read again, and a bad cache is only ever ignored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reconciler.catalog import load_catalog
+
+from .helpers import Write, check, problems
+
+TEE = "products:\n  - {handle: tee, name: Tee, sku: TEE, price: 25.00}\n"
+
+
+def _cache(workdir: Path) -> Path:
+    return workdir / ".catalog" / "parse-cache"
+
+
+def _tamper(cache: Path, old: str, new: str) -> None:
+    """Edit the cached results directly: if a load shows the edit, the file was not re-read."""
+    blob = cache.read_text()
+    assert old in blob
+    cache.write_text(blob.replace(old, new))
+
+
+def test_unchanged_files_come_from_the_cache(write: Write, workdir: Path) -> None:
+    write("a.yaml", TEE)
+    cache = _cache(workdir)
+    first = load_catalog(Path("catalog"), cache_path=cache)
+    assert cache.exists()
+    _tamper(cache, '"name":"Tee"', '"name":"Tee from cache"')
+    warm = load_catalog(Path("catalog"), cache_path=cache)
+    assert warm.products[0].name == "Tee from cache"
+    assert first.products[0].name == "Tee"
+
+
+def test_a_changed_file_is_read_again(write: Write, workdir: Path) -> None:
+    write("a.yaml", TEE)
+    cache = _cache(workdir)
+    load_catalog(Path("catalog"), cache_path=cache)
+    _tamper(cache, '"name":"Tee"', '"name":"Tee from cache"')
+    write("a.yaml", TEE.replace("25.00", "27.00"))
+    product = load_catalog(Path("catalog"), cache_path=cache).products[0]
+    assert (product.name, str(product.price)) == ("Tee", "27.00")
+
+
+def test_a_renamed_file_is_read_again(write: Write, workdir: Path, catalog_dir: Path) -> None:
+    # `settings` is allowed only in catalog.yaml, so a file's name is part of its result.
+    write("catalog.yaml", "settings: {prune: none}\n")
+    cache = _cache(workdir)
+    assert problems(cache_path=cache) == []
+    (catalog_dir / "catalog.yaml").rename(catalog_dir / "other.yaml")
+    assert len(problems(cache_path=cache)) == 1
+
+
+def test_cross_file_checks_run_on_cached_files(write: Write, workdir: Path) -> None:
+    cache = _cache(workdir)
+    write("a.yaml", TEE)
+    write("b.yaml", TEE.replace("handle: tee, name: Tee", "handle: tee2, name: Tee 2"))
+    cold = problems(cache_path=cache)
+    warm = problems(cache_path=cache)
+    assert (
+        cold
+        == warm
+        == [
+            'catalog/b.yaml:2:38: products[0].sku: "TEE" is also declared in catalog/a.yaml:2:35 '
+            "(declare each SKU once)"
+        ]
+    )
+
+
+def test_files_with_problems_are_reported_again(write: Write, workdir: Path) -> None:
+    cache = _cache(workdir)
+    write("a.yaml", "products:\n  - {handle: Bad, name: A}\n")
+    assert len(problems(cache_path=cache)) == 1
+    assert len(problems(cache_path=cache)) == 1
+
+
+def test_image_changes_are_seen_through_the_cache(write: Write, workdir: Path) -> None:
+    cache = _cache(workdir)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    write("i.png", png)
+    write("a.yaml", "products:\n  - {handle: a, name: A, sku: A, images: [i.png]}\n")
+    first = load_catalog(Path("catalog"), cache_path=cache).products[0].images
+    write("i.png", png + b"more bytes")
+    second = load_catalog(Path("catalog"), cache_path=cache).products[0].images
+    assert first is not None and second is not None
+    assert first[0].sha256 != second[0].sha256
+    write("i.png", b"not an image at all")
+    assert problems(cache_path=cache) == [
+        'catalog/a.yaml:2:43: products[0].images[0]: image "i.png" is not a JPEG, PNG, GIF, TIFF '
+        "or WebP file (the type is read from the file's content, not its name)"
+    ]
+
+
+def test_corrupt_or_foreign_caches_are_ignored(write: Write, workdir: Path) -> None:
+    write("a.yaml", TEE)
+    cache = _cache(workdir)
+    expected = check().catalog
+    cache.parent.mkdir()
+    for junk in (
+        b"",
+        b"\x00\xff garbage",
+        b'{"fingerprint": "from another version", "files": {}, "images": {}}',
+        b"[1, 2, 3]",
+        b'{"fingerprint": 1}',
+    ):
+        cache.write_bytes(junk)
+        assert load_catalog(Path("catalog"), cache_path=cache) == expected
+    # A cache written by this version but with entries of the wrong shape.
+    load_catalog(Path("catalog"), cache_path=cache)
+    blob = json.loads(cache.read_text())
+    blob["files"] = {key: "not a mapping" for key in blob["files"]}
+    cache.write_text(json.dumps(blob))
+    assert load_catalog(Path("catalog"), cache_path=cache) == expected
+
+
+def test_the_cache_keeps_only_current_files(write: Write, workdir: Path) -> None:
+    cache = _cache(workdir)
+    write("a.yaml", TEE)
+    load_catalog(Path("catalog"), cache_path=cache)
+    for price in ("26.00", "27.00", "28.00"):
+        write("a.yaml", TEE.replace("25.00", price))
+        load_catalog(Path("catalog"), cache_path=cache)
+    assert len(json.loads(cache.read_text())["files"]) == 1
+
+
+def test_an_unwritable_cache_only_costs_speed(write: Write, workdir: Path) -> None:
+    write("a.yaml", TEE)
+    blocker = workdir / "blocker"
+    blocker.write_text("a file where the cache directory would be")
+    catalog = load_catalog(Path("catalog"), cache_path=blocker / "parse-cache")
+    assert catalog.products[0].handle == "tee"

@@ -1,0 +1,118 @@
+"""`catalog validate`: output on stdout, exit codes, JSON, and never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+
+from .helpers import EXAMPLE_CATALOG, Write
+
+BAD = "products:\n  - handle: Gift Wrap\n    name: Gift Wrap\n    prcie: 3.50\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--color", "never", *args])
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code, out, err
+
+
+def test_valid_catalog_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--catalog", str(EXAMPLE_CATALOG), "validate", "--no-cache")
+    assert code == 0
+    assert out == "No problems in 5 files; 23 products, 61 variants checked\n"
+    assert err == ""
+
+
+def test_problems_one_per_line_then_summary_exit_1(
+    write: Write, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("a.yaml", BAD)
+    write("b.yaml", "brands:\n  - name: Acme\n")
+    code, out, _ = run(capsys, "validate")
+    assert code == 1
+    assert out.splitlines() == [
+        'catalog/a.yaml:2:13: products[0].handle: "Gift Wrap" is not a lowercase slug '
+        '(for example "gift-wrap")',
+        'catalog/a.yaml:4:5: products[0].prcie: unknown key "prcie" (did you mean "price"?)',
+        "2 problems in 1 file; 1 product, 0 variants checked",
+    ]
+
+
+def test_json_format(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
+    write("a.yaml", BAD)
+    code, out, err = run(capsys, "validate", "--format", "json")
+    assert code == 1 and err == ""
+    doc = json.loads(out)
+    assert doc["format_version"] == 1
+    assert doc["valid"] is False
+    assert (doc["files"], doc["products"], doc["variants"]) == (1, 1, 0)
+    assert doc["problems"][1] == {
+        "file": "catalog/a.yaml",
+        "line": 4,
+        "column": 5,
+        "path": "products[0].prcie",
+        "message": 'unknown key "prcie"',
+        "hint": 'did you mean "price"?',
+    }
+    assert doc["summary"] == "2 problems in 1 file; 1 product, 0 variants checked"
+
+
+def test_json_for_a_valid_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--catalog", str(EXAMPLE_CATALOG), "validate", "--format=json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["valid"] is True and doc["problems"] == [] and doc["variants"] == 61
+
+
+def test_cache_is_kept_beside_the_state_file(
+    write: Write, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("a.yaml", "products:\n  - {handle: a, name: A, sku: A}\n")
+    code, _, _ = run(capsys, "--state", "st/state.db", "validate")
+    assert code == 0
+    assert (workdir / "st" / "parse-cache").is_file()
+    code, _, _ = run(capsys, "--state", "other/state.db", "validate", "--no-cache")
+    assert code == 0 and not (workdir / "other").exists()
+
+
+def test_colour_marks_the_location(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
+    write("a.yaml", BAD)
+    with pytest.raises(SystemExit):
+        main(["--color", "always", "validate"])
+    out = capsys.readouterr().out
+    assert "\x1b[1mcatalog/a.yaml:2:13:\x1b[0m" in out
+
+
+def test_bad_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", "--format", "yaml")
+    assert code == 64
+    assert "'yaml' is not one of 'text', 'json'" in err
+
+
+def test_as_a_process_no_traceback_on_hostile_input(write: Write, workdir: Path) -> None:
+    write("a.yaml", b"\xff\xfe" + "products: [".encode("utf-16-le"))
+    write("b.yaml", "[" * 10_000)
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "catalog/a.yaml:1:1: not valid UTF-8 (byte 0xff) (save the file as UTF-8)",
+        "catalog/b.yaml:1:21: nested deeper than 20 levels (a catalog needs only a few levels "
+        "of nesting)",
+        "2 problems in 2 files; 0 products, 0 variants checked",
+    ]
