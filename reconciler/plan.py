@@ -353,7 +353,7 @@ class _Planner:
         self.images = images
         self.notices: list[str] = []
         self.unchanged = 0
-        self._category_paths: set[tuple[str, ...]] | None = None
+        self._category_paths: dict[tuple[str, ...], tuple[str, ...]] | None = None
         self.products = self._select(targets, excludes)
 
     # -- scope -------------------------------------------------------------------------------
@@ -564,10 +564,13 @@ class _Planner:
         assert p.category is not None
         key = path_key(p.category)
         if self._category_paths is None:
-            declared = {path_key(q.category) for q in self.catalog.products if q.category}
-            self._category_paths = declared | set(self.live.names.categories)
+            paths = {k: c.path for k, c in self.live.names.categories.items()}
+            paths.update(
+                {path_key(q.category): q.category for q in self.catalog.products if q.category}
+            )
+            self._category_paths = paths
         below = sorted(
-            k for k in self._category_paths if len(k) > len(key) and k[: len(key)] == key
+            v for k, v in self._category_paths.items() if len(k) > len(key) and k[: len(key)] == key
         )
         if below:
             self.notices.append(
