@@ -454,9 +454,10 @@ def _store_heading(result: StoreResult) -> str:
     if result.status is Status.CHANGES:
         line = f"### 📝 `{result.store}`: {result.headline or 'changes'}"
         if result.drift:
+            what = "1 field was" if result.drift == 1 else f"{result.drift} fields were"
             line += (
-                f"\n> [!WARNING]\n> {result.drift} field{'s' if result.drift != 1 else ''} "
-                "were changed in the store outside the catalog; applying overwrites them."
+                f"\n> [!WARNING]\n> {what} changed in the store outside the catalog; "
+                "applying overwrites them."
             )
         return line
     return f"### ❌ `{result.store}`: plan failed\n{result.error}"
