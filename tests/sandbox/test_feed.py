@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 import httpx
 
@@ -11,8 +12,8 @@ from reconciler.sandbox.store import MAX_PAGE_SIZE, ListQuery
 from .builders import attribute, family, ok, simple
 
 
-def _all_pages(client: httpx.Client, path: str, **params: object) -> list[list[dict[str, object]]]:
-    pages = []
+def _all_pages(client: httpx.Client, path: str, **params: Any) -> list[list[dict[str, Any]]]:
+    pages: list[list[dict[str, Any]]] = []
     after = params.pop("after", None)
     while True:
         query = {**params, **({"after": after} if after is not None else {})}
