@@ -320,6 +320,14 @@ def hoist(values: Sequence[Any]) -> tuple[Any, list[Any]]:
     return family, [None if v == family else v for v in values]
 
 
+def hoist_supply(values: Sequence[Decimal | None]) -> tuple[Decimal | None, list[Decimal | None]]:
+    """`hoist` for supply prices, where 0 is the store's default and so not written."""
+    family, own = hoist(values)
+    if family is not None and family == 0:
+        family = None
+    return family, own
+
+
 def _active_fields(values: Sequence[bool | None]) -> tuple[bool | None, list[bool | None]]:
     """`active: true` is the store's default: only `false` is written (on the family if all)."""
     if values and all(v is False for v in values):
@@ -370,11 +378,11 @@ def _build_product(rows: list[_Row], warnings: list[Problem]) -> Product:
             sku=first.sku,
             barcode=first.barcode,
             price=first.price,
-            supply_price=first.supply_price,
+            supply_price=first.supply_price or None,  # 0 is the store's default
             active=False if first.active is False else None,
         )
     price, prices = hoist([r.price for r in rows])
-    supply, supplies = hoist([r.supply_price for r in rows])
+    supply, supplies = hoist_supply([r.supply_price for r in rows])
     active, actives = _active_fields([r.active for r in rows])
     options = tuple(n for n, _ in first.options)
     variants = tuple(
@@ -608,10 +616,14 @@ def compact_live(p: Product) -> Product:
         tags=p.tags or None,
     )
     if not p.is_family:
-        return replace(base, active=False if p.active is False else None)
+        return replace(
+            base,
+            active=False if p.active is False else None,
+            supply_price=p.supply_price or None,  # 0 is the store's default
+        )
     variants = [_variant_order(p.options, v) for v in p.variants]
     price, prices = hoist([v.price for v in variants])
-    supply, supplies = hoist([v.supply_price for v in variants])
+    supply, supplies = hoist_supply([v.supply_price for v in variants])
     active, actives = _active_fields([v.active for v in variants])
     return replace(
         base,

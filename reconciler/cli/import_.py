@@ -6,27 +6,45 @@ The decisions (what a row or a live product becomes, which file it goes to) are 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from reconciler.catalog import to_yaml, validate_directory
-from reconciler.cli.common import Context, stderr_console
+from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.client import Client
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
 from reconciler.importer import (
     COLUMNS_IGNORED,
     COLUMNS_READ,
+    HANDLE_PATTERN,
     CatalogFile,
+    ImportResult,
+    Problem,
     Severity,
     TaxMode,
     catalog_from_csv,
+    catalog_from_live,
+    image_extension,
+    image_path,
     layout,
 )
+from reconciler.model import Brand, Image, Supplier
+from reconciler.normalize import LiveProduct
+from reconciler.refresh import RefreshReport, load_live, refresh
+from reconciler.state import State
+from reconciler.state.cache import Cache
+from reconciler.state.ledger import state_lock
 
 # Kept when --force clears the output: the catalog's settings live there, not in the store.
 SETTINGS_FILE = "catalog.yaml"
@@ -86,6 +104,179 @@ def write_files(out: Path, files: Sequence[CatalogFile]) -> list[Path]:
     return [write_atomic(out, f.path, to_yaml(f.data).encode()) for f in files]
 
 
+# -- the live store --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """A family image downloaded from the store, and what the images table must remember."""
+
+    handle: str
+    path: str  # relative to the catalog directory
+    data: bytes
+    sha256: str
+    image_id: str
+    product_id: str
+    position: int  # 1-based, the store's order
+
+
+@dataclass(frozen=True)
+class LiveImport:
+    result: ImportResult
+    images: tuple[FetchedImage, ...]
+    refresh: RefreshReport
+
+
+def read_store(
+    client: Client,
+    state: State,
+    *,
+    download: Callable[[str], bytes] | None,
+    on_progress: Callable[[str], None] | None = None,
+) -> LiveImport:
+    """Read the whole store the way `catalog plan` does, and turn it into a catalog.
+
+    The same change-feed refresh fills the same cache, and the same normalization reads it, so
+    the imported catalog plans clean against the store by construction. Reads are paged per
+    object kind; only images cost requests per object (their metadata, then their bytes).
+    `download` fetches an image URL's bytes; without it images stay undeclared (unmanaged).
+    """
+    say = on_progress or (lambda _msg: None)
+    cache = Cache(state)
+    report = refresh(client, cache, mode="auto", on_progress=say)
+    live = load_live(cache)
+    problems: list[Problem] = []
+    with_images = [lp for _, lp in sorted(live.products.items()) if lp.image_ids]
+    images: list[FetchedImage] = []
+    if download is not None and with_images:
+        say(f"Downloading the images of {len(with_images)} product(s)")
+        images = _fetch_images(client, download, with_images, problems)
+    by_handle: dict[str, list[Image]] = {}
+    for i in images:
+        by_handle.setdefault(i.handle, []).append(Image(i.path, i.sha256))
+    result = catalog_from_live(
+        {handle: lp.product for handle, lp in live.products.items()},
+        brands=[Brand(n.name, n.description) for n in live.names.brands.values()],
+        suppliers=[Supplier(n.name, n.description) for n in live.names.suppliers.values()],
+        tags=[n.name for n in live.names.tags.values()],
+        problems={h: lp.problems for h, lp in live.products.items() if lp.problems},
+        images=by_handle,
+    )
+    kept = {p.handle for p in result.catalog.products}
+    return LiveImport(
+        result=replace(result, problems=(*result.problems, *problems)),
+        images=tuple(i for i in images if i.handle in kept),
+        refresh=report,
+    )
+
+
+def _fetch_images(
+    client: Client,
+    download: Callable[[str], bytes],
+    products: Sequence[LiveProduct],
+    problems: list[Problem],
+) -> list[FetchedImage]:
+    """Each family's images in the store's order, numbered 1.. in the files they go to."""
+    images: list[FetchedImage] = []
+    for lp in products:
+        handle = lp.product.handle
+        if not HANDLE_PATTERN.match(handle):
+            continue  # the product itself is left out (and reported) by catalog_from_live
+        seen: set[str] = set()
+        for image_id in lp.image_ids:
+            fetched = _fetch_image(client, download, lp, image_id, len(seen) + 1, problems)
+            if fetched is None:
+                continue
+            if fetched.sha256 in seen:
+                problems.append(
+                    Problem(
+                        f'"{handle}" holds the same image twice (image {image_id}); the catalog '
+                        "lists it once",
+                        severity=Severity.WARNING,
+                    )
+                )
+                continue
+            seen.add(fetched.sha256)
+            images.append(fetched)
+    return images
+
+
+def _fetch_image(
+    client: Client,
+    download: Callable[[str], bytes],
+    lp: LiveProduct,
+    image_id: str,
+    position: int,
+    problems: list[Problem],
+) -> FetchedImage | None:
+    handle = lp.product.handle
+
+    def skip(why: str) -> None:
+        problems.append(
+            Problem(
+                f'image {image_id} of "{handle}" {why}; it is left out of the catalog (and so '
+                "not managed)",
+                severity=Severity.WARNING,
+            )
+        )
+
+    meta = client.get_image(image_id) or {}
+    url = meta.get("url") or (meta.get("sizes") or {}).get("original")
+    if not url:
+        skip(f"has no download address yet (status {meta.get('status', 'unknown')})")
+        return None
+    data = download(str(url))
+    ext = image_extension(data)
+    if ext is None:
+        skip("is not in a format the store accepts")
+        return None
+    return FetchedImage(
+        handle=handle,
+        path=image_path(handle, position, ext),
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        image_id=image_id,
+        product_id=lp.remote_id,
+        position=position,
+    )
+
+
+def record_images(state: State, images: Sequence[FetchedImage]) -> None:
+    """Remember the downloaded images as uploaded by this tool (handle -> sha256 -> image id).
+
+    That is what apply consults before uploading: without these rows the next apply would
+    upload every imported image again. A family's earlier rows are replaced, not merged, so a
+    re-import never leaves an image id the store no longer lists.
+    """
+    at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    with state_lock(state), state.db.conn:
+        for handle in sorted({i.handle for i in images}):
+            state.db.execute("delete from images where handle = ?", [handle])
+        state.db.table("images").insert_all(
+            (
+                {
+                    "handle": i.handle,
+                    "path": i.path,
+                    "sha256": i.sha256,
+                    "image_id": i.image_id,
+                    "product_id": i.product_id,
+                    "position": i.position,
+                    "uploaded_at": at,
+                }
+                for i in images
+            ),
+            replace=True,
+        )
+
+
+def write_store_import(out: Path, imported: LiveImport, state: State) -> list[Path]:
+    """Write the catalog files and the images, then record the images as uploaded."""
+    written = write_files(out, layout(imported.result.catalog))
+    written += [write_atomic(out, i.path, i.data) for i in imported.images]
+    record_images(state, imported.images)
+    return written
+
+
 def check_written(out: Path) -> None:
     """Validate what was written, as `catalog validate` would: an import that writes a catalog
     the loader refuses is a bug here, and is reported as one rather than left for later."""
@@ -123,32 +314,58 @@ def _columns_help() -> str:
     "--from-csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="A Lightspeed X-Series product export (CSV) to read instead of the live store.",
+    default=None,
+    help="Read a Lightspeed X-Series product export (CSV) instead of the live store.",
 )
 @click.option(
     "--tax-mode",
     type=click.Choice([m.value for m in TaxMode]),
     default=None,
-    help="Which of the export's price_including_tax / price_excluding_tax columns is the "
-    "price (only needed when the export has no retail_price column).",
+    help="With --from-csv: which of the export's price_including_tax / price_excluding_tax "
+    "columns is the price (only needed when the export has no retail_price column).",
 )
 @click.option("--force", is_flag=True, help="Replace the catalog files in a non-empty --out.")
 @click.pass_obj
 def import_(
-    ctx: Context, out_dir: Path | None, csv_path: Path, tax_mode: str | None, force: bool
+    ctx: Context, out_dir: Path | None, csv_path: Path | None, tax_mode: str | None, force: bool
 ) -> None:
-    """Write a catalog (YAML) from a Lightspeed X-Series product CSV export.
+    """Write a catalog (YAML) from the live store, or from a product CSV export.
 
-    Rows sharing a handle become one family; products are grouped into one file per category
-    (or brand when uncategorized) under products/, with brands.yaml, suppliers.yaml and tags.yaml
-    beside them. The same input always gives byte-identical files. Rows that cannot be imported
-    are listed with their CSV line and left out (exit 1); everything else is written.
+    \b
+    Adopting an existing store:
+      1. catalog import           (writes ./catalog from the store; --out DIR to choose)
+      2. git add catalog && git commit -m "Import the store"
+      3. open a pull request: its plan only adopts what is there (no writes)
+
+    From the store: everything is read the way `catalog plan` reads it (paged, through the
+    state file's cache), so the imported catalog plans clean. Inactive products are kept with
+    `active: false`; fields at the store's default are left out.
+
+    From a CSV (--from-csv): rows sharing a handle become one family. Rows that cannot be
+    imported are listed with their CSV line and left out; everything else is written.
+
+    Either way, products go to one file per category (or brand when uncategorized) under
+    products/, with brands.yaml, suppliers.yaml and tags.yaml beside them; the same input always
+    gives byte-identical files. Anything left out makes the exit code 1.
     """
     console = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
     out = out_dir if out_dir is not None else ctx.catalog_dir
+    if tax_mode is not None and csv_path is None:
+        raise UsageError("--tax-mode only applies to --from-csv: the store says its own tax mode.")
     removed = prepare_output(out, force=force)
+    if csv_path is not None:
+        _import_csv(console, out, csv_path, tax_mode=tax_mode, removed=removed)
+    else:
+        _import_store(console, ctx, out, removed=removed)
 
+
+def _say(console: Console, text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def _import_csv(
+    console: Console, out: Path, csv_path: Path, *, tax_mode: str | None, removed: list[Path]
+) -> None:
     table = read_export(csv_path)
     try:
         result = catalog_from_csv(
@@ -158,25 +375,15 @@ def import_(
         raise UsageError(f"{csv_path}:1: {exc}.") from None
     problems = sorted(table.problems + result.problems, key=lambda p: p.line or 0)
     for problem in problems:
-        console.print(problem.render(str(csv_path)), markup=False)
+        _say(console, problem.render(str(csv_path)))
     if result.ignored_columns:
-        console.print(
+        _say(
+            console,
             f"Ignored {len(result.ignored_columns)} column(s) the catalog does not manage: "
             + ", ".join(result.ignored_columns),
-            markup=False,
         )
-
-    files = layout(result.catalog)
-    written = write_files(out, files)
-    products = result.catalog.products
-    variants = sum(len(p.variants) for p in products)
-    console.print(
-        f"Imported {len(products)} product(s) ({variants} variants) from {csv_path} into "
-        f"{out}: {len(written)} file(s)"
-        + (f", {len(removed)} old file(s) removed" if removed else "")
-        + ".",
-        markup=False,
-    )
+    written = write_files(out, layout(result.catalog))
+    _say(console, _summary(result, str(csv_path), out, written, removed))
     check_written(out)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
@@ -184,3 +391,47 @@ def import_(
             f"{len(errors)} row(s) of {csv_path} could not be imported (listed above) and are "
             f"not in {out}: fix them in the CSV and re-run with --force."
         )
+
+
+def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Path]) -> None:
+    target = store_target(ctx.environ)
+    started = time.monotonic()
+    with State(ctx.state_path) as state:
+        with connect(target, ctx.state_path.parent, console=console) as client:
+            # The store client cannot fetch image files (CDN URLs, without the token) yet, so
+            # images stay undeclared: plans and applies then leave the store's images alone.
+            imported = read_store(
+                client, state, download=None, on_progress=lambda m: _say(console, m)
+            )
+            requests = client.stats().requests
+        written = write_store_import(out, imported, state)
+    result = imported.result
+    for problem in result.problems:
+        _say(console, problem.render(target.label))
+    _say(console, _summary(result, target.label, out, written, removed))
+    _say(
+        console,
+        f"Read {target.label} in {requests} API requests and {time.monotonic() - started:.1f}s"
+        + (f"; {len(imported.images)} image(s) downloaded" if imported.images else "")
+        + ". Next: commit the catalog and open a pull request; its plan adopts, never writes.",
+    )
+    check_written(out)
+    if result.errors:
+        raise CatalogError(
+            f"{len(result.errors)} product(s) of {target.label} could not be imported (listed "
+            f"above) and are not in {out}: the catalog leaves them alone. Fix them in the store "
+            "and re-run with --force."
+        )
+
+
+def _summary(
+    result: ImportResult, source: str, out: Path, written: list[Path], removed: list[Path]
+) -> str:
+    products = result.catalog.products
+    variants = sum(len(p.variants) for p in products)
+    return (
+        f"Imported {len(products)} product(s) ({variants} variants) from {source} into "
+        f"{out}: {len(written)} file(s)"
+        + (f", {len(removed)} old file(s) removed" if removed else "")
+        + "."
+    )
