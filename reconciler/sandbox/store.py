@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import threading
 import time
 import uuid
@@ -18,20 +17,44 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from reconciler.sandbox.db import Doc, Objects, name_key
 from reconciler.sandbox.errors import ApiError, bad_request, conflict, invalid, not_found
+from reconciler.sandbox.fields import (
+    DIMENSIONS,
+    decimal_text,
+    dimensions,
+    json_object,
+    named_extras,
+    number_field,
+    optional_str,
+    product_codes_of,
+    required_name,
+    same_values,
+    section,
+    sku_from_codes,
+    slug,
+    supplier_details,
+)
 from reconciler.sandbox.images import (
     MAX_IMAGE_BYTES,
     MAX_IMAGES_PER_PRODUCT,
     PLACEHOLDER_PNG,
-    SIZE_NAMES,
     sniff,
 )
 from reconciler.sandbox.traffic import Faults, RateLimit, Traffic, Verdict
+from reconciler.sandbox.views import (
+    CategoryTree,
+    Lookups,
+    envelope,
+    image_sample,
+    money,
+    render_attribute,
+    render_image,
+)
 
 JSON = dict[str, Any]
 
@@ -39,7 +62,6 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 10_000
 MAX_ATTRIBUTES = 3
 MAX_VARIANTS = 200
-CODE_TYPES = ("CUSTOM", "EAN", "ISBN", "ITF", "JAN", "UPC")
 _FIVE_PLACES = Decimal("0.00001")
 # Fixed ids for the seeded objects, so a reset store looks the same every time.
 _SEED_NS = uuid.UUID("6f1c3c52-5d8e-4c3b-9a51-8a0f3c1d2e4b")
@@ -106,12 +128,6 @@ def _now() -> str:
 
 def _new_id() -> str:
     return str(uuid.uuid4())
-
-
-def _money(value: Decimal | str | None) -> float | None:
-    # JSON numbers on the wire; Decimal text goes through float only at the very edge, and
-    # every value here has at most 15 significant digits, so the shortest repr is exact.
-    return None if value is None else float(Decimal(value))
 
 
 class SandboxStore:
@@ -327,7 +343,7 @@ class SandboxStore:
     def list_plain(self, kind: str, query: ListQuery) -> JSON:
         """A 2.0 collection of objects stored as served: outlets, taxes, brands, suppliers, tags."""
         with self._tx():
-            return _envelope(self._page(kind, query))
+            return envelope(self._page(kind, query))
 
     def get_plain(self, kind: str, id: str) -> JSON:
         with self._tx():
@@ -349,26 +365,26 @@ class SandboxStore:
 
     def create_named(self, kind: str, body: object) -> str:
         """Create a brand, supplier or tag. Names need not be unique (as in the real API)."""
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             now = _now()
-            doc: Doc = {"id": _new_id(), "name": _required_name(fields), "deleted_at": None}
-            doc.update(_named_extras(kind, fields, None))
+            doc: Doc = {"id": _new_id(), "name": required_name(fields), "deleted_at": None}
+            doc.update(named_extras(kind, fields, None))
             doc["created_at"] = now
             doc["updated_at"] = now
             self._db.put(kind, doc)
             return str(doc["id"])
 
     def update_named(self, kind: str, id: str, body: object) -> Doc:
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             doc = self._db.get(kind, id)
             if doc is None:
                 raise not_found(kind, id)
             new = dict(doc)
             if "name" in fields:
-                new["name"] = _required_name(fields)
-            new.update(_named_extras(kind, fields, doc))
+                new["name"] = required_name(fields)
+            new.update(named_extras(kind, fields, doc))
             if new != doc:
                 new["updated_at"] = _now()
                 self._db.put(kind, new)
@@ -393,12 +409,12 @@ class SandboxStore:
     def list_attributes(self, *, deleted: bool) -> list[JSON]:
         with self._tx():
             return [
-                _render_attribute(d) for d in self._db.page("attribute", include_deleted=deleted)
+                render_attribute(d) for d in self._db.page("attribute", include_deleted=deleted)
             ]
 
     def get_attribute(self, id: str) -> JSON:
         with self._tx():
-            return _render_attribute(self._attribute(id))
+            return render_attribute(self._attribute(id))
 
     def _attribute(self, id: str) -> Doc:
         doc = self._db.get("attribute", id)
@@ -407,9 +423,9 @@ class SandboxStore:
         return doc
 
     def create_attribute(self, body: object) -> JSON:
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
-            name = _required_name(fields)
+            name = required_name(fields)
             self._check_attribute_name(name, None)
             now = _now()
             doc: Doc = {"id": _new_id(), "name": name, "created_at": now, "updated_at": now}
@@ -418,10 +434,10 @@ class SandboxStore:
             return {k: doc[k] for k in ("id", "name", "created_at", "updated_at")}
 
     def update_attribute(self, id: str, body: object) -> JSON:
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             doc = self._attribute(id)
-            name = _required_name(fields)
+            name = required_name(fields)
             self._check_attribute_name(name, id)
             if name != doc["name"]:
                 doc["name"] = name
@@ -466,7 +482,7 @@ class SandboxStore:
         if include not in (None, "", "family", "children"):
             raise bad_request("Query parameter include must be family or children")
         with self._tx():
-            tree = _CategoryTree(self._db.page("category", include_deleted=True))
+            tree = CategoryTree(self._db.page("category", include_deleted=True))
             if parent:
                 if tree.alive(parent) is None:
                     raise not_found("product category", parent)
@@ -489,7 +505,7 @@ class SandboxStore:
     def bulk_categories(self, body: object) -> JSON:
         """Create (no `id`) and rename or move (with `id`) categories in one call. New ones
         may refer to each other through `payload_id` / `payload_parent_category_id`."""
-        fields = _object(body)
+        fields = json_object(body)
         items = fields.get("categories")
         if not isinstance(items, list) or not items:
             raise invalid({"categories": "A non-empty list of categories is required"})
@@ -533,7 +549,7 @@ class SandboxStore:
                     if target is None or target["deleted_at"]:
                         errors[f"{where}.parent_category_id"] = f"No product category {parent!r}"
                         continue
-                    if _CategoryTree(list(docs.values())).is_within(str(parent), doc["id"]):
+                    if CategoryTree(list(docs.values())).is_within(str(parent), doc["id"]):
                         errors[f"{where}.parent_category_id"] = (
                             "A category cannot be its own ancestor"
                         )
@@ -557,12 +573,12 @@ class SandboxStore:
 
     def delete_categories(self, body: object) -> JSON:
         """Delete categories and everything under them; their products lose the category."""
-        fields = _object(body)
+        fields = json_object(body)
         ids = fields.get("category_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             raise invalid({"category_ids": "A non-empty list of category ids is required"})
         with self._tx():
-            tree = _CategoryTree(self._db.page("category", include_deleted=True))
+            tree = CategoryTree(self._db.page("category", include_deleted=True))
             for id in ids:
                 if tree.alive(id) is None:
                     raise not_found("product category", id)
@@ -584,13 +600,13 @@ class SandboxStore:
 
     def list_product_types(self, query: ListQuery) -> JSON:
         with self._tx():
-            tree = _CategoryTree(self._db.page("category", include_deleted=True))
+            tree = CategoryTree(self._db.page("category", include_deleted=True))
             docs = self._page("category", query)
-            return _envelope([tree.render_type(d["id"]) for d in docs], docs)
+            return envelope([tree.render_type(d["id"]) for d in docs], docs)
 
     def get_product_type(self, id: str) -> JSON:
         with self._tx():
-            tree = _CategoryTree(self._db.page("category", include_deleted=True))
+            tree = CategoryTree(self._db.page("category", include_deleted=True))
             if tree.alive(id) is None:
                 raise not_found("product type", id)
             return tree.render_type(id)
@@ -600,13 +616,13 @@ class SandboxStore:
     def list_products(self, query: ListQuery, *, base_url: str) -> JSON:
         with self._tx():
             docs = self._page("product", query)
-            return _envelope(self._render_products(docs, base_url), docs)
+            return envelope(self._render_products(docs, base_url), docs)
 
     def products_by_sku(self, sku: str, *, base_url: str) -> JSON:
         """`?sku=` lookup: live products with exactly this SKU; other parameters are ignored."""
         with self._tx():
             docs = self._db.where("product", "sku", sku)
-            return _envelope(self._render_products(docs, base_url), docs)
+            return envelope(self._render_products(docs, base_url), docs)
 
     def get_product(self, id: str, *, base_url: str) -> JSON:
         with self._tx():
@@ -625,7 +641,7 @@ class SandboxStore:
     def _render_products(self, docs: list[Doc], base_url: str) -> list[JSON]:
         if not docs:
             return []
-        lookups = _Lookups(self._db)
+        lookups = Lookups(self._db)
         family_ids = sorted({d["family_id"] for d in docs})
         sizes: dict[str, int] = {}
         for member in self._db.in_families("product", family_ids):
@@ -644,7 +660,7 @@ class SandboxStore:
     def _render_product(
         self,
         doc: Doc,
-        lookups: _Lookups,
+        lookups: Lookups,
         family_size: int,
         images: dict[str, list[Doc]],
         base_url: str,
@@ -659,7 +675,7 @@ class SandboxStore:
             for attribute_id in doc["attribute_ids"]
         ]
         variant_name = " / ".join([doc["name"], *(o["value"] for o in options if o["value"])])
-        family_images = [_image_sample(i, base_url) for i in images.get(doc["family_id"], [])]
+        family_images = [image_sample(i, base_url) for i in images.get(doc["family_id"], [])]
         first = family_images[0]["sizes"] if family_images else None
         placeholder = f"{base_url}/cdn/placeholder/no-image-white"
         product: JSON = {
@@ -681,9 +697,9 @@ class SandboxStore:
             "variant_parent_id": doc["variant_parent_id"],
             "variant_options": options,
             "variant_count": family_size if doc["attribute_ids"] else 0,
-            "price_including_tax": _money(doc["price_including_tax"]),
-            "price_excluding_tax": _money(doc["price_excluding_tax"]),
-            "supply_price": _money(doc["supply_price"]) or 0.0,
+            "price_including_tax": money(doc["price_including_tax"]),
+            "price_excluding_tax": money(doc["price_excluding_tax"]),
+            "supply_price": money(doc["supply_price"]) or 0.0,
             "supplier_id": doc["supplier_id"],
             "supplier_code": doc["supplier_code"],
             "supplier": lookups.supplier_sample(doc["supplier_id"]),
@@ -703,13 +719,13 @@ class SandboxStore:
             "account_code": doc["account_code_sale"],
             "account_code_purchase": doc["account_code_purchase"],
             "button_order": 0,
-            "loyalty_amount": _money(doc["loyalty_amount"]),
+            "loyalty_amount": money(doc["loyalty_amount"]),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],
             "deleted_at": doc["deleted_at"],
             "version": doc["version"],
         }
-        product.update({k: (_money(v) if k in _DIMENSIONS else v) for k, v in doc["dims"].items()})
+        product.update({k: (money(v) if k in DIMENSIONS else v) for k, v in doc["dims"].items()})
         return product
 
     # -- products: writes --------------------------------------------------------------------
@@ -717,7 +733,7 @@ class SandboxStore:
     def create_products(self, body: object) -> list[str]:
         """POST /api/2.0/products: a simple product, or a whole family with its variants.
         Returns the new ids, the family's parent first."""
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             errors: dict[str, Any] = {}
             name = fields.get("name")
@@ -725,9 +741,9 @@ class SandboxStore:
                 errors["name"] = "Name is required"
             family = self._family_fields(fields, errors, creating=True)
             top_price = self._price(fields, errors, "")
-            top_supply = _number_field(fields, "supply_price", errors, "")
-            top_code = _optional_str(fields, "supplier_code", errors, "")
-            dims = _dimensions(fields, errors, "")
+            top_supply = number_field(fields, "supply_price", errors, "")
+            top_code = optional_str(fields, "supplier_code", errors, "")
+            dims = dimensions(fields, errors, "")
             attribute_ids: list[str] = []
             rows: list[JSON] = []
             variants = fields.get("variants")
@@ -761,7 +777,7 @@ class SandboxStore:
                     "variant_parent_id": ids[0] if ids else None,
                     "attribute_ids": attribute_ids,
                     "values": row["values"],
-                    "supply_price": _text(row["supply_price"]),
+                    "supply_price": decimal_text(row["supply_price"]),
                     "supplier_code": row["supplier_code"],
                     "dims": {**dims, **row["dims"]},
                     "created_at": now,
@@ -810,8 +826,8 @@ class SandboxStore:
                 continue
             seen[combination] = index
             price = self._price(variant, errors, f"{where}.") or top_price
-            supply = _number_field(variant, "supply_price", errors, f"{where}.")
-            code = _optional_str(variant, "supplier_code", errors, f"{where}.")
+            supply = number_field(variant, "supply_price", errors, f"{where}.")
+            code = optional_str(variant, "supplier_code", errors, f"{where}.")
             rows.append(
                 self._create_row(
                     variant,
@@ -868,17 +884,17 @@ class SandboxStore:
             errors[f"{where}price_including_tax"] = (
                 "A price is required: price_including_tax or price_excluding_tax"
             )
-        sku = _optional_str(fields, "sku", errors, where)
+        sku = optional_str(fields, "sku", errors, where)
         return {
             "sku": sku.strip() if sku and sku.strip() else None,
-            "product_codes": _product_codes(
+            "product_codes": product_codes_of(
                 fields.get("product_codes"), errors, f"{where}product_codes"
             ),
             "price": price,
             "supply_price": supply,
             "supplier_code": supplier_code,
             "values": values,
-            "dims": _dimensions(fields, errors, where) if where else {},
+            "dims": dimensions(fields, errors, where) if where else {},
         }
 
     def _family_fields(self, fields: JSON, errors: dict[str, Any], *, creating: bool) -> JSON:
@@ -886,7 +902,7 @@ class SandboxStore:
         name = fields.get("name")
         handle = fields.get("handle")
         if handle is None and isinstance(name, str):
-            handle = _slug(name)
+            handle = slug(name)
         if not isinstance(handle, str) or not handle.strip():
             errors["handle"] = "Handle must be a non-empty string"
             handle = ""
@@ -897,7 +913,7 @@ class SandboxStore:
         track = fields.get("track_inventory", True)
         return {
             "handle": handle.strip(),
-            "description": _optional_str(fields, "description", errors, ""),
+            "description": optional_str(fields, "description", errors, ""),
             "brand_id": self._reference("brand", fields.get("brand_id"), "brand_id", errors),
             "supplier_id": self._reference(
                 "supplier", fields.get("supplier_id"), "supplier_id", errors
@@ -906,12 +922,12 @@ class SandboxStore:
             "tag_ids": self._tag_ids(fields.get("tag_ids", []), "tag_ids", errors),
             "is_active": is_active is not False,
             "track_inventory": track is not False,
-            "loyalty_amount": _text(_number_field(fields, "loyalty_amount", errors, "")),
-            "account_code_sale": _optional_str(fields, "account_code_sale", errors, ""),
-            "account_code_purchase": _optional_str(fields, "account_code_purchase", errors, ""),
+            "loyalty_amount": decimal_text(number_field(fields, "loyalty_amount", errors, "")),
+            "account_code_sale": optional_str(fields, "account_code_sale", errors, ""),
+            "account_code_purchase": optional_str(fields, "account_code_purchase", errors, ""),
             "source": "USER",
-            "source_id": _optional_str(fields, "source_id", errors, ""),
-            "source_variant_id": _optional_str(fields, "source_variant_id", errors, ""),
+            "source_id": optional_str(fields, "source_id", errors, ""),
+            "source_variant_id": optional_str(fields, "source_variant_id", errors, ""),
         }
 
     def _reference(
@@ -928,7 +944,7 @@ class SandboxStore:
     def _leaf_category(self, value: object, field: str, errors: dict[str, Any]) -> str | None:
         category = self._reference("category", value, field, errors)
         if category is not None:
-            tree = _CategoryTree(self._db.page("category"))
+            tree = CategoryTree(self._db.page("category"))
             if tree.children(category):
                 errors[field] = "Products can only be assigned to a leaf category"
                 return None
@@ -949,7 +965,7 @@ class SandboxStore:
     ) -> tuple[str, Decimal] | None:
         """The one price a write may carry: (field name, amount), or None if absent."""
         given = [
-            (key, _number_field(fields, key, errors, where))
+            (key, number_field(fields, key, errors, where))
             for key in ("price_including_tax", "price_excluding_tax")
             if fields.get(key) is not None
         ]
@@ -975,15 +991,21 @@ class SandboxStore:
         factor = 1 + DEFAULT_TAX_RATE
         if key == "price_including_tax":
             other = (amount / factor).quantize(_FIVE_PLACES, rounding=ROUND_HALF_UP)
-            return {"price_including_tax": _text(amount), "price_excluding_tax": _text(other)}
+            return {
+                "price_including_tax": decimal_text(amount),
+                "price_excluding_tax": decimal_text(other),
+            }
         other = (amount * factor).quantize(_FIVE_PLACES, rounding=ROUND_HALF_UP)
-        return {"price_excluding_tax": _text(amount), "price_including_tax": _text(other)}
+        return {
+            "price_excluding_tax": decimal_text(amount),
+            "price_including_tax": decimal_text(other),
+        }
 
     def _sku_and_codes(self, sku: str | None, codes: list[JSON]) -> tuple[str, list[JSON]]:
         """The SKU always appears among the product codes; a missing one comes from the
         store's sequence and is added as a CUSTOM code."""
         if sku is None:
-            sku = _sku_from_codes(codes)
+            sku = sku_from_codes(codes)
         if sku is None:
             sku = self._next_sku()
         if not any(c["code"] == sku for c in codes):
@@ -1024,12 +1046,12 @@ class SandboxStore:
     def update_product(self, id: str, body: object) -> JSON:
         """PUT /api/2.1/products/{id}: `common` goes to every family member, `details` to this
         product only. Members whose stored form does not change keep their version."""
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             target = self._product(id)
             errors: dict[str, Any] = {}
-            common = _section(fields, "common", errors)
-            details = _section(fields, "details", errors)
+            common = section(fields, "common", errors)
+            details = section(fields, "details", errors)
             if errors:
                 raise invalid(errors)
             members = self._family(target["family_id"])
@@ -1078,7 +1100,7 @@ class SandboxStore:
             else:
                 changes["name"] = name.strip()
         if "description" in common:
-            changes["description"] = _optional_str(common, "description", errors, "common.")
+            changes["description"] = optional_str(common, "description", errors, "common.")
         if "brand_id" in common:
             changes["brand_id"] = self._reference(
                 "brand", common["brand_id"], "common.brand_id", errors
@@ -1097,7 +1119,7 @@ class SandboxStore:
                     errors[f"common.{flag}"] = f"{flag} must be true or false"
         for code in ("account_code_sale", "account_code_purchase"):
             if code in common:
-                changes[code] = _optional_str(common, code, errors, "common.")
+                changes[code] = optional_str(common, code, errors, "common.")
         if "product_suppliers" in common:
             suppliers = common["product_suppliers"]
             if not isinstance(suppliers, list):
@@ -1116,7 +1138,7 @@ class SandboxStore:
                         "common.product_suppliers[0].supplier_id",
                         errors,
                     )
-                    member = _supplier_details(first, errors, "common.product_suppliers[0].")
+                    member = supplier_details(first, errors, "common.product_suppliers[0].")
                     if member:
                         changes["_member_supplier"] = member
         if "variant_attributes" in common:
@@ -1155,20 +1177,20 @@ class SandboxStore:
             else:
                 errors["details.is_active"] = "is_active must be true or false"
         if "product_codes" in details:
-            codes = _product_codes(details["product_codes"], errors, "details.product_codes")
+            codes = product_codes_of(details["product_codes"], errors, "details.product_codes")
             if not codes and "details.product_codes" not in errors:
                 errors["details.product_codes"] = "A product needs at least one product code"
             elif codes:
                 changes["product_codes"] = codes
-                changes["sku"] = _sku_from_codes(codes)
+                changes["sku"] = sku_from_codes(codes)
         price = self._price(details, errors, "details.")
         if price is not None:
             changes.update(self._price_pair(price))
         if "loyalty_amount" in details:
-            changes["loyalty_amount"] = _text(
-                _number_field(details, "loyalty_amount", errors, "details.")
+            changes["loyalty_amount"] = decimal_text(
+                number_field(details, "loyalty_amount", errors, "details.")
             )
-        changes_dims = _dimensions(details, errors, "details.")
+        changes_dims = dimensions(details, errors, "details.")
         if changes_dims:
             changes["dims"] = {**target["dims"], **changes_dims}
         if "product_suppliers" in details:
@@ -1182,7 +1204,7 @@ class SandboxStore:
                     if not isinstance(entry, dict) or entry.get("supplier_id") != supplier_id:
                         errors[where + "supplier_id"] = "Not a supplier of this product family"
                     else:
-                        changes.update(_supplier_details(entry, errors, where))
+                        changes.update(supplier_details(entry, errors, where))
         if "variant_attribute_values" in details:
             attribute_ids: list[str] = (
                 shared["attribute_ids"] if "attribute_ids" in shared else target["attribute_ids"]
@@ -1192,7 +1214,7 @@ class SandboxStore:
             )
             if values is not None:
                 merged = {a: values.get(a, target["values"].get(a, "")) for a in attribute_ids}
-                clash = _same_values(merged, attribute_ids, members, target["id"])
+                clash = same_values(merged, attribute_ids, members, target["id"])
                 if clash is not None:
                     errors["details.variant_attribute_values"] = (
                         "Another variant of this family has these values"
@@ -1227,11 +1249,11 @@ class SandboxStore:
     def add_variant(self, body: object) -> JSON:
         """POST /api/2.1/products: one new variant in the family named by `common.name`; it
         must give a value for every attribute of the family."""
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             errors: dict[str, Any] = {}
-            common = _section(fields, "common", errors)
-            details = _section(fields, "details", errors)
+            common = section(fields, "common", errors)
+            details = section(fields, "details", errors)
             name = common.get("name")
             if not isinstance(name, str) or not name.strip():
                 errors["common.name"] = "The family name is required"
@@ -1256,13 +1278,13 @@ class SandboxStore:
                     "A value is required for every attribute of the family"
                 )
             elif values is not None:
-                clash = _same_values(values, attribute_ids, members, None)
+                clash = same_values(values, attribute_ids, members, None)
                 if clash is not None:
                     errors["details.variant_attribute_values"] = (
                         "A variant with these values already exists"
                     )
                     errors["details.variant_attribute_values_existing_id"] = clash
-            codes = _product_codes(
+            codes = product_codes_of(
                 details.get("product_codes", []), errors, "details.product_codes"
             )
             price = self._price(details, errors, "details.")
@@ -1273,7 +1295,7 @@ class SandboxStore:
             is_active = details.get("is_active", True)
             if not isinstance(is_active, bool):
                 errors["details.is_active"] = "is_active must be true or false"
-            supplier = _supplier_details(
+            supplier = supplier_details(
                 next(
                     (
                         s
@@ -1285,10 +1307,10 @@ class SandboxStore:
                 errors,
                 "details.product_suppliers[0].",
             )
-            dims = _dimensions(details, errors, "details.")
+            dims = dimensions(details, errors, "details.")
             if errors:
                 raise invalid(errors)
-            requested_sku = _sku_from_codes(codes)
+            requested_sku = sku_from_codes(codes)
             self._check_unique(None, [requested_sku] if requested_sku else [], None)
             sku, codes = self._sku_and_codes(requested_sku, codes)
             now = _now()
@@ -1302,7 +1324,7 @@ class SandboxStore:
                 "is_active": is_active,
                 "supply_price": parent["supply_price"],
                 "supplier_code": parent["supplier_code"],
-                "loyalty_amount": _text(_number_field(details, "loyalty_amount", errors, "")),
+                "loyalty_amount": decimal_text(number_field(details, "loyalty_amount", errors, "")),
                 "dims": dims,
                 "created_at": now,
                 "updated_at": now,
@@ -1370,7 +1392,7 @@ class SandboxStore:
             family = self._db.in_families("image", [product["family_id"]])
             for image in family:
                 if image["sha"] == sha:
-                    return _render_image(image)
+                    return render_image(image)
             if len(family) >= MAX_IMAGES_PER_PRODUCT:
                 raise invalid(
                     {"image": f"A product can have at most {MAX_IMAGES_PER_PRODUCT} images"}
@@ -1392,11 +1414,11 @@ class SandboxStore:
             doc["created_version"] = self._db.next_version()
             self._db.put("image", doc)
             self._pending_images.append((ready_at, doc["id"]))
-            return _render_image(doc)
+            return render_image(doc)
 
     def get_image(self, id: str, *, base_url: str) -> JSON:
         with self._tx():
-            return _render_image(self._image(id), base_url)
+            return render_image(self._image(id), base_url)
 
     def _image(self, id: str) -> Doc:
         doc = self._db.get("image", id)
@@ -1405,11 +1427,11 @@ class SandboxStore:
         return doc
 
     def position_image(self, id: str, body: object, *, base_url: str) -> JSON:
-        fields = _object(body)
+        fields = json_object(body)
         with self._tx():
             doc = self._image(id)
             errors: dict[str, Any] = {}
-            position = _number_field(fields, "position", errors, "")
+            position = number_field(fields, "position", errors, "")
             if position is None and not errors:
                 errors["position"] = "position is required"
             if errors:
@@ -1419,7 +1441,7 @@ class SandboxStore:
                 doc["position"] = float(position)
                 self._db.put("image", doc)
                 self._touch_family(doc["family_id"])
-            return _render_image(doc, base_url)
+            return render_image(doc, base_url)
 
     def delete_image(self, id: str) -> None:
         with self._tx():
@@ -1465,8 +1487,6 @@ class SandboxStore:
 
 # -- module helpers -----------------------------------------------------------------------------
 
-_DIMENSIONS = ("weight", "length", "width", "height")
-_UNITS = {"weight_unit": ("CT", "G", "OZ", "LB", "KG"), "dimensions_unit": ("IN", "CM", "MM", "YD")}
 _FAMILY_FIELDS = (
     "family_id",
     "name",
@@ -1484,335 +1504,3 @@ _FAMILY_FIELDS = (
     "source_variant_id",
     "attribute_ids",
 )
-
-
-def _envelope(data: list[JSON], docs: list[Doc] | None = None) -> JSON:
-    versions = [int(d["version"]) for d in (data if docs is None else docs)]
-    return {
-        "data": data,
-        "version": {
-            "min": min(versions) if versions else None,
-            "max": max(versions) if versions else None,
-        },
-    }
-
-
-def _object(body: object) -> JSON:
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object")
-    return body
-
-
-def _section(fields: JSON, name: str, errors: dict[str, Any]) -> JSON:
-    section = fields.get(name, {})
-    if not isinstance(section, dict):
-        errors[name] = f"{name} must be an object"
-        return {}
-    return section
-
-
-def _required_name(fields: JSON) -> str:
-    name = fields.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise invalid({"name": "Name is required"})
-    return name.strip()
-
-
-def _named_extras(kind: str, fields: JSON, current: Doc | None) -> JSON:
-    """The fields besides `name` that brands, suppliers and tags keep."""
-    extras: JSON = {}
-    if kind in ("brand", "supplier"):
-        description = fields.get("description", (current or {}).get("description"))
-        if description is not None and not isinstance(description, str):
-            raise invalid({"description": "description must be a string"})
-        # The published schemas type description as a plain string: "" stands for none.
-        extras["description"] = description or ""
-    if kind == "supplier":
-        contact = fields.get("contact", (current or {}).get("contact", {}))
-        if not isinstance(contact, dict):
-            raise invalid({"contact": "contact must be an object"})
-        extras["contact"] = contact
-        extras["source"] = "USER"
-        markup = fields.get("default_markup", (current or {}).get("default_markup"))
-        if markup is not None:
-            errors: dict[str, Any] = {}
-            value = _number_field({"default_markup": markup}, "default_markup", errors, "")
-            if errors:
-                raise invalid(errors)
-            extras["default_markup"] = _money(value)
-    return extras
-
-
-def _optional_str(fields: JSON, key: str, errors: dict[str, Any], where: str) -> str | None:
-    value = fields.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    errors[f"{where}{key}"] = f"{key} must be a string"
-    return None
-
-
-def _number_field(fields: JSON, key: str, errors: dict[str, Any], where: str) -> Decimal | None:
-    value = fields.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        errors[f"{where}{key}"] = f"{key} must be a number"
-        return None
-    try:
-        amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        errors[f"{where}{key}"] = f"{key} must be a number"
-        return None
-    if not amount.is_finite():
-        errors[f"{where}{key}"] = f"{key} must be a number"
-        return None
-    return amount
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dimensions(fields: JSON, errors: dict[str, Any], where: str) -> JSON:
-    dims: JSON = {}
-    for key in _DIMENSIONS:
-        value = _number_field(fields, key, errors, where)
-        if value is not None:
-            dims[key] = str(value)
-    for key, allowed in _UNITS.items():
-        if key in fields:
-            if fields[key] in allowed:
-                dims[key] = fields[key]
-            else:
-                errors[f"{where}{key}"] = f"{key} must be one of {', '.join(allowed)}"
-    return dims
-
-
-def _product_codes(value: object, errors: dict[str, Any], where: str) -> list[JSON]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        errors[where] = "product_codes must be a list"
-        return []
-    codes: list[JSON] = []
-    for entry in value:
-        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
-            errors[where] = "Each product code needs a code"
-            return []
-        kind = str(entry.get("type") or "CUSTOM").upper()
-        code = entry["code"].strip()
-        if kind not in CODE_TYPES or not code:
-            errors[where] = f"Product code types are {', '.join(CODE_TYPES)} with a non-empty code"
-            return []
-        codes.append({"type": kind, "code": code})
-    return codes
-
-
-def _sku_from_codes(codes: list[JSON]) -> str | None:
-    """The SKU a list of codes implies: its first CUSTOM code, else its first code."""
-    for code in codes:
-        if code["type"] == "CUSTOM":
-            return str(code["code"])
-    return str(codes[0]["code"]) if codes else None
-
-
-def _supplier_details(entry: JSON, errors: dict[str, Any], where: str) -> JSON:
-    """Per-product supplier code and supply price from a `product_suppliers` entry."""
-    changes: JSON = {}
-    if "code" in entry:
-        code = entry["code"]
-        if code is not None and not isinstance(code, str):
-            errors[where + "code"] = "code must be a string"
-        else:
-            changes["supplier_code"] = code or None
-    price = _number_field(entry, "price", errors, where)
-    if price is not None:
-        # -1 deletes the price, as the 2.1 API documents.
-        changes["supply_price"] = None if price == -1 else str(price)
-    return changes
-
-
-def _same_values(
-    values: dict[str, str], attribute_ids: list[str], members: list[Doc], own_id: str | None
-) -> str | None:
-    """The id of another family member with the same attribute values, if any."""
-    wanted = tuple(values.get(a, "").casefold() for a in attribute_ids)
-    for member in members:
-        if member["id"] == own_id:
-            continue
-        if tuple(member["values"].get(a, "").casefold() for a in attribute_ids) == wanted:
-            return str(member["id"])
-    return None
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "product"
-
-
-def _render_attribute(doc: Doc) -> JSON:
-    return {
-        "id": doc["id"],
-        "name": doc["name"],
-        "created_at": doc["created_at"],
-        "updated_at": doc["updated_at"],
-        "deleted_at": doc["deleted_at"],
-        "version": doc["version"],
-    }
-
-
-def _image_urls(doc: Doc, base_url: str) -> JSON:
-    return {size: f"{base_url}/cdn/images/{doc['sha']}/{size}.{doc['ext']}" for size in SIZE_NAMES}
-
-
-def _image_sample(doc: Doc, base_url: str) -> JSON:
-    sizes = _image_urls(doc, base_url)
-    return {"id": doc["id"], "url": sizes["original"], "version": doc["version"], "sizes": sizes}
-
-
-def _render_image(doc: Doc, base_url: str | None = None) -> JSON:
-    image: JSON = {
-        "id": doc["id"],
-        "product_id": doc["product_id"],
-        "position": doc["position"],
-        "status": doc["status"],
-        "version": doc["version"],
-    }
-    if base_url is not None and doc["status"] == "uploaded":
-        sizes = _image_urls(doc, base_url)
-        image["url"] = sizes["original"]
-        image["sizes"] = sizes
-    return image
-
-
-class _Lookups:
-    """The objects a page of products embeds, each loaded once per page."""
-
-    def __init__(self, db: Objects) -> None:
-        self._brands = {d["id"]: d for d in db.page("brand", include_deleted=True)}
-        self._suppliers = {d["id"]: d for d in db.page("supplier", include_deleted=True)}
-        self._tags = {d["id"]: d for d in db.page("tag", include_deleted=True)}
-        self._attributes = {d["id"]: d for d in db.page("attribute", include_deleted=True)}
-        self._tree = _CategoryTree(db.page("category", include_deleted=True))
-
-    def attribute_name(self, id: str) -> str:
-        doc = self._attributes.get(id)
-        return str(doc["name"]) if doc else ""
-
-    def brand_sample(self, id: str | None) -> JSON:
-        doc = self._brands.get(id) if id else None
-        if doc is None:
-            return {}
-        return {k: doc[k] for k in ("id", "name", "deleted_at", "version")}
-
-    def supplier_sample(self, id: str | None) -> JSON:
-        doc = self._suppliers.get(id) if id else None
-        if doc is None:
-            return {}
-        return {k: doc[k] for k in ("id", "name", "description", "source", "deleted_at", "version")}
-
-    def product_suppliers(self, product: Doc) -> list[JSON]:
-        doc = self._suppliers.get(product["supplier_id"]) if product["supplier_id"] else None
-        if doc is None:
-            return []
-        return [
-            {
-                "supplier_id": doc["id"],
-                "supplier_name": doc["name"],
-                "code": product["supplier_code"] or "",
-                "price": _money(product["supply_price"]) or 0.0,
-            }
-        ]
-
-    def type_sample(self, id: str | None) -> JSON:
-        if not id or not self._tree.known(id):
-            return {}
-        return self._tree.render_type(id)
-
-    def category(self, id: str | None) -> JSON | None:
-        if not id or not self._tree.known(id):
-            return None
-        return self._tree.render(id)
-
-    def tags(self, ids: list[str]) -> list[JSON]:
-        return [
-            {k: self._tags[i][k] for k in ("id", "name", "deleted_at", "version")}
-            for i in ids
-            if i in self._tags
-        ]
-
-
-class _CategoryTree:
-    def __init__(self, docs: list[Doc]) -> None:
-        self._docs = {d["id"]: d for d in docs}
-        self._children: dict[str, list[str]] = {}
-        for doc in docs:
-            parent = doc.get("parent_category_id")
-            if parent and not doc["deleted_at"]:
-                self._children.setdefault(parent, []).append(doc["id"])
-
-    def known(self, id: str) -> bool:
-        return id in self._docs
-
-    def alive(self, id: str) -> Doc | None:
-        doc = self._docs.get(id)
-        return doc if doc is not None and not doc["deleted_at"] else None
-
-    def alive_ids(self) -> list[str]:
-        return [i for i, d in self._docs.items() if not d["deleted_at"]]
-
-    def children(self, id: str) -> list[str]:
-        return list(self._children.get(id, []))
-
-    def descendants(self, id: str) -> list[str]:
-        found: list[str] = []
-        stack = self.children(id)
-        while stack:
-            child = stack.pop()
-            found.append(child)
-            stack.extend(self.children(child))
-        return found
-
-    def is_within(self, id: str, ancestor: str) -> bool:
-        """Whether `id` is `ancestor` or lies beneath it."""
-        current: str | None = id
-        while current is not None:
-            if current == ancestor:
-                return True
-            current = self._docs.get(current, {}).get("parent_category_id")
-        return False
-
-    def path(self, id: str) -> list[JSON]:
-        path: list[JSON] = []
-        current: str | None = id
-        while current is not None and current in self._docs:
-            doc = self._docs[current]
-            path.insert(0, {"id": doc["id"], "name": doc["name"]})
-            current = doc.get("parent_category_id")
-        return path
-
-    def render(self, id: str) -> JSON:
-        doc = self._docs[id]
-        path = self.path(id)
-        category: JSON = {
-            "id": id,
-            "name": doc["name"],
-            "root_category_id": path[0]["id"],
-            "leaf_category": not self.children(id),
-            "category_path": path,
-        }
-        # The published schema types parent_category_id as a plain string, so a root
-        # category leaves it out rather than sending null.
-        if doc.get("parent_category_id"):
-            category["parent_category_id"] = doc["parent_category_id"]
-        return category
-
-    def render_type(self, id: str) -> JSON:
-        doc = self._docs[id]
-        return {
-            "id": id,
-            "name": doc["name"],
-            "leaf_category": not self.children(id),
-            "category_path": self.path(id),
-            "deleted_at": doc["deleted_at"],
-            "version": doc["version"],
-        }
