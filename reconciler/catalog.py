@@ -132,9 +132,9 @@ def _yaml_float(text: str) -> Decimal | float:
         total = Decimal(0)
         for part in v.split(":"):
             total = total * 60 + Decimal(part)
-        return -total if negative else total
+        return total.copy_negate() if negative else total
     number = Decimal(v)
-    return -number if negative else number
+    return number.copy_negate() if negative else number  # keeps -0.0 (unary minus would not)
 
 
 def _yaml_int(text: str) -> int:

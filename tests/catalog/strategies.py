@@ -1,0 +1,166 @@
+"""Hypothesis strategies for the catalog tests, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from reconciler.model import Brand, Catalog, Product, Prune, Settings, Supplier, Variant
+
+# Text people could type in a name: anything printable on one line, no spaces at either end.
+# YAML-significant spellings are mixed in on purpose: they must come back as the same text.
+_TRICKY = [
+    "yes",
+    "No",
+    "null",
+    "~",
+    "10",
+    "0123",
+    "1.50",
+    "1e3",
+    "<<",
+    "- a",
+    "a: b",
+    "#x",
+    "'q'",
+    '"dq"',
+    "@at",
+    "`bt",
+    "%pc",
+    "!bang",
+    "&amp",
+    "*star",
+    "2024-01-01",
+    ".inf",
+    "=",
+    "?",
+]
+name_text = st.one_of(
+    st.sampled_from(_TRICKY),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
+        min_size=1,
+        max_size=12,
+    ).filter(lambda s: s == s.strip() and s),
+)
+# Free text (descriptions): anything, including newlines, control characters and spaces.
+free_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+money = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False) | st.decimals(
+    min_value=0, max_value=1000, places=5, allow_nan=False
+)
+# Category paths are spelled one way across a catalog, so they come from a fixed set.
+CATEGORIES = [("Apparel", "Tops"), ("Apparel",), ("Home & Gifts",), ("Ünï", "10", "yes")]
+
+OPTION_NAMES = ["Size", "Colour", "Fit"]
+BRANDS = ["Acme", "Northwind", "Harbour & Co", "yes"]
+TAGS = ["summer", "winter", "10", "null", "Ünïcode tag"]
+
+
+def _gtin13(n: int) -> str:
+    from reconciler.rules import gtin_check_digit
+
+    body = f"{n:012d}"
+    return body + str(gtin_check_digit(body))
+
+
+@st.composite
+def products(draw: st.DrawFn, index: int) -> Product:
+    """A valid product whose handle, name, SKUs and barcodes are unique by `index`."""
+    family = draw(st.booleans())
+    common: dict[str, Any] = {
+        "handle": f"p{index}-x",
+        "name": f"Product {index}",
+        "description": draw(st.none() | free_text),
+        "brand": draw(st.none() | st.sampled_from(BRANDS)),
+        "supplier": draw(st.none() | st.sampled_from(["Acme Supply", "Trading Co"])),
+        "supplier_code": draw(st.none() | free_text),
+        "category": draw(st.none() | st.sampled_from(CATEGORIES)),
+        "tags": draw(
+            st.none()
+            | st.lists(st.sampled_from(TAGS), unique=True, max_size=3).map(
+                lambda t: tuple(sorted(t, key=lambda n: (n.casefold(), n)))
+            )
+        ),
+        "active": draw(st.none() | st.booleans()),
+        "price": draw(st.none() | money),
+        "supply_price": draw(st.none() | money),
+    }
+    if not family:
+        return Product(
+            **common,
+            sku=draw(st.none() | st.just(f"SKU-{index}")),
+            barcode=draw(st.none() | st.just(_gtin13(index * 1000))),
+        )
+    options = tuple(OPTION_NAMES[: draw(st.integers(1, 3))])
+    count = draw(st.integers(1, 4))
+    variants = []
+    for j in range(count):
+        values = [draw(name_text) for _ in options]
+        values[0] = f"{values[0]} {j}"  # unique combinations within the family
+        variants.append(
+            Variant(
+                sku=f"SKU-{index}-{j}",
+                options=tuple(zip(options, values, strict=True)),
+                price=draw(st.none() | money),
+                supply_price=draw(st.none() | money),
+                barcode=draw(st.none() | st.just(_gtin13(index * 1000 + j + 1))),
+                active=draw(st.none() | st.booleans()),
+            )
+        )
+    return Product(**common, options=options, variants=tuple(variants))
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> Catalog:
+    count = draw(st.integers(0, 6))
+    return Catalog.build(
+        products=[draw(products(i)) for i in range(count)],
+        brands=[
+            Brand(n, draw(st.none() | free_text)) for n in draw(st.sets(st.sampled_from(BRANDS)))
+        ],
+        suppliers=[Supplier(n) for n in draw(st.sets(st.sampled_from(["Acme Supply"])))],
+        tags=sorted(draw(st.sets(st.sampled_from(TAGS)))),
+        settings=Settings(prune=draw(st.sampled_from(list(Prune)))),
+    )
+
+
+# Arbitrary YAML-able documents, shaped a little like catalogs so they get past the first check.
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    name_text,
+    free_text,
+)
+_keys = (
+    st.sampled_from(
+        [
+            "products",
+            "brands",
+            "suppliers",
+            "tags",
+            "settings",
+            "handle",
+            "name",
+            "sku",
+            "price",
+            "options",
+            "variants",
+            "images",
+            "barcode",
+            "prune",
+            "active",
+            "category",
+            "Size",
+        ]
+    )
+    | name_text
+)
+documents = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=5),
+    max_leaves=25,
+)

@@ -1,0 +1,285 @@
+"""Properties: the loader never raises, load(dump(c)) == c, and order never changes the digest."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.catalog import (
+    _careful_build,
+    _fast_build,
+    _GiveUp,
+    dump_catalog,
+    schema_text,
+    to_yaml,
+    validate_directory,
+)
+from reconciler.model import Catalog, catalog_to_data
+from reconciler.rules import compile_schema
+
+from .strategies import catalogs, documents, free_text, name_text
+
+FIXTURES = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _fresh(directory: Path) -> Path:
+    """An empty catalog directory (hypothesis reuses the test's tmp_path across examples)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.rglob("*.yaml"):
+        path.unlink()
+    return directory
+
+
+def _assert_outcome(directory: Path) -> None:
+    report = validate_directory(directory)
+    assert (report.catalog is None) == bool(report.problems)
+    for problem in report.problems:
+        assert problem.line >= 1 and problem.column >= 1
+        assert "\n" not in str(problem)
+
+
+@FIXTURES
+@given(content=st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_catalog_or_problems(tmp_path: Path, content: bytes) -> None:
+    directory = _fresh(tmp_path / "c")
+    (directory / "a.yaml").write_bytes(content)
+    _assert_outcome(directory)
+
+
+_FRAGMENTS = [
+    "products:",
+    "- ",
+    "  ",
+    "handle: a",
+    "name: A",
+    "&x ",
+    "*x",
+    "<<: ",
+    "!!str ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ": ",
+    "? ",
+    "---",
+    "...",
+    "'",
+    '"',
+    "#",
+    "|",
+    ">",
+    "\n",
+    "\t",
+    "price: 1.5",
+    "options: [Size]",
+    "variants:",
+    "sku: S",
+    "%YAML 1.1",
+    "!t ",
+    ",",
+]
+
+
+@FIXTURES
+@given(parts=st.lists(st.sampled_from(_FRAGMENTS) | name_text, max_size=40))
+def test_arbitrary_yaml_text_gives_a_catalog_or_problems(tmp_path: Path, parts: list[str]) -> None:
+    directory = _fresh(tmp_path / "c")
+    (directory / "a.yaml").write_text("".join(parts), encoding="utf-8")
+    _assert_outcome(directory)
+
+
+@FIXTURES
+@given(doc=documents, flow=st.booleans())
+def test_arbitrary_documents_give_a_catalog_or_problems(
+    tmp_path: Path, doc: Any, flow: bool
+) -> None:
+    directory = _fresh(tmp_path / "c")
+    text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
+    (directory / "a.yaml").write_text(text, encoding="utf-8")
+    _assert_outcome(directory)
+
+
+def _comparable(value: object) -> str:
+    return json.dumps(value, default=repr, sort_keys=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=documents, flow=st.booleans())
+def test_fast_and_careful_passes_read_the_same_document(doc: Any, flow: bool) -> None:
+    text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
+    careful = _careful_build(text)
+    try:
+        fast = _fast_build(text)
+    except _GiveUp:
+        return
+    assert careful.findings == []
+    assert _comparable(fast) == _comparable(careful.data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=documents)
+def test_both_passes_agree_with_pyyaml_on_plain_documents(doc: Any) -> None:
+    # Same YAML 1.1 typing as yaml.safe_load, except that floats become exact Decimals.
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    expected = yaml.safe_load(text)
+    got = _careful_build(text).data
+
+    def normal(v: object) -> object:
+        if isinstance(v, float | Decimal):
+            return float(v)
+        if isinstance(v, list):
+            return [normal(x) for x in v]
+        if isinstance(v, dict):
+            return {k: normal(x) for k, x in v.items()}
+        return v
+
+    assert _comparable(normal(got)) == _comparable(normal(expected))
+
+
+@FIXTURES
+@given(catalog=catalogs())
+def test_load_dump_load_gives_the_same_catalog(tmp_path: Path, catalog: Catalog) -> None:
+    directory = _fresh(tmp_path / "c")
+    (directory / "catalog.yaml").write_text(dump_catalog(catalog), encoding="utf-8")
+    report = validate_directory(directory)
+    assert report.problems == []
+    assert report.catalog == catalog
+    assert report.catalog.digest() == catalog.digest()
+    # And once more through the loaded value.
+    (directory / "catalog.yaml").write_text(dump_catalog(report.catalog), encoding="utf-8")
+    again = validate_directory(directory).catalog
+    assert again == catalog
+
+
+def _shuffled(value: Any, rng: random.Random) -> Any:
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {k: _shuffled(v, rng) for k, v in items}
+    if isinstance(value, list):
+        return [_shuffled(v, rng) for v in value]
+    return value
+
+
+@FIXTURES
+@given(catalog=catalogs(), seed=st.integers(0, 2**32), files=st.integers(1, 4))
+def test_digest_does_not_depend_on_file_or_key_order(
+    tmp_path: Path, catalog: Catalog, seed: int, files: int
+) -> None:
+    rng = random.Random(seed)
+    data = catalog_to_data(catalog)
+    data.pop("image_hashes", None)
+    products = list(data.pop("products"))
+    rng.shuffle(products)
+    brands, suppliers, tags = data.pop("brands"), data.pop("suppliers"), data.pop("tags")
+    rng.shuffle(brands)
+    rng.shuffle(tags)
+    docs: list[dict[str, Any]] = [{} for _ in range(files)]
+    docs[0] = data  # settings stay in catalog.yaml
+    for product in products:
+        docs[rng.randrange(files)].setdefault("products", []).append(product)
+    for key, values in (("brands", brands), ("suppliers", suppliers), ("tags", tags)):
+        for value in values:
+            docs[rng.randrange(files)].setdefault(key, []).append(value)
+    names = ["catalog.yaml"] + [f"part-{rng.randrange(10**6)}-{i}.yaml" for i in range(1, files)]
+    directory = _fresh(tmp_path / "c")
+    for name, doc in zip(names, docs, strict=True):
+        (directory / name).write_text(to_yaml(_shuffled(doc, rng)), encoding="utf-8")
+    report = validate_directory(directory)
+    assert report.problems == []
+    assert report.catalog == catalog
+    assert report.catalog.digest() == catalog.digest()
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=free_text | name_text)
+def test_to_yaml_round_trips_any_text(text: str) -> None:
+    data = {"description": text, "list": [text], text: "key"}
+    assert _careful_build(to_yaml(data)).data == data
+
+
+# --- the fast schema check is the schema ---------------------------------------------------------
+
+SCHEMA = json.loads(schema_text())
+_near_values = st.one_of(
+    st.sampled_from(
+        [
+            "classic-tee",
+            "Classic Tee",
+            "",
+            " x",
+            "TEE-S",
+            "9300000000019",
+            "123",
+            "25.00",
+            "1.123456",
+            "-1",
+            "Apparel / Tops",
+            "Apparel //",
+            "none",
+            "delete",
+            "acme",
+            "a-b",
+        ]
+    ),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.decimals(min_value=-5, max_value=5, places=6, allow_nan=False),
+    st.just([]),
+    st.just({}),
+)
+_near_keys = st.sampled_from(
+    [
+        "handle",
+        "name",
+        "sku",
+        "barcode",
+        "price",
+        "supply_price",
+        "options",
+        "variants",
+        "images",
+        "active",
+        "category",
+        "tags",
+        "description",
+        "brand",
+        "prcie",
+        "Size",
+    ]
+)
+_near = st.recursive(
+    _near_values,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_near_keys, inner, max_size=6),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(instance=_near, definition=st.sampled_from(sorted(SCHEMA["$defs"])))
+def test_compiled_schema_agrees_with_jsonschema(instance: Any, definition: str) -> None:
+    schema = {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{definition}"}
+    expected = jsonschema.Draft202012Validator(schema).is_valid(instance)
+    assert compile_schema(schema) is not None
+    assert compile_schema(SCHEMA["$defs"][definition], SCHEMA)(instance) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(doc=documents)
+def test_compiled_file_schema_agrees_with_jsonschema(doc: Any) -> None:
+    expected = jsonschema.Draft202012Validator(SCHEMA).is_valid(doc)
+    assert compile_schema(SCHEMA)(doc) == expected
