@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
-from reconciler.sandbox import RateLimit, SandboxStore
-from reconciler.sandbox.transport import serve_forever
+from reconciler.sandbox import RateLimit, SandboxStore, serve_forever
 
 
 def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -9,7 +9,7 @@ from reconciler.sandbox.app import build_app
 from reconciler.sandbox.errors import ApiError
 from reconciler.sandbox.store import SandboxStore
 from reconciler.sandbox.traffic import Faults, RateLimit
-from reconciler.sandbox.transport import SandboxTransport, serve_in_thread
+from reconciler.sandbox.transport import SandboxTransport, serve_forever, serve_in_thread
 
 __all__ = [
     "ApiError",
@@ -18,5 +18,6 @@ __all__ = [
     "SandboxStore",
     "SandboxTransport",
     "build_app",
+    "serve_forever",
     "serve_in_thread",
 ]

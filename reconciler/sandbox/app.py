@@ -309,8 +309,8 @@ def _fault_changes(body: object) -> dict[str, Any]:
         if key == "rate_limit":
             try:
                 changes[key] = _rate_limit_value(value)
-            except (ValueError, TypeError) as error:
-                errors[key] = str(error)
+            except (ValueError, TypeError, KeyError) as error:
+                errors[key] = f"not a rate limit: {error}"
         elif key in allowed and isinstance(value, int | Decimal) and not isinstance(value, bool):
             changes[key] = allowed[key](value)
         else:
