@@ -45,7 +45,7 @@ name_text = st.one_of(
     ).filter(lambda s: s == s.strip() and s),
 )
 # Free text (descriptions): anything, including newlines, control characters and spaces.
-free_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+free_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # no surrogates
 money = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False) | st.decimals(
     min_value=0, max_value=1000, places=5, allow_nan=False
 )
