@@ -1065,6 +1065,10 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (descriptions) reads best as a literal block; the emitter falls back to
     # quoting by itself when a block cannot represent the text exactly.
     style = "|" if "\n" in value else None
+    if "\x85" in value or "\u2028" in value or "\u2029" in value:
+        # YAML reads these as line breaks; PyYAML's emitter writes them raw in plain, single-quoted
+        # and block styles, where they come back as a space or "\n". Double quotes escape them.
+        style = '"'
     return dumper.represent_scalar(_STR, value, style=style)
 
 
