@@ -479,3 +479,52 @@ def test_comment_reports_a_store_without_result_and_no_store_configured(
     assert NO_STORE_MESSAGE in none.stdout
     bad = run("ci", "comment", "--results", results, "--expected-stores", "acme", "--dry-run")
     assert isinstance(bad.exception, ConfigError)
+
+
+# --- show-plan and the docs ----------------------------------------------------------------------
+
+
+def test_show_plan_renders_a_saved_plan_and_refuses_a_damaged_one(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    from reconciler.plan import Estimate, Plan
+    from reconciler.planfile import write_plan
+    from reconciler.render import render_json, render_markdown
+
+    saved = Plan(
+        changes=(),
+        catalog_digest="abc",
+        store="acme",
+        tax_exclusive=False,
+        estimate=Estimate(requests=0, seconds=0.0, rate_limit=350, window_seconds=300.0),
+    )
+    path = write_plan(tmp_path / "plan.saved.json", saved)
+    shown = run("ci", "show-plan", str(path))
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == render_json(saved)
+    assert run("ci", "show-plan", str(path), "--format", "markdown").stdout == render_markdown(
+        saved
+    )
+    path.write_text(path.read_text().replace('"acme"', '"other"'))  # edited: digest mismatch
+    assert isinstance(run("ci", "show-plan", str(path)).exception, CatalogError)
+
+
+def test_every_ci_command_has_help_and_is_in_the_docs() -> None:
+    import click
+
+    from reconciler.cli.ci import ci
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "github.md").read_text()
+
+    def leaves(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += leaves(command, f"{prefix} {name}")
+            else:
+                found.append((f"{prefix} {name}", command))
+        return found
+
+    for path, command in leaves(ci, "catalog ci"):
+        assert command.help and len(command.help) > 20, path
+        assert f"`{path}" in docs, path
