@@ -147,6 +147,18 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             '"Colour" (every variant needs a value for each of Size, Colour)',
         ],
     ),
+    "option values are text": (
+        {
+            "a.yaml": TEE.replace("{Size: S, Colour: Black}", "{Size: [S], Colour: Black}").replace(
+                "{Size: M, Colour: Black}", "{Size: {M: 1}, Colour: Black}"
+            )
+        },
+        [
+            "catalog/a.yaml:8:25: products[0].variants[0].options.Size: expected text, got a list",
+            "catalog/a.yaml:10:25: products[0].variants[1].options.Size: expected text, "
+            "got a mapping",
+        ],
+    ),
     "option combinations are unique in a family": (
         {"a.yaml": TEE.replace("{Size: M, Colour: Black}", "{Size: s, Colour: Black}")},
         [
