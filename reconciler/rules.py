@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
-
-import jsonschema  # type: ignore[import-untyped]  # no stubs; only two calls use it
+from typing import TYPE_CHECKING, Any
 
 from reconciler.problems import Finding, JsonPath
+
+if TYPE_CHECKING:
+    import jsonschema  # type: ignore[import-untyped]  # no stubs published
 
 Check = Callable[[object], bool]
 
@@ -356,13 +357,26 @@ class SchemaChecker:
     """The catalog file schema, compiled: fast yes/no per object, jsonschema for the messages."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        jsonschema.Draft202012Validator.check_schema(schema)
         self.schema = schema
         self._file_ok = compile_schema(schema)
         self._product_ok = compile_schema(schema["$defs"]["product"], schema)
-        self._file_validator = jsonschema.Draft202012Validator(schema)
-        product_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/product"}
-        self._product_validator = jsonschema.Draft202012Validator(product_schema)
+        self._validators: dict[str, Any] = {}
+
+    def _validator(self, name: str) -> Any:
+        """jsonschema, imported and built only when something is invalid (it costs start-up)."""
+        if name not in self._validators:
+            import jsonschema
+
+            target = (
+                self.schema
+                if name == "file"
+                else {
+                    "$defs": self.schema["$defs"],
+                    "$ref": f"#/$defs/{name}",
+                }
+            )
+            self._validators[name] = jsonschema.Draft202012Validator(target)
+        return self._validators[name]
 
     def product_ok(self, product: object) -> bool:
         return self._product_ok(product)
@@ -376,14 +390,14 @@ class SchemaChecker:
         if isinstance(data, dict) and isinstance(products, list):
             # Products one by one, so one bad product costs one jsonschema run, not the file's.
             rest = {k: v for k, v in data.items() if k != "products"}
-            for error in self._file_validator.iter_errors(rest):
+            for error in self._validator("file").iter_errors(rest):
                 findings.extend(schema_findings(error, ()))
             for i, product in enumerate(products):
                 if not self._product_ok(product):
-                    for error in self._product_validator.iter_errors(product):
+                    for error in self._validator("product").iter_errors(product):
                         findings.extend(schema_findings(error, ("products", i)))
         else:
-            for error in self._file_validator.iter_errors(data):
+            for error in self._validator("file").iter_errors(data):
                 findings.extend(schema_findings(error, ()))
         return findings
 

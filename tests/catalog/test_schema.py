@@ -1,0 +1,71 @@
+"""The JSON Schema: Draft 2020-12, package data, strict, and what the fast path runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+from reconciler.catalog import schema_text
+from reconciler.rules import compile_schema
+
+SCHEMA: dict[str, Any] = json.loads(schema_text())
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_schema_is_package_data() -> None:
+    import importlib.resources
+
+    files = importlib.resources.files("reconciler.schemas")
+    assert files.joinpath("catalog-file.schema.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["product", "variant", "brand", "supplier", "settings"])
+def test_every_object_is_strict(name: str) -> None:
+    definition = SCHEMA["$defs"][name]
+    assert definition["type"] == "object"
+    assert definition["additionalProperties"] is False
+    assert SCHEMA["additionalProperties"] is False
+
+
+def test_every_pattern_explains_itself() -> None:
+    # Pattern failures are reported with the description ("is not a lowercase slug").
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "pattern" in node:
+                assert node.get("description"), node
+            for value in node.values():
+                walk(value)
+
+    walk(SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "format": "email"},
+        {"oneOf": [{"type": "string"}]},
+        {"$ref": "https://example.com/other.json"},
+        {"type": "integer"},
+        {"properties": {"a": {"multipleOf": 0.01}}},
+    ],
+)
+def test_compile_schema_refuses_what_it_does_not_implement(schema: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="compile_schema"):
+        compile_schema(schema)
+
+
+def test_compile_schema_handles_recursive_definitions() -> None:
+    schema = {
+        "$defs": {"tree": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+        "$ref": "#/$defs/tree",
+    }
+    check = compile_schema(schema)
+    assert check([[], [[]]]) is True
+    assert check([[], [1]]) is False
