@@ -355,3 +355,35 @@ def test_over_a_real_socket_a_dropped_answer_is_a_timeout() -> None:
     ):
         client.create_tag("summer")
     store.close()
+
+
+def test_retry_after_in_the_body_as_older_stores_sent_it() -> None:
+    clock = FakeTime()
+    retry_at = clock.now + 5
+    seen: list[httpx.Request] = []
+    answers: list[httpx.Response | Exception] = [
+        httpx.Response(
+            429,
+            json={
+                "error": "Too Many Requests",
+                "message": "Rate limiting enforced",
+                "retry-after": formatdate(retry_at, usegmt=True),
+            },
+        ),
+        ok(),
+    ]
+    with make_client(scripted(answers, seen), clock) as client:
+        client.get("/api/2.0/tags")
+    assert clock.now == pytest.approx(retry_at, abs=0.01)
+
+
+def test_a_store_that_keeps_refusing_gives_up_with_advice() -> None:
+    clock = FakeTime()
+    seen: list[httpx.Request] = []
+    answers: list[httpx.Response | Exception] = [
+        httpx.Response(429, headers={"Retry-After": "1"})
+    ] * 4
+    client = make_client(scripted(answers, seen), clock, max_rate_limited=3)
+    with client, pytest.raises(ApiError, match="rate limit 4 times in a row; wait a few minutes"):
+        client.get("/api/2.0/tags")
+    assert len(seen) == 4 and clock.now >= 1_700_000_003

@@ -1,0 +1,289 @@
+"""How much `catalog plan` costs the store and the laptop on 10,000 families / 50,000 variants.
+
+Setup (not timed): the generated benchmark catalog (`bench.generate`), and a sandbox store file
+holding exactly that catalog, seeded through the store's Python API (cached under bench/out).
+The store is served over a real socket from this process with X-Series' rate limit
+(350 requests / 5 min); `catalog plan` runs as a subprocess against it (interpreter start-up
+and imports included), with a fresh state file:
+
+1. cold plan: empty cache and parse cache, so every object is read in full pages;
+2. the plan's adoptions are recorded (apply of an adopt-only plan: no store writes), so the
+   catalog manages everything, as after a first apply;
+3. warm no-op plan: the change feed says nothing changed, every file is unchanged.
+
+Reported: requests and wall time of the cold and the warm plan (requests counted by the store),
+the peak RSS of the plan processes, the bare C-loader parse time of the same files, and the
+requests a per-object refresh (one GET per product row, as generic IaC providers do) would need.
+Targets (issue 4): warm no-op <= 8 requests and <= 1.0 x bare parse; cold requests <=
+variants / page size + 10; peak RSS <= 600 MB.
+
+Run: `python -m bench plan` (first run seeds the store: a minute or two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.validate_bench import bare_parse, best_of, ensure_catalog
+from reconciler.catalog import load_catalog
+from reconciler.client import MAX_PAGE_SIZE, RATE_WINDOW_SECONDS, Client
+from reconciler.model import Catalog, name_key
+from reconciler.normalize import barcode_type, store_money
+from reconciler.plan import Action, make_plan
+from reconciler.refresh import load_live, refresh
+from reconciler.sandbox import SandboxStore, serve_in_thread
+from reconciler.state import State
+from reconciler.state.cache import Cache
+
+TOKEN = "bench-token"
+OUT = Path(__file__).parent / "out"
+TARGET_WARM_REQUESTS = 8
+TARGET_WARM_RATIO = 1.0
+TARGET_RSS_MB = 600.0
+
+
+def seed_direct(store: SandboxStore, catalog: Catalog) -> None:
+    """Put the catalog into the store through its Python API (what the HTTP handlers call)."""
+    ids: dict[tuple[str, str], str] = {}
+    for kind, names in (
+        ("brand", {p.brand for p in catalog.products if p.brand}),
+        ("supplier", {p.supplier for p in catalog.products if p.supplier}),
+        ("tag", {t for p in catalog.products for t in p.tags or ()}),
+    ):
+        for name in sorted(names):
+            ids[(kind, name_key(name))] = store.create_named(kind, {"name": name})
+    for name in sorted({o for p in catalog.products for o in p.options}):
+        ids[("attribute", name_key(name))] = store.create_attribute({"name": name})["id"]
+    paths = sorted(
+        {
+            p.category[:d]
+            for p in catalog.products
+            if p.category
+            for d in range(1, len(p.category) + 1)
+        },
+        key=len,
+    )
+    entries = [
+        {
+            "name": path[-1],
+            "payload_id": "/".join(path),
+            **({"payload_parent_category_id": "/".join(path[:-1])} if len(path) > 1 else {}),
+        }
+        for path in paths
+    ]
+    created = store.bulk_categories({"categories": entries})["data"] if entries else []
+    categories = {c["payload_id"]: c["id"] for c in created}
+    for p in catalog.products:
+        body: dict[str, Any] = {"name": p.name, "handle": p.handle, "is_active": True}
+        if p.description is not None:
+            body["description"] = p.description
+        if p.brand:
+            body["brand_id"] = ids[("brand", name_key(p.brand))]
+        if p.supplier:
+            body["supplier_id"] = ids[("supplier", name_key(p.supplier))]
+        if p.supplier_code is not None:
+            body["supplier_code"] = p.supplier_code
+        if p.category:
+            body["product_category_id"] = categories["/".join(p.category)]
+        if p.tags is not None:
+            body["tag_ids"] = [ids[("tag", name_key(t))] for t in p.tags]
+        body["variants"] = [
+            {
+                "sku": v.sku,
+                "price_including_tax": _money(v.price),
+                **({"supply_price": _money(v.supply_price)} if v.supply_price else {}),
+                **(
+                    {"product_codes": [{"type": barcode_type(v.barcode), "code": v.barcode}]}
+                    if v.barcode
+                    else {}
+                ),
+                "variant_definitions": [
+                    {"attribute_id": ids[("attribute", name_key(a))], "value": val}
+                    for a, val in v.options
+                ],
+            }
+            for v in p.sellables()
+        ]
+        store.create_products(body)
+
+
+def _money(value: Decimal | None) -> float:
+    return float(store_money(value if value is not None else Decimal(1)))
+
+
+def seeded_store(catalog_dir: Path, *, families: int) -> Path:
+    """A sandbox store file holding the catalog; made once, reused while the catalog is."""
+    path = OUT / f"plan-store-{families}.db"
+    stamp = path.with_suffix(".json")
+    want = {"catalog": (catalog_dir / ".params.json").read_text(), "seeder": _seeder_source()}
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
+        return path
+    print(f"seeding a sandbox store with {families:,} families at {path} ...", flush=True)
+    path.unlink(missing_ok=True)
+    start = time.perf_counter()
+    store = SandboxStore(path, token=TOKEN, rate_limit=None)
+    seed_direct(store, load_catalog(catalog_dir))
+    store.close()
+    stamp.write_text(json.dumps(want))
+    print(f"  seeded in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def _seeder_source() -> str:
+    text = Path(__file__).read_text()
+    return text[text.index("def seed_direct") : text.index("def _money")]
+
+
+def run_plan(
+    catalog_dir: Path, state: Path, url: str, *, out: Path | None = None
+) -> tuple[float, str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LIGHTSPEED_", "CATALOG_"))},
+        "LIGHTSPEED_BASE_URL": url,
+        "LIGHTSPEED_TOKEN": TOKEN,
+        "NO_COLOR": "1",
+    }
+    command = [sys.executable, "-m", "reconciler", "--catalog", str(catalog_dir)]
+    command += ["--state", str(state), "plan", "--detailed-exitcode", "--format", "json"]
+    if out is not None:
+        command += ["--out", str(out)]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    if result.returncode not in (0, 2):
+        raise SystemExit(f"catalog plan failed ({result.returncode}):\n{result.stderr}")
+    return wall, result.stdout
+
+
+def adopt_everything(state_path: Path, url: str, catalog_dir: Path) -> int:
+    """Record every product as managed, as a first apply of a store that already matches
+    would (adoption writes nothing to the store)."""
+    from reconciler.apply import apply_plan
+
+    catalog = load_catalog(catalog_dir)
+    with State(state_path) as state, Client(url, TOKEN) as client:
+        cache = Cache(state)
+        refresh(client, cache)
+        live = load_live(cache)
+        plan = make_plan(catalog, live, store=url)
+        assert {c.action for c in plan.changes} <= {Action.ADOPT}, plan.counts()
+        apply_plan(plan, client, state, live=live)
+        return len(plan.changes)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench plan", description=__doc__)
+    parser.add_argument("--families", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N for the warm plan")
+    parser.add_argument("--out", type=Path, default=None, help="generated catalog dir")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    catalog_dir = ensure_catalog(
+        args.out or OUT / f"catalog-{args.families}", families=args.families, files=args.files
+    )
+    store_file = seeded_store(catalog_dir, families=args.families)
+    paths = sorted(catalog_dir.glob("*.yaml"))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        live_file = work / "store.db"
+        shutil.copyfile(store_file, live_file)
+        store = SandboxStore(live_file, token=TOKEN)  # X-Series rate limit
+        catalog_copy = work / "catalog"
+        shutil.copytree(catalog_dir, catalog_copy)  # its own parse cache: starts cold
+        state = work / "state" / "state.db"
+        with serve_in_thread(store) as url:
+            store.reset_stats()
+            cold_wall, cold_out = run_plan(catalog_copy, state, url)
+            cold = store.stats()["requests"]
+            cold_doc = json.loads(cold_out)
+            adopted = adopt_everything(state, url, catalog_copy)
+            warm_walls: list[float] = []
+            warm_requests: list[int] = []
+            for _ in range(args.repeat):
+                store.reset_stats()
+                wall, out = run_plan(catalog_copy, state, url)
+                warm_walls.append(wall)
+                warm_requests.append(store.stats()["requests"]["total"])
+                warm_doc = json.loads(out)
+        store.close()
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    parse = best_of(args.repeat, lambda: bare_parse(paths, pause_gc=False))
+    warm = min(warm_walls)
+    variants = sum(
+        len(c.get("children", [])) for c in cold_doc["changes"] if c["kind"] == "product"
+    )
+    cold_target = variants // MAX_PAGE_SIZE + 10
+    per_object = variants + 6  # one GET per product row, plus the name lists and retailer
+    figures = {
+        "families": args.families,
+        "variants": variants,
+        "files": len(paths),
+        "cold_plan": {
+            "requests": cold["total"],
+            "by_route": cold["by_route"],
+            "wall_s": round(cold_wall, 3),
+            "adopt": cold_doc["summary"].get("adopt", 0),
+        },
+        "adopted_by_apply": adopted,
+        "warm_noop_plan": {
+            "requests": max(warm_requests),
+            "wall_s": round(warm, 3),
+            "changes": len(warm_doc["changes"]),
+        },
+        "bare_parse_s": round(parse, 3),
+        "warm_ratio": round(warm / parse, 3),
+        "peak_rss_mb": round(peak_mb, 1),
+        "per_object_refresh": {
+            "requests": per_object,
+            "hours_at_rate_limit": round(per_object * RATE_WINDOW_SECONDS / 350 / 3600, 1),
+        },
+        "targets": {
+            "warm_requests": TARGET_WARM_REQUESTS,
+            "warm_ratio": TARGET_WARM_RATIO,
+            "cold_requests": cold_target,
+            "peak_rss_mb": TARGET_RSS_MB,
+        },
+    }
+    met = (
+        max(warm_requests) <= TARGET_WARM_REQUESTS
+        and warm / parse <= TARGET_WARM_RATIO
+        and cold["total"] <= cold_target
+        and peak_mb <= TARGET_RSS_MB
+        and not warm_doc["changes"]
+    )
+    figures["targets_met"] = met
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(
+            f"store: {args.families:,} families, {variants:,} variants; "
+            f"catalog in {len(paths)} files"
+        )
+        print(
+            f"cold plan   {cold['total']:6,} requests (target <= {cold_target}), {cold_wall:7.3f} s"
+        )
+        print(
+            f"warm no-op  {max(warm_requests):6,} requests (target <= {TARGET_WARM_REQUESTS}), "
+            f"{warm:7.3f} s = {warm / parse:.2f} x bare parse (target <= {TARGET_WARM_RATIO} x)"
+        )
+        print(f"bare parse (PyYAML C loader) {parse:7.3f} s")
+        print(f"peak RSS of catalog plan     {peak_mb:7.1f} MB (target <= {TARGET_RSS_MB:.0f} MB)")
+        print(
+            f"per-object refresh would need {per_object:,} requests, about "
+            f"{figures['per_object_refresh']['hours_at_rate_limit']} h at 350 requests / 5 min"
+        )
+        print("targets met" if met else "TARGETS MISSED")
+    return 0 if met else 1
