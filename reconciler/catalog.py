@@ -564,11 +564,11 @@ def _decode(raw: bytes) -> tuple[str | None, list[tuple[int, int, str, str, str 
     return text.removeprefix("\ufeff"), []
 
 
-def _check_file(rel: str, raw: bytes) -> tuple[_FileResult, str | None]:
-    """Parse and check one file's bytes; also returns the text for locating later problems."""
+def _check_file(rel: str, raw: bytes) -> _FileResult:
+    """Parse and check one file on its own (what needs other files or images comes later)."""
     text, problems = _decode(raw)
     if text is None:
-        return _FileResult(problems, None), None
+        return _FileResult(problems, None)
     parsed: _Parsed | None = None
     try:
         data = _fast_build(text)
@@ -578,7 +578,7 @@ def _check_file(rel: str, raw: bytes) -> tuple[_FileResult, str | None]:
         if parsed.findings:
             located = [(line, col, "", msg, hint) for line, col, msg, hint in parsed.findings]
             if data is None:
-                return _FileResult(located, None), text
+                return _FileResult(located, None)
             problems.extend(located)
     if data is None:
         data = {}  # an empty file (or only comments) declares nothing
@@ -591,9 +591,9 @@ def _check_file(rel: str, raw: bytes) -> tuple[_FileResult, str | None]:
             parsed = _careful_build(text)
         problems.extend(_locate(f, parsed) for f in findings)
     if problems:
-        return _FileResult(problems, None, raw=data), text
+        return _FileResult(problems, None, raw=data)
     assert isinstance(data, dict)
-    return _FileResult([], data), text
+    return _FileResult([], data)
 
 
 def _locate(f: Finding, parsed: _Parsed) -> tuple[int, int, str, str, str | None]:
@@ -724,9 +724,16 @@ class _Cache:
         self.dirty = False
         if path is None:
             return
+        # Line 1: a header naming the code that wrote the cache and the sha256 of the body, so a
+        # cache from another version, truncated or with flipped bits is ignored, never trusted.
         try:
-            blob = json.loads(path.read_bytes())
-            if blob.get("fingerprint") == _code_fingerprint():
+            header_line, _, body = path.read_bytes().partition(b"\n")
+            header = json.loads(header_line)
+            if (
+                header.get("fingerprint") == _code_fingerprint()
+                and header.get("sha256") == hashlib.sha256(body).hexdigest()
+            ):
+                blob = json.loads(body)
                 files, images = blob["files"], blob["images"]
                 if isinstance(files, dict) and isinstance(images, dict):
                     self.files, self.images = files, images
@@ -765,23 +772,24 @@ class _Cache:
             and (self.used_images.keys() == self.images.keys())
         ):
             return
-        blob = {
-            "fingerprint": _code_fingerprint(),
-            "files": self.used_files,
-            "images": self.used_images,
-        }
         try:
+            blob = {"files": self.used_files, "images": self.used_images}
+            body = json.dumps(blob, default=_decimal_default, separators=(",", ":")).encode()
+            header = {
+                "fingerprint": _code_fingerprint(),
+                "sha256": hashlib.sha256(body).hexdigest(),
+            }
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(blob, f, default=_decimal_default, separators=(",", ":"))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(json.dumps(header).encode() + b"\n" + body)
                 os.replace(tmp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-        except OSError:
+        except (OSError, TypeError, ValueError):
             pass  # a cache that cannot be written only costs speed next time
 
 
@@ -844,7 +852,7 @@ def _check_image(root: Path, name: str, cache_: _Cache) -> str | Finding:
             f"image {shown} is {st.st_size / 1048576:.1f} MB, more than 10 MB",
             "make it smaller",
         )
-    key = f"{target}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    key = f"{target}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
     entry = cache_.image(key)
     if entry is None:
         try:
@@ -1029,7 +1037,7 @@ def _load_file(path: Path, rel: str, shown: str, cache_: _Cache) -> _LoadedFile:
     data = cache_.file(key)
     if data is not None:
         return _LoadedFile(rel, shown, raw, data, data, [])
-    result, _text = _check_file(rel, raw)
+    result = _check_file(rel, raw)
     problems = [Problem(shown, line, col, p, m, h) for line, col, p, m, h in result.problems]
     if result.data is not None:
         cache_.put_file(key, result.data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,10 +18,14 @@ def _cache(workdir: Path) -> Path:
 
 
 def _tamper(cache: Path, old: str, new: str) -> None:
-    """Edit the cached results directly: if a load shows the edit, the file was not re-read."""
-    blob = cache.read_text()
-    assert old in blob
-    cache.write_text(blob.replace(old, new))
+    """Edit the cached results directly (re-signing them, as only a deliberate edit could): if a
+    load shows the edit, the file was not read again."""
+    header_line, _, body = cache.read_bytes().partition(b"\n")
+    assert old.encode() in body
+    body = body.replace(old.encode(), new.encode())
+    header = json.loads(header_line)
+    header["sha256"] = hashlib.sha256(body).hexdigest()
+    cache.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
 def test_unchanged_files_come_from_the_cache(write: Write, workdir: Path) -> None:
@@ -107,11 +112,15 @@ def test_corrupt_or_foreign_caches_are_ignored(write: Write, workdir: Path) -> N
     ):
         cache.write_bytes(junk)
         assert load_catalog(Path("catalog"), cache_path=cache) == expected
-    # A cache written by this version but with entries of the wrong shape.
+    # Written by this version, but with a flipped byte: the checksum catches it.
     load_catalog(Path("catalog"), cache_path=cache)
-    blob = json.loads(cache.read_text())
-    blob["files"] = {key: "not a mapping" for key in blob["files"]}
-    cache.write_text(json.dumps(blob))
+    blob = cache.read_bytes()
+    cache.write_bytes(blob.replace(b'"Tee"', b'"Tex"'))
+    assert load_catalog(Path("catalog"), cache_path=cache) == expected
+    # Written by this version, signed, but with entries of the wrong shape.
+    load_catalog(Path("catalog"), cache_path=cache)
+    files = json.loads(cache.read_bytes().partition(b"\n")[2])["files"]
+    _tamper(cache, json.dumps(files, separators=(",", ":")), json.dumps(dict.fromkeys(files, 1)))
     assert load_catalog(Path("catalog"), cache_path=cache) == expected
 
 
@@ -122,7 +131,8 @@ def test_the_cache_keeps_only_current_files(write: Write, workdir: Path) -> None
     for price in ("26.00", "27.00", "28.00"):
         write("a.yaml", TEE.replace("25.00", price))
         load_catalog(Path("catalog"), cache_path=cache)
-    assert len(json.loads(cache.read_text())["files"]) == 1
+    body = cache.read_bytes().partition(b"\n")[2]
+    assert len(json.loads(body)["files"]) == 1
 
 
 def test_an_unwritable_cache_only_costs_speed(write: Write, workdir: Path) -> None:
