@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 from rich.console import Console
@@ -72,7 +72,7 @@ def prepare_output(out: Path, *, force: bool) -> list[Path]:
             "in it, or choose an empty --out."
         )
     removed: list[Path] = []
-    for path in sorted(out.rglob("*")):
+    for path in sorted(out.rglob("*")):  # rglob does not follow symlinked folders
         if ".git" in path.relative_to(out).parts or path.relative_to(out) == Path(SETTINGS_FILE):
             continue
         if path.suffix in (".yaml", ".yml") and path.is_file() and _inside(out, path):
@@ -83,11 +83,22 @@ def prepare_output(out: Path, *, force: bool) -> list[Path]:
 
 def write_atomic(out: Path, relative: str, content: bytes) -> Path:
     """Write one file under `out` atomically (temp file + rename), never outside `out`."""
-    target = out / relative
-    # Checked after resolving, so neither `..` in a name nor a symlinked folder escapes `out`.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(out, target.parent) or Path(relative).is_absolute() or ".." in relative:
+    rel = PurePosixPath(relative)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise CatalogError(f"Refusing to write {relative!r}: it is outside {out}.")
+    # Each folder is checked before anything is made in it, so a symlinked folder cannot lead
+    # a write (or a mkdir) outside `out` either.
+    out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
+    folder = out
+    for part in rel.parts[:-1]:
+        folder = folder / part
+        if folder.exists() or folder.is_symlink():
+            if not folder.resolve().is_relative_to(root):
+                raise CatalogError(f"Refusing to write {relative!r}: {folder} leads outside {out}.")
+        else:
+            folder.mkdir()
+    target = folder / rel.name
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -100,7 +111,7 @@ def write_atomic(out: Path, relative: str, content: bytes) -> Path:
 
 
 def write_files(out: Path, files: Sequence[CatalogFile]) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # even with no file: an empty catalog is valid
     return [write_atomic(out, f.path, to_yaml(f.data).encode()) for f in files]
 
 

@@ -184,12 +184,14 @@ def test_nothing_is_written_outside_out(tmp_path: Path, capsys: pytest.CaptureFi
     run(["import", "--from-csv", str(FIXTURE), "--out", str(work / "out")], capsys)
     outside = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("a/b/out/")}
     assert outside == before
-    with pytest.raises(CatalogError, match="outside"):
-        write_atomic(work / "out", "../../x.yaml", b"x")
-    (work / "out" / "link").symlink_to(tmp_path)
-    with pytest.raises(CatalogError, match="outside"):
-        write_atomic(work / "out", "link/x.yaml", b"x")
+    for escape in ("../../x.yaml", "../evil/x.yaml", "/tmp/x.yaml", "link/evil/x.yaml"):
+        if escape.startswith("link"):
+            (work / "out" / "link").symlink_to(tmp_path)
+        with pytest.raises(CatalogError, match="outside"):
+            write_atomic(work / "out", escape, b"x")
     assert not (tmp_path / "x.yaml").exists()
+    assert not (work / "evil").exists() and not (tmp_path / "evil").exists()
+    assert write_atomic(work / "out", "a..b.yaml", b"ok").read_bytes() == b"ok"
 
 
 def csv_file(tmp_path: Path, text: str, *, encoding: str = "utf-8") -> Path:
