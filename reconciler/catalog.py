@@ -90,7 +90,7 @@ Positions = dict[JsonPath, tuple[int, int]]
 
 def schema_text(name: str = SCHEMA_FILE) -> str:
     """A schema's JSON text, found as package data (works from a checkout or a wheel)."""
-    return importlib.resources.files("reconciler.schemas").joinpath(name).read_text("utf-8")
+    return importlib.resources.files("reconciler").joinpath("schemas", name).read_text("utf-8")
 
 
 @cache
