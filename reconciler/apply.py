@@ -38,6 +38,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -76,6 +77,76 @@ def default_parallelism(estimate: Estimate) -> int:
     """
     per_second = estimate.rate_limit / max(estimate.window_seconds, 1.0)
     return max(4, min(16, math.ceil(per_second)))
+
+
+class WriteBudget:
+    """At most `limit` requests in any `window` seconds, the way X-Series counts them.
+
+    Steps start only when the store will accept their write, so a long apply fills each
+    window instead of running into 429s (whose whole-second Retry-After wastes time). A slot is
+    held from a write's start until `window` seconds after it finished: the store saw it
+    somewhere in between, so this never starts one too early. `foreign` counts requests in the
+    window that are not this apply's writes (the refresh before it, lookups, another app); it
+    is re-estimated from the store's `X-RateLimit-Remaining` as answers come in. Whatever the
+    estimate misses still meets the client's 429 handling.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        foreign: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = max(1, limit)
+        self.window = window
+        self.clock = clock
+        self.in_flight = 0
+        self.foreign = max(0, foreign)
+        self.finished: deque[float] = deque()  # completion times of this apply's writes
+
+    def _expire(self, now: float) -> None:
+        while self.finished and self.finished[0] <= now - self.window:
+            self.finished.popleft()
+
+    def delay(self) -> float:
+        """Seconds until one more write may start (0: now)."""
+        now = self.clock()
+        self._expire(now)
+        excess = self.in_flight + len(self.finished) + self.foreign - self.limit
+        if excess < 0:
+            return 0.0
+        if excess >= len(self.finished):  # nothing of ours expires soon: wait for answers
+            return _TICK
+        return max(_TICK, self.finished[excess] + self.window - now)
+
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def end(self, remaining: int | None) -> None:
+        """A write finished; `remaining` is the store's latest X-RateLimit-Remaining."""
+        self.in_flight -= 1
+        now = self.clock()
+        self.finished.append(now)
+        self._expire(now)
+        if remaining is not None:
+            ours = self.in_flight + len(self.finished)
+            self.foreign = max(0, self.limit - remaining - ours)
+
+
+_TICK = 0.01
+
+
+def write_budget(client: Client, estimate: Estimate) -> WriteBudget | None:
+    """The store's budget if it told us one (X-RateLimit-Limit), less what is already spent."""
+    stats = client.stats()
+    if not stats.rate_limit:
+        return None
+    remaining = stats.rate_remaining if stats.rate_remaining is not None else stats.rate_limit
+    return WriteBudget(
+        stats.rate_limit, estimate.window_seconds, foreign=stats.rate_limit - remaining
+    )
 
 
 # -- values the caller sees ------------------------------------------------------------------
@@ -1140,17 +1211,25 @@ def apply_plan(
         for change, reason in refused:
             recorder.record(change, "failed", error=f"refused: {reason}")
         _mark_lookups(steps, ledger)
-        _run_steps(
-            steps,
-            client,
-            recorder,
-            ledger,
-            Ids(live),
-            counter=counter,
-            parallelism=parallelism or default_parallelism(plan.estimate),
-            lock=lock,
-            planned=step_requests,
-        )
+        budget = write_budget(client, plan.estimate)
+        paced = client.pace_by_remaining
+        # With a budget, apply meters its writes itself; the client keeps its 429 waits.
+        client.pace_by_remaining = paced and budget is None
+        try:
+            _run_steps(
+                steps,
+                client,
+                recorder,
+                ledger,
+                Ids(live),
+                counter=counter,
+                parallelism=parallelism or default_parallelism(plan.estimate),
+                lock=lock,
+                planned=step_requests,
+                budget=budget,
+            )
+        finally:
+            client.pace_by_remaining = paced
         for group in groups:
             kids = [recorder.outcomes.get(id(c)) for c in group.children]
             ok = all(k is not None and k.outcome == "applied" for k in kids)
@@ -1217,6 +1296,7 @@ def _run_steps(
     parallelism: int,
     lock: ApplyLock | None,
     planned: int,
+    budget: WriteBudget | None,
 ) -> None:
     by_id = {s.id: s for s in steps}
     waiting = {s.id: len(s.deps) for s in steps}
@@ -1253,9 +1333,11 @@ def _run_steps(
                 recorder.record(change, "skipped", error=reason)
             stack.extend(dependants[sid])
 
-    def finish(step: Step, result: _Done, intent_id: int | None) -> None:
+    def finish(step: Step, result: _Done, intent_id: int | None, *, sent: bool = True) -> None:
         nonlocal done_requests
         done_requests += step.requests
+        if budget is not None and sent:
+            budget.end(client.stats().rate_remaining)
         if result.error is None:
             learned = result.learned or {}
             ids.learn(learned)
@@ -1288,13 +1370,17 @@ def _run_steps(
             while ready or running:
                 if lock is not None and lock.lost and stopped is None:
                     stopped = "the apply lock was lost (another apply took it over)"
+                pause = 0.0
                 while ready and len(running) < parallelism and stopped is None:
+                    pause = budget.delay() if budget is not None else 0.0
+                    if pause > 0:
+                        break
                     step = by_id[heapq.heappop(ready)]
                     del waiting[step.id]
                     try:
                         step.prepare(ids)
                     except CatalogError as exc:
-                        finish(step, _Done(error=str(exc)), None)
+                        finish(step, _Done(error=str(exc)), None, sent=False)
                         continue
                     intent_id = None
                     if step.intent is not None:
@@ -1302,10 +1388,18 @@ def _run_steps(
                         intent_id = ledger.begin_intent(
                             run_id=recorder.run_id, kind=kind, key=key, payload_digest=step.digest()
                         )
+                    if budget is not None:
+                        budget.start()
                     running[pool.submit(_execute, step, client, counter)] = (step, intent_id)
                 if not running:
+                    if pause > 0 and ready:
+                        time.sleep(pause)
+                        continue
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                # Wake for a finished write, or when the budget lets the next one start.
+                finished, _ = wait(
+                    running, timeout=pause if pause > 0 else None, return_when=FIRST_COMPLETED
+                )
                 for future in finished:
                     step, intent_id = running.pop(future)
                     finish(step, future.result(), intent_id)

@@ -143,6 +143,10 @@ class Client:
         self._rng = rng or random.Random()
         self._pace_below = pace_below
         self._rate_window = rate_window
+        # Spacing by X-RateLimit-Remaining. A caller that meters its own requests against the
+        # window (apply's write budget) turns it off while it runs: near a full window the
+        # spacing would stretch every later window to the sustained rate.
+        self.pace_by_remaining = True
         self._lock = threading.Lock()
         self._blocked_until = 0.0  # epoch seconds before which no thread may send (429)
         self._next_slot = 0.0  # earliest start of the next paced request
@@ -501,7 +505,10 @@ class Client:
         # Called under the lock: is the store's window nearly spent?
         limit, remaining = self._stats.rate_limit, self._stats.rate_remaining
         return bool(
-            limit and remaining is not None and remaining < max(1, limit * self._pace_below)
+            self.pace_by_remaining
+            and limit
+            and remaining is not None
+            and remaining < max(1, limit * self._pace_below)
         )
 
     def _nap(self, seconds: float) -> None:
