@@ -93,6 +93,11 @@ def schema_text(name: str = SCHEMA_FILE) -> str:
     return importlib.resources.files("reconciler").joinpath("schemas", name).read_text("utf-8")
 
 
+def schema_path(name: str = SCHEMA_FILE) -> Path:
+    """Where the installed schema file is, for editor settings (`yaml.schemas` in VS Code)."""
+    return Path(str(importlib.resources.files("reconciler").joinpath("schemas", name)))
+
+
 @cache
 def _checker() -> rules.SchemaChecker:
     return rules.SchemaChecker(json.loads(schema_text()))
@@ -951,20 +956,11 @@ def validate_directory(directory: Path, *, cache_path: Path | None = None) -> Re
     """Check every catalog file under `directory`; the catalog, or every problem, located."""
     directory = Path(directory)
     if not directory.is_dir():
-        shown = _shown(directory)
-        return Report(
-            None,
-            [
-                Problem(
-                    shown,
-                    1,
-                    1,
-                    "",
-                    "the catalog directory does not exist",
-                    "create it, or pass --catalog DIR",
-                )
-            ],
+        what = "is not a directory" if directory.exists() else "does not exist"
+        problem = Problem(
+            _shown(directory), 1, 1, "", f"the catalog directory {what}", "pass --catalog DIR"
         )
+        return Report(None, [problem])
     # Parsing allocates millions of small objects that all stay alive until the end; the cyclic
     # garbage collector would rescan them over and over for nothing, so it waits until we are done.
     gc_was_enabled = gc.isenabled()
@@ -1118,6 +1114,7 @@ __all__ = [
     "catalog_files",
     "dump_catalog",
     "load_catalog",
+    "schema_path",
     "schema_text",
     "to_yaml",
     "validate_directory",

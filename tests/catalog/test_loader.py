@@ -276,8 +276,12 @@ def test_load_catalog_raises_with_every_problem(write: Write) -> None:
 
 
 def test_missing_directory(workdir: Path) -> None:
+    (workdir / "file").write_text("")
     assert problems(Path("nope")) == [
-        "nope:1:1: the catalog directory does not exist (create it, or pass --catalog DIR)"
+        "nope:1:1: the catalog directory does not exist (pass --catalog DIR)"
+    ]
+    assert problems(Path("file")) == [
+        "file:1:1: the catalog directory is not a directory (pass --catalog DIR)"
     ]
 
 

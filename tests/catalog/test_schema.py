@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from reconciler.catalog import schema_text
+from reconciler.catalog import schema_path, schema_text
 from reconciler.rules import compile_schema
 
 SCHEMA: dict[str, Any] = json.loads(schema_text())
@@ -20,10 +21,18 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_schema_is_package_data() -> None:
-    import importlib.resources
+    path = schema_path()
+    assert path.is_file() and path.parent.name == "schemas"
+    assert json.loads(path.read_text()) == SCHEMA
 
-    files = importlib.resources.files("reconciler.schemas")
-    assert files.joinpath("catalog-file.schema.json").is_file()
+
+def test_the_example_catalog_names_the_schema_for_editors() -> None:
+    catalog = Path(__file__).resolve().parents[2] / "catalog"
+    for file in sorted(catalog.glob("*.yaml")):
+        first = file.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), file
+        target = (file.parent / first.partition("$schema=")[2]).resolve()
+        assert target == schema_path().resolve()
 
 
 @pytest.mark.parametrize("name", ["product", "variant", "brand", "supplier", "settings"])
