@@ -206,7 +206,10 @@ def _fast_build(text: str) -> object:
     no anchors, aliases or merge keys, not nested deeper than `MAX_DEPTH`. Positions are not
     recorded; the careful pass gives them when a problem needs them.
     """
-    parser = _Parser(text)
+    try:
+        parser = _Parser(text)  # the pure-Python reader already checks characters here
+    except yaml.YAMLError:
+        raise _GiveUp from None
     get = parser.get_event
     # Each open collection is [container, pending key]; a list's key slot is unused.
     stack: list[list[Any]] = []
@@ -399,8 +402,9 @@ def _careful_build(text: str) -> _Parsed:
             problem(at, f"{rules.quote(e.value)} cannot be read as a {_KIND_WORDS.get(kind, kind)}")
             return e.value
 
-    parser = _Parser(text)
+    parser: Any = None
     try:
+        parser = _Parser(text)
         while True:
             e = parser.get_event()
             cls = type(e)
@@ -511,7 +515,8 @@ def _careful_build(text: str) -> _Parsed:
         problem((1, 1), "unreadable YAML: " + " ".join(str(exc).split()))
         return out
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     out.data = root[0] if root else None
     return out
 
