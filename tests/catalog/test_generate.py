@@ -6,6 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bench.generate import generate_catalog, jpeg_bytes, png_bytes
@@ -60,3 +61,13 @@ def test_hooks_file_offers_catalog_validate() -> None:
     [hook] = hooks
     assert hook["id"] == "catalog-validate"
     assert (hook["entry"], hook["args"], hook["pass_filenames"]) == ("catalog", ["validate"], False)
+
+
+def test_bench_dispatches_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import available, main
+
+    assert "validate" in available()
+    assert main(["no-such-bench"]) == 64
+    assert "available: " in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    assert "benchmarks: " in capsys.readouterr().out
