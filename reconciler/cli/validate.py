@@ -69,7 +69,8 @@ def validate(ctx: Context, fmt: str, no_cache: bool) -> int:
 
     Every problem is reported at once, each on one line as file:line:column: where: what
     (hint), followed by a summary. Exits 0 when the catalog is valid and 1 otherwise.
-    Results for files that have not changed are reused from .catalog/parse-cache.
+    Results for files unchanged since the last run are reused from the parse cache beside
+    the state file (.catalog/parse-cache).
     """
     cache = None if no_cache else parse_cache_path(ctx.state_path)
     report = validate_directory(ctx.catalog_dir, cache_path=cache)
