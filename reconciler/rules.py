@@ -253,7 +253,12 @@ def describe_value(value: object) -> str:
 def quote(text: str, *, limit: int = 60) -> str:
     """A value quoted for a message, shortened so one problem stays one line."""
     text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    # Escape quotes, backslashes and anything unprintable (line breaks of every kind included).
+    escaped = "".join(
+        c if c.isprintable() and c not in '"\\' else ("\\" + c if c in '"\\' else repr(c)[1:-1])
+        for c in text
+    )
+    return f'"{escaped}"'
 
 
 _TYPE_WORDS = {

@@ -201,8 +201,17 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "names without surrounding spaces": (
         {"a.yaml": "brands:\n  - name: 'Acme '\n"},
         [
-            'catalog/a.yaml:2:11: brands[0].name: "Acme " is not a name (not empty, without '
-            "leading or trailing spaces)"
+            'catalog/a.yaml:2:11: brands[0].name: "Acme " is not a name (one line of text, '
+            "without leading or trailing spaces)"
+        ],
+    ),
+    "names are one line, shown escaped": (
+        {"a.yaml": 'products:\n  - {handle: a, name: "Tee\\u2028Two", sku: "A\\tB"}\n'},
+        [
+            'catalog/a.yaml:2:23: products[0].name: "Tee\\u2028Two" is not a name (one line of '
+            "text, without leading or trailing spaces)",
+            'catalog/a.yaml:2:44: products[0].sku: "A\\tB" is not a SKU (one line of text, without '
+            "spaces at either end)",
         ],
     ),
     "category path": (
