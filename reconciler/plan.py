@@ -621,9 +621,18 @@ class _Planner:
             )
             for i, img in enumerate(p.images or (), start=1)
         )
-        # A whole family with all its variants is one POST (API notes 6.3).
+        # A whole family with all its variants is one POST (API notes 6.3); the POST takes
+        # one `is_active` for the family, so each variant declared otherwise costs a PUT.
+        flags = [v.active for v in p.sellables()] if p.is_family else []
+        family_flag = new_family_active(flags)
+        fixups = sum(1 for f in flags if f is not None and f != family_flag)
         return Change(
-            Kind.PRODUCT, p.handle, Action.CREATE, tuple(fields), tuple(children), requests=1
+            Kind.PRODUCT,
+            p.handle,
+            Action.CREATE,
+            tuple(fields),
+            tuple(children),
+            requests=1 + fixups,
         )
 
     def _update(self, p: Product, found: LiveProduct) -> Change:
@@ -916,6 +925,13 @@ class _Planner:
 
     def _field(self, kind: Kind, key: str, name: str, before: Json, after: Json) -> FieldChange:
         return FieldChange(name, before, after, self._drift(kind, key, name, before))
+
+
+def new_family_active(flags: Sequence[bool | None]) -> bool:
+    """The `is_active` a new family is created with: what most of its variants declare
+    (undeclared counts as active), so the fewest variants need a PUT of their own after."""
+    active = [f is not False for f in flags]
+    return sum(active) * 2 >= len(active)
 
 
 def _skus(p: Product) -> list[str]:

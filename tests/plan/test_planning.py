@@ -104,8 +104,9 @@ def test_a_fresh_store_plans_names_first_then_one_request_per_family() -> None:
     ]
     assert all(c.action is Action.CREATE for c in plan.changes)
     assert [c.key for c in plan.changes if c.kind is Kind.CATEGORY] == ["Apparel", "Apparel / Tops"]
-    # 2 brands + 1 supplier + 2 tags + 2 attributes + 1 category bulk call + 2 products
-    assert plan.estimate.requests == 10
+    # 2 brands + 1 supplier + 2 tags + 2 attributes + 1 category bulk call + 2 products, and
+    # one PUT for the inactive TEE-M: the create takes one `is_active` for the whole family
+    assert plan.estimate.requests == 11
     family = plan.changes[-2]
     assert [c.key for c in family.children] == ["TEE-S", "TEE-M"]
     assert family.children[1].field("price").after == "25.00"  # the family price folded in
