@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path, PurePosixPath
 
 from reconciler.client import Client
 from reconciler.errors import ApiError, CatalogError, TransportError
@@ -56,7 +57,17 @@ from reconciler.normalize import (
     price_field,
     row_values,
 )
-from reconciler.plan import Action, Change, Estimate, FieldChange, Json, Kind, Plan
+from reconciler.plan import (
+    Action,
+    Change,
+    Estimate,
+    FieldChange,
+    Json,
+    Kind,
+    Plan,
+    new_family_active,
+)
+from reconciler.rules import image_type
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 from reconciler.state.lock import ApplyLock
@@ -440,18 +451,14 @@ def create_payload(change: Change, ids: Ids, *, tax_exclusive: bool) -> dict[str
 
 
 def family_active(change: Change) -> bool:
-    """The `is_active` a new family is created with: what most of its variants declare.
-
-    The create takes one flag for the whole family; the few variants that differ get a PUT
-    of their own afterwards.
-    """
-    flags = [
-        {f.field: f.after for f in v.fields}.get("active")
-        for v in change.children
-        if v.kind is Kind.VARIANT
-    ]
-    declared = [f is not False for f in flags]
-    return sum(declared) * 2 >= len(declared)
+    """The `is_active` a new family is created with (see `plan.new_family_active`)."""
+    return new_family_active(
+        [
+            {f.field: f.after for f in v.fields}.get("active")
+            for v in change.children
+            if v.kind is Kind.VARIANT
+        ]
+    )
 
 
 # -- steps: one write request each -----------------------------------------------------------
@@ -483,6 +490,10 @@ class Step(ABC):
 
     @abstractmethod
     def run(self, client: Client, counter: WriteCounter) -> Learned: ...
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        """Record what this step made beyond the ledger's change rows (caller's thread)."""
+        return None
 
     def digest(self) -> str:
         blob = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -806,12 +817,152 @@ class ProductDelete(Step):
         return {}
 
 
+class ImageUpload(Step):
+    """One family image uploaded from the catalog directory, then followed until processed.
+
+    Not an intent-guarded create: the store reuses an image when the same bytes are uploaded
+    to the same product again (API notes 7), so an upload whose answer was lost is simply sent
+    again (the client retries it), and the record is made from whatever id comes back.
+    """
+
+    def __init__(self, id: int, change: Change, handle: str, *, catalog_dir: Path | None) -> None:
+        super().__init__(id, f"upload image {change.key} to {handle}", [change])
+        self.change = change
+        self.handle = handle
+        self.catalog_dir = catalog_dir
+        self.content = b""
+        self.position = {f.field: f.after for f in change.fields}.get("position")
+
+    def prepare(self, ids: Ids) -> None:
+        product_id = ids.products.get(self.handle)
+        if product_id is None:
+            raise Unresolved(f"product {self.handle} does not exist in the store")
+        if self.catalog_dir is None:
+            raise CatalogError(f"image {self.change.key}: no catalog directory to read it from")
+        path = self.catalog_dir / self.change.key
+        try:
+            self.content = path.read_bytes()
+        except OSError as exc:
+            raise CatalogError(
+                f"image {path} cannot be read ({exc.strerror}); restore it or plan again"
+            ) from None
+        kind = image_type(self.content[:12])
+        if kind is None:
+            raise CatalogError(f"image {path} is not a jpg, png, gif, tiff or webp file")
+        self.payload = {
+            "product_id": product_id,
+            "path": self.change.key,
+            "sha256": hashlib.sha256(self.content).hexdigest(),
+            "media_type": f"image/{kind}",
+        }
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        counter.add()
+        data = client.upload_image(
+            self.payload["product_id"],
+            filename=PurePosixPath(self.change.key).name,
+            content=self.content,
+            media_type=self.payload["media_type"],
+        )
+        image_id = str(data["id"])
+        wait_processed(client, image_id, data, label=self.change.key)
+        return {(str(Kind.IMAGE), self.change.key): image_id}
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        ledger.record_image(
+            handle=self.handle,
+            path=self.change.key,
+            sha256=self.payload["sha256"],
+            image_id=learned[(str(Kind.IMAGE), self.change.key)],
+            product_id=self.payload["product_id"],
+            position=self.position,
+        )
+
+
+IMAGE_WAIT_SECONDS = 120.0
+
+
+def wait_processed(
+    client: Client,
+    image_id: str,
+    data: Json,
+    *,
+    label: str,
+    timeout: float = IMAGE_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Follow an upload until the store says `uploaded` (or raise on `error`), with backoff."""
+    deadline = time.monotonic() + timeout
+    pause = 0.1
+    while str((data or {}).get("status") or "uploaded") == "processing":
+        if time.monotonic() > deadline:
+            raise ApiError(
+                f"image {label} was still processing after {timeout:.0f} s; rerun apply later"
+            )
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
+        data = client.get_image(image_id)
+    if str((data or {}).get("status")) == "error":
+        message = (data or {}).get("message") or (data or {}).get("error") or "no reason given"
+        raise ApiError(f"the store could not process image {label}: {message}")
+
+
+class ImageMove(Step):
+    def __init__(self, id: int, change: Change, handle: str) -> None:
+        super().__init__(id, f"move image {change.key} of {handle}", [change])
+        self.change = change
+        self.position = int({f.field: f.after for f in change.fields}["position"])
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"id": self.change.remote_id, "position": self.position}
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        client.set_image_position(self.change.remote_id, self.position)
+        return {}
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        assert self.change.remote_id is not None
+        ledger.set_image_position(self.change.remote_id, self.position)
+
+
+class ImageDelete(Step):
+    def __init__(self, id: int, change: Change, handle: str) -> None:
+        super().__init__(id, f"delete {change.key} of {handle}", [change])
+        self.change = change
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"id": self.change.remote_id}
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        try:
+            client.delete_image(self.change.remote_id)
+        except ApiError as exc:
+            if exc.status != 404:  # already gone: done
+                raise
+        return {}
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        assert self.change.remote_id is not None
+        ledger.forget_image(self.change.remote_id)
+
+
 # -- building the steps from a plan ------------------------------------------------------------
 
 
 class _Builder:
-    def __init__(self, plan: Plan, live: Live, managed: Mapping[str, Mapping[str, object]]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        live: Live,
+        managed: Mapping[str, Mapping[str, object]],
+        catalog_dir: Path | None,
+    ) -> None:
         self.plan = plan
+        self.catalog_dir = catalog_dir
         self.live = live
         self.managed = managed
         self.steps: list[Step] = []
@@ -876,6 +1027,7 @@ class _Builder:
             for v in step.changes[1:]:
                 step.deps |= self._deps({f.field: f.after for f in v.fields})
             self._after_create(change, step)
+            self._images(change, step)
             return
         if change.action is Action.ADOPT:
             self.adopted.append(change)
@@ -886,8 +1038,11 @@ class _Builder:
             return
         if change.action is not Action.UPDATE:
             return
+        self._images(change, None)
         family = self.live.products.get(change.key)
         if family is None or not family.is_family:
+            if not values:
+                return
             # A simple product: its family-wide and own fields go in one request.
             sku = family.product.sku if family else None
             self._add(
@@ -951,6 +1106,23 @@ class _Builder:
                 self._retire_row(child, change)
             elif child.action is Action.ADOPT:
                 self.adopted.append(child)
+
+    def _images(self, change: Change, create: Step | None) -> None:
+        """Deletes and moves first, then uploads one after another in catalog order: the
+        store appends each upload, so that order is the family's image order."""
+        images = [c for c in change.children if c.kind is Kind.IMAGE]
+        before: set[int] = {create.id} if create is not None else set()
+        for c in images:
+            if c.action is Action.DELETE:
+                self._add(ImageDelete(self._next(), c, change.key))
+            elif c.action is Action.UPDATE:
+                before.add(self._add(ImageMove(self._next(), c, change.key)).id)
+        uploads = [c for c in images if c.action is Action.CREATE]
+        uploads.sort(key=lambda c: {f.field: f.after for f in c.fields}.get("position") or 0)
+        for c in uploads:
+            step = self._add(ImageUpload(self._next(), c, change.key, catalog_dir=self.catalog_dir))
+            step.deps = set(before)
+            before = {step.id}
 
     def _after_create(self, change: Change, create: Step) -> None:
         """Variants of a new family whose `active` differs from the family's flag."""
@@ -1044,10 +1216,14 @@ def _label_key(label: str) -> str:
 
 
 def build_steps(
-    plan: Plan, live: Live, managed: Mapping[str, Mapping[str, object]]
+    plan: Plan,
+    live: Live,
+    managed: Mapping[str, Mapping[str, object]],
+    *,
+    catalog_dir: Path | None = None,
 ) -> tuple[list[Step], list[Change], list[tuple[Change, str]], list[Change]]:
     """The plan as steps, plus the adoptions (no request), refusals and grouped changes."""
-    builder = _Builder(plan, live, managed)
+    builder = _Builder(plan, live, managed, catalog_dir)
     steps = builder.build()
     return steps, builder.adopted, builder.refused, builder.groups
 
@@ -1129,6 +1305,8 @@ class _Recorder:
         self.emit(ApplyEvent("change", change=result))
 
     def _managed(self, change: Change, remote_id: str | None) -> None:
+        if change.kind is Kind.IMAGE:  # images are remembered by content (`on_applied`)
+            return
         kind, key = str(change.kind), change.key
         if change.action is Action.DELETE:
             self.ledger.forget_managed(kind, key)
@@ -1163,6 +1341,7 @@ def apply_plan(
     parallelism: int | None = None,
     lock: ApplyLock | None = None,
     refresh_live: Callable[[], Live] | None = None,
+    catalog_dir: Path | None = None,
     actor: str | None = None,
     host: str | None = None,
 ) -> ApplyResult:
@@ -1172,6 +1351,7 @@ def apply_plan(
     The caller holds `lock` (the apply lock); if it is lost mid-run, no further step starts.
     `refresh_live`, if given, re-reads the store after the last step, so the ledger records
     the versions the store gave each applied object and the next plan starts warm.
+    `catalog_dir` is where image paths are read from.
     Returns the outcome per change; `outcome` is `partial` when any change failed or was
     skipped (the caller exits 1), and a rerun then does only what is left.
     """
@@ -1182,7 +1362,7 @@ def apply_plan(
     managed = {
         str(kind): ledger.managed(str(kind)) for kind in (Kind.PRODUCT, Kind.VARIANT, Kind.IMAGE)
     }
-    steps, adopted, refused, groups = build_steps(plan, live, managed)
+    steps, adopted, refused, groups = build_steps(plan, live, managed, catalog_dir=catalog_dir)
     step_requests = sum(s.requests for s in steps)
     planned = plan.estimate.requests
     run_id = ledger.start_run(
@@ -1347,6 +1527,7 @@ def _run_steps(
                 # Earlier runs' intents for the same object are answered too.
                 kind, key = step.intent
                 ledger.resolve_intents(kind, key, outcome="done", remote_id=_first(learned))
+            step.on_applied(ledger, learned)
             for change in step.changes:
                 recorder.record(
                     change, "applied", remote_id=learned.get((str(change.kind), change.key))

@@ -63,6 +63,9 @@ def _register() -> None:
     from reconciler.cli.plan import plan
 
     cli.add_command(plan)
+    from reconciler.cli.apply import apply
+
+    cli.add_command(apply)
     from reconciler.cli import history
 
     cli.add_command(history.history)

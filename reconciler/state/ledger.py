@@ -370,6 +370,46 @@ class Ledger:
         )
         return [row["key"] for row in rows]
 
+    # -- images (table `images`: what apply uploaded; the store never gives the bytes back) ----
+
+    def record_image(
+        self,
+        *,
+        handle: str,
+        path: str,
+        sha256: str,
+        image_id: str,
+        product_id: str,
+        position: int | None,
+    ) -> None:
+        with self._write():
+            self.db.table("images").upsert(
+                {
+                    "handle": handle,
+                    "path": path,
+                    "sha256": sha256,
+                    "image_id": image_id,
+                    "product_id": product_id,
+                    "position": position,
+                    "uploaded_at": now_iso(),
+                },
+                pk=("handle", "sha256"),
+            )
+
+    def set_image_position(self, image_id: str, position: int) -> None:
+        with self._write():
+            self.db.execute(
+                "update images set position = ? where image_id = ?", [position, image_id]
+            )
+
+    def forget_image(self, image_id: str) -> None:
+        with self._write():
+            self.db.execute("delete from images where image_id = ?", [image_id])
+
+    def images(self, handle: str) -> list[dict[str, Any]]:
+        """What apply uploaded for a family, by position."""
+        return self._rows("select * from images where handle = ? order by position, path", [handle])
+
     # -- intents -----------------------------------------------------------------------------
 
     def begin_intent(self, *, run_id: int | None, kind: str, key: str, payload_digest: str) -> int:

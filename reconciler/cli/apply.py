@@ -1,0 +1,297 @@
+"""`catalog apply [PLAN_FILE]`: make exactly the planned changes, locked, with progress.
+
+With PLAN_FILE (from `catalog plan --out`): refresh through the change feed and apply that plan,
+or refuse it (exit 1, nothing applied) when the catalog or any object it touches has changed
+since. Without: plan, show the plan, ask on a terminal (never without one: `--auto-approve`
+is required there), apply. Either way the store's apply lock is held throughout, so the refresh
+the plan is checked against is still true when the writes go out.
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, stale_reasons
+from reconciler.catalog import load_catalog
+from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.cli.plan import build_plan
+from reconciler.cli.validate import parse_cache_path
+from reconciler.client import Client
+from reconciler.errors import ApplyFailed, CatalogError, StalePlan
+from reconciler.normalize import Live
+from reconciler.plan import Plan
+from reconciler.planfile import read_plan
+from reconciler.refresh import load_live, refresh
+from reconciler.render import duration, render_text
+from reconciler.state import State
+from reconciler.state.cache import Cache
+from reconciler.state.ledger import Ledger
+from reconciler.state.lock import ApplyLock, Holder
+
+STALE_SHOWN = 10  # reasons listed in a stale-plan message before "and N more"
+
+
+def actor(environ: Mapping[str, str]) -> str:
+    """Who applies, for the ledger and the lock: the CI actor, else the local user."""
+    for key in ("GITHUB_ACTOR", "USER", "LOGNAME"):
+        if environ.get(key):
+            return environ[key]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+class ProgressView:
+    """Apply events on stderr: a rich bar on a terminal, a line per tenth elsewhere (CI logs)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(
+            TextColumn("Applying"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} requests"),
+            TextColumn("{task.fields[waits]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not self.live,
+        )
+        self.task: TaskID | None = None
+        self.next_line = 0.0
+
+    def __enter__(self) -> ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def __call__(self, event: ApplyEvent) -> None:
+        if event.type == "start":
+            self.task = self.progress.add_task("apply", total=event.planned, waits="")
+            self.next_line = event.planned / 10
+        elif event.type == "notice":
+            self.console.print(event.message, markup=False, highlight=False)
+        elif event.type == "progress" and self.task is not None:
+            waits = (
+                f"rate limit: {event.rate_limited} x 429, waited {event.waited_seconds:.0f} s"
+                if event.rate_limited or event.waited_seconds >= 1
+                else ""
+            )
+            self.progress.update(self.task, completed=event.done, waits=waits)
+            if not self.live and event.planned and event.done >= self.next_line:
+                self.console.print(
+                    f"Applied {event.done}/{event.planned} requests. {waits}".rstrip(),
+                    markup=False,
+                    highlight=False,
+                )
+                self.next_line = event.done + event.planned / 10
+        elif event.type == "change" and event.change is not None:
+            change = event.change
+            if change.outcome != "applied":
+                self.console.print(
+                    f"{change.outcome}: {change.action} {change.kind} {change.key}: {change.error}",
+                    markup=False,
+                    highlight=False,
+                )
+
+
+def summary_text(result: ApplyResult) -> str:
+    counts = result.counts()
+    head = (
+        f"Applied {counts['applied']} change{'s' if counts['applied'] != 1 else ''} with "
+        f"{result.writes} write request{'s' if result.writes != 1 else ''} "
+        f"(plan estimate {result.planned_requests}; {result.requests} requests in all, "
+        f"{result.rate_limited} rate-limited) in {duration(result.seconds)}."
+    )
+    if result.ok:
+        return head + "\n"
+    lines = [head, f"{counts['failed']} failed and {counts['skipped']} skipped:"]
+    for c in result.changes:
+        if c.outcome != "applied":
+            lines.append(f"  {c.outcome}: {c.action} {c.kind} {c.key}: {c.error}")
+    return "\n".join(lines) + "\n"
+
+
+def _stale_message(source: Path, reasons: list[str]) -> str:
+    shown = "; ".join(reasons[:STALE_SHOWN])
+    more = len(reasons) - STALE_SHOWN
+    tail = f"; and {more} more" if more > 0 else ""
+    return (
+        f"Plan {source} is stale: {shown}{tail}. Nothing was applied; run `catalog plan` "
+        "again and apply the new plan."
+    )
+
+
+def _refresher(client: Client, cache: Cache) -> Callable[[], Live]:
+    def again() -> Live:
+        refresh(client, cache)
+        return load_live(cache)
+
+    return again
+
+
+@click.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply without asking (required when there is no terminal to ask on).",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    help="Requests in flight at once (default: from the store's rate limit); the rate limit "
+    "is kept whatever this is.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints one document with every change's outcome on stdout.",
+)
+@click.pass_obj
+def apply(
+    ctx: Context, plan_file: Path | None, auto_approve: bool, parallelism: int | None, fmt: str
+) -> int:
+    """Make the planned changes in the store, with the fewest requests, and record them.
+
+    PLAN_FILE is a plan saved by `catalog plan --out`: exactly that plan is applied, or it is
+    refused (exit 1, nothing changed) if the catalog or any object it touches changed since.
+    Without PLAN_FILE the plan is made now, shown, and applied once confirmed. One apply runs
+    per store at a time; a rerun after a failure or crash finishes the rest without
+    duplicating anything. Exits 0 when everything applied, 1 on an error, a stale plan or a
+    partial failure (see `catalog history`).
+    """
+    err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
+    if plan_file is None and not auto_approve and not sys.stdin.isatty():
+        raise CatalogError(
+            "catalog apply asks before applying a plan it makes, and there is no terminal to "
+            "ask on: pass --auto-approve, or apply a reviewed plan file (catalog plan --out)."
+        )
+    saved = read_plan(plan_file) if plan_file is not None else None
+    target = store_target(ctx.environ)
+    who = actor(ctx.environ)
+    host = socket.gethostname()
+    with State(ctx.state_path) as state:
+        ledger = Ledger(state)
+        cache = Cache(state)
+        with ApplyLock(state, f"apply:{target.label}", holder=Holder.current(who)) as lock:
+            if lock.took_over is not None:
+                err.print(
+                    f"Took over the apply lock left by {lock.took_over.owner} on "
+                    f"{lock.took_over.host} (pid {lock.took_over.pid}), which is no longer "
+                    "running.",
+                    markup=False,
+                    highlight=False,
+                )
+            quiet = Console(file=io.StringIO())  # build_plan already said which store
+            if saved is not None:
+                assert plan_file is not None
+                client = connect(target, ctx.state_path.parent, console=err)
+                plan = saved
+            else:
+                plan, _ = build_plan(ctx)
+                client = connect(target, ctx.state_path.parent, console=quiet)
+            with client:
+                if saved is not None:
+                    assert plan_file is not None
+                    refresh(client, cache)
+                    live = load_live(cache)
+                    catalog = load_catalog(
+                        ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path)
+                    )
+                    reasons = []
+                    if plan.store != target.label:
+                        reasons.append(f"it was made for store {plan.store}, not {target.label}")
+                    reasons += stale_reasons(plan, live, catalog_digest=catalog.digest())
+                    if reasons:
+                        _refuse(ledger, plan, who, host, reasons)
+                        raise StalePlan(_stale_message(plan_file, reasons))
+                else:
+                    live = load_live(cache)
+                    err.print(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
+                if not plan.has_changes:
+                    _report_nothing(fmt, plan)
+                    return 0
+                asking = saved is None and not auto_approve
+                if asking and not click.confirm("Apply these changes?", err=True):
+                    raise CatalogError("Apply cancelled: nothing was changed.")
+                with ProgressView(err) as view:
+                    result = apply_plan(
+                        plan,
+                        client,
+                        state,
+                        live=live,
+                        on_event=view,
+                        parallelism=parallelism,
+                        lock=lock,
+                        refresh_live=_refresher(client, cache),
+                        catalog_dir=ctx.catalog_dir,
+                        actor=who,
+                        host=host,
+                    )
+    if fmt == "json":
+        doc = {
+            **result.to_json(),
+            "store": plan.store,
+            "plan_digest": plan.digest(),
+            "git_commit": plan.git_commit,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(summary_text(result))
+    sys.stdout.flush()
+    if not result.ok:
+        counts = result.counts()
+        raise ApplyFailed(
+            f"Apply was partial: {counts['failed']} change(s) failed and {counts['skipped']} "
+            "were skipped (listed above). Rerun `catalog apply` to finish the rest; what was "
+            "applied is not sent again."
+        )
+    return 0
+
+
+def _refuse(ledger: Ledger, plan: Plan, who: str, host: str, reasons: list[str]) -> None:
+    """A refused saved plan is a run too: the ledger says who tried what and why not."""
+    run = ledger.start_run(
+        store=plan.store,
+        plan_digest=plan.digest(),
+        catalog_digest=plan.catalog_digest,
+        git_commit=plan.git_commit,
+        actor=who,
+        host=host,
+    )
+    ledger.finish_run(run, outcome="refused", counts={"reasons": reasons})
+
+
+def _report_nothing(fmt: str, plan: Plan) -> None:
+    if fmt == "json":
+        doc = {
+            "format_version": 1,
+            "outcome": "nothing to do",
+            "counts": {"applied": 0, "failed": 0, "skipped": 0},
+            "requests": {"planned": 0, "writes": 0, "total": 0, "rate_limited": 0},
+            "changes": [],
+            "store": plan.store,
+            "plan_digest": plan.digest(),
+            "git_commit": plan.git_commit,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        sys.stdout.write("No changes: the store already matches the catalog.\n")
