@@ -1087,7 +1087,9 @@ def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNo
 
 
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_multi_representer(str, lambda d, v: _represent_str(d, str(v)))  # StrEnum values
 _Dumper.add_representer(Decimal, _represent_decimal)
+_Dumper.add_representer(tuple, lambda d, v: d.represent_list(list(v)))
 
 
 def to_yaml(data: object) -> str:

@@ -283,3 +283,25 @@ def test_compiled_schema_agrees_with_jsonschema(instance: Any, definition: str) 
 def test_compiled_file_schema_agrees_with_jsonschema(doc: Any) -> None:
     expected = jsonschema.Draft202012Validator(SCHEMA).is_valid(doc)
     assert compile_schema(SCHEMA)(doc) == expected
+
+
+def test_to_yaml_is_deterministic_block_style_and_keeps_unicode() -> None:
+    from reconciler.model import Prune
+
+    data = {
+        "z": Decimal("25.50"),
+        "a": ("Size", "Colour"),
+        "prune": Prune.DEACTIVATE,
+        "name": "Crème ☕",
+        "codes": ["0123", "yes", "1.50", "null"],
+        "text": "line one\nline two\n",
+    }
+    assert to_yaml(data) == (
+        "z: '25.50'\n"
+        "a:\n  - Size\n  - Colour\n"
+        "prune: deactivate\n"
+        "name: Crème ☕\n"
+        "codes:\n  - '0123'\n  - 'yes'\n  - '1.50'\n  - 'null'\n"
+        "text: |\n  line one\n  line two\n"
+    )
+    assert to_yaml(data) == to_yaml(dict(data))
