@@ -637,7 +637,7 @@ def _variant(v: Mapping[str, Any], options: tuple[str, ...]) -> Variant:
     values = v["options"]
     return Variant(
         sku=v["sku"],
-        options=tuple((o, values[o]) for o in options),
+        options=tuple([(o, values[o]) for o in options]),
         price=_money(v.get("price")),
         supply_price=_money(v.get("supply_price")),
         barcode=v.get("barcode"),
@@ -657,13 +657,13 @@ def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
         brand=p.get("brand"),
         supplier=p.get("supplier"),
         supplier_code=p.get("supplier_code"),
-        category=None if category is None else tuple(s.strip() for s in category.split("/")),
+        category=None if category is None else tuple([s.strip() for s in category.split("/")]),
         tags=None if tags is None else sorted_names(tags),
         active=p.get("active"),
         price=_money(p.get("price")),
         supply_price=_money(p.get("supply_price")),
         options=options,
-        variants=tuple(_variant(v, options) for v in p.get("variants") or ()),
+        variants=tuple([_variant(v, options) for v in p.get("variants") or ()]),
         images=None
         if paths is None
         else tuple(Image(path=n, sha256=images[n]) for n in map(rules.normalize_image_path, paths)),
