@@ -156,7 +156,8 @@ def jpeg_bytes(width: int, height: int, block: Callable[[int, int], tuple[int, i
     Only the DC coefficient of each block is coded (every AC coefficient is zero), which keeps
     the encoder a few lines long while producing a file any decoder reads: a colour mosaic.
     """
-    assert width % 8 == 0 and height % 8 == 0
+    if width % 8 or height % 8:
+        raise ValueError(f"width and height must be multiples of 8, not {width}x{height}")
     dc = _huffman_codes(_DC_BITS, _DC_VALUES)
     # A one-symbol AC table: end-of-block, coded as "0".
     out_bits: list[tuple[int, int]] = []

@@ -600,9 +600,8 @@ def _check_file(rel: str, raw: bytes) -> _FileResult:
         if parsed is None:
             parsed = _careful_build(text)
         problems.extend(_locate(f, parsed) for f in findings)
-    if problems:
+    if problems or not isinstance(data, dict):  # not a mapping: the schema has said so
         return _FileResult(problems, None, raw=data)
-    assert isinstance(data, dict)
     return _FileResult([], data)
 
 
