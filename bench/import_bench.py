@@ -1,21 +1,24 @@
-"""Import benchmark: `catalog import` of the benchmark's 10,000-family store, cold and warm.
+"""How much `catalog import` costs the store and the laptop on 10,000 families / 50,000 variants.
 
-Setup (not timed): the generated benchmark catalog (`bench.generate`, 10,000 families of 5
-variants) is put straight into an in-memory sandbox store through the store's own create calls
-(the same validation as its HTTP API, without 10,000 HTTP round trips), then the store is served
-on 127.0.0.1 with the X-Series rate limit (350 requests per 5 minutes).
+Setup (not timed), shared with the plan benchmark: the generated benchmark catalog
+(`bench.generate`) and a sandbox store file holding exactly that catalog, seeded through the
+store's Python API and cached under bench/out. A copy of the store is served over a real socket
+from this process with X-Series' rate limit (350 requests / 5 min).
 
-Timed, exactly what `catalog import` runs: the change-feed refresh into a fresh state file, the
-normalization, the catalog files written and validated. Then a second (warm) import against the
-same state, which must give byte-identical files. Reported: requests by route, time per phase,
-and the family count imported. The server shares this interpreter (and its GIL) with the
-importer, so the times are an upper bound of what the importer alone costs.
+Timed, each `catalog import` as a subprocess (interpreter start-up and imports included):
 
-Seeding 10,000 families this way takes the sandbox minutes (its uniqueness checks slow down as
-the store grows), so `--store-db FILE` keeps the seeded store: the first run fills FILE, later
-runs with the same `--families` reuse it.
+1. cold import: a fresh state file, so every object kind is read in full pages; the catalog is
+   written and validated;
+2. warm import: the same state file into a second directory: the change feed says nothing
+   changed; the files must be byte-identical to the cold import's;
+3. `catalog plan` of the imported catalog against the same store: only adoptions, no request
+   estimated for apply (the round trip at scale).
 
-Run: `python -m bench import` (`--families N` to scale, `--store-db FILE` to reuse the seed).
+Reported: requests by route (counted by the store), wall time and peak RSS of the imports, the
+plan's summary. Targets (issue 7): reads paged, never one request per product: cold requests
+<= ceil(variants / page size) + 10 (the refresh `catalog plan` makes); an adopt-only plan.
+
+Run: `python -m bench import` (first run seeds the store, shared with `python -m bench plan`).
 """
 
 from __future__ import annotations
@@ -23,196 +26,129 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bench.generate import generate_catalog
-from reconciler.catalog import load_catalog
-from reconciler.cli.import_ import check_written, read_store, write_store_import
-from reconciler.client import Client
-from reconciler.model import Catalog, name_key
-from reconciler.normalize import barcode_type
+from bench.plan_bench import OUT, TOKEN, seeded_store
+from bench.validate_bench import ensure_catalog
+from reconciler.client import MAX_PAGE_SIZE
 from reconciler.sandbox import SandboxStore, serve_in_thread
-from reconciler.state import State
-
-TOKEN = "import-bench-token"
-T = TypeVar("T")
-
-
-def seed(store: SandboxStore, catalog: Catalog) -> None:
-    """Create every name, category and family of `catalog` in the store, one call each."""
-    brands = {
-        name_key(b.name): store.create_named("brand", {"name": b.name}) for b in catalog.brands
-    }
-    suppliers = {
-        name_key(s.name): store.create_named("supplier", {"name": s.name})
-        for s in catalog.suppliers
-    }
-    tags = {name_key(t): store.create_named("tag", {"name": t}) for t in catalog.tags}
-    attributes: dict[str, str] = {}
-    paths = sorted({p.category for p in catalog.products if p.category})
-    nodes = sorted({path[: i + 1] for path in paths for i in range(len(path))})
-    made = store.bulk_categories(
-        {
-            "categories": [
-                {
-                    "name": node[-1],
-                    "payload_id": "/".join(node),
-                    **(
-                        {"payload_parent_category_id": "/".join(node[:-1])} if len(node) > 1 else {}
-                    ),
-                }
-                for node in nodes
-            ]
-        }
-    )
-    category_ids = _category_ids(made, nodes)
-    for p in catalog.products:
-        for option in p.options:
-            if name_key(option) not in attributes:
-                attributes[name_key(option)] = store.create_attribute({"name": option})["id"]
-        body: dict[str, Any] = {
-            "name": p.name,
-            "handle": p.handle,
-            "description": p.description or "",
-            "brand_id": brands[name_key(p.brand)] if p.brand else None,
-            "supplier_id": suppliers[name_key(p.supplier)] if p.supplier else None,
-            "supplier_code": p.supplier_code,
-            "product_category_id": category_ids[p.category] if p.category else None,
-            "tag_ids": [tags[name_key(t)] for t in p.tags or ()],
-            "variants": [
-                {
-                    "sku": v.sku,
-                    "price_including_tax": float(v.price or 0),
-                    "supply_price": float(v.supply_price or 0),
-                    "product_codes": [{"type": barcode_type(v.barcode), "code": v.barcode}]
-                    if v.barcode
-                    else [],
-                    "variant_definitions": [
-                        {"attribute_id": attributes[name_key(a)], "value": value}
-                        for a, value in v.options
-                    ],
-                }
-                for v in p.sellables()
-            ],
-        }
-        store.create_products({k: v for k, v in body.items() if v is not None})
-
-
-def _category_ids(made: Any, nodes: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
-    rows = made.get("data", made) if isinstance(made, dict) else made
-    if isinstance(rows, dict):
-        rows = rows.get("categories", [])
-    by_payload = {str(r.get("payload_id")): str(r["id"]) for r in rows if r.get("payload_id")}
-    if len(by_payload) == len(nodes):
-        return {node: by_payload["/".join(node)] for node in nodes}
-    # Answers without payload ids come back in the order they were sent.
-    return {node: str(r["id"]) for node, r in zip(nodes, rows, strict=True)}
-
-
-def open_seeded(
-    path: Path | None, families: int, root: Path, setup: dict[str, float]
-) -> SandboxStore:
-    """A sandbox store holding the generated catalog; seeded now unless `path` already holds it.
-
-    A marker beside the file records what was seeded, written only once seeding finished, so
-    an interrupted seed is started again rather than trusted.
-    """
-    marker = path.with_name(path.name + ".seeded") if path else None
-    wanted = f"families={families} generator=bench.generate"
-    if path is not None and marker is not None and marker.exists():
-        if marker.read_text() == wanted:
-            setup["seed store"] = 0.0
-            return SandboxStore(path, token=TOKEN, rate_limit="xseries", seed=1)
-        marker.unlink()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)
-    timed("generate", setup, lambda: generate_catalog(root / "generated", families=families))
-    catalog = timed("load generated", setup, lambda: load_catalog(root / "generated"))
-    store = SandboxStore(path or ":memory:", token=TOKEN, rate_limit="xseries", seed=1)
-    timed("seed store", setup, lambda: seed(store, catalog))
-    if marker is not None:
-        marker.write_text(wanted)
-    return store
-
-
-def timed(label: str, times: dict[str, float], fn: Callable[[], T]) -> T:
-    started = time.perf_counter()
-    try:
-        return fn()
-    finally:
-        times[label] = round(time.perf_counter() - started, 2)
 
 
 def digest(directory: Path) -> str:
+    """One hash over every file's name and bytes: equal digests mean byte-identical trees."""
     h = hashlib.sha256()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         h.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
-def run_import(url: str, state_path: Path, out: Path) -> dict[str, Any]:
-    """One `catalog import` (what the command runs), timed per phase."""
-    times: dict[str, float] = {}
-    started = time.perf_counter()
-    with State(state_path) as state, Client(url, TOKEN) as client:
-        imported = timed(
-            "read (refresh + normalize)", times, lambda: read_store(client, state, download=None)
-        )
-        timed("write files", times, lambda: write_store_import(out, imported, state))
-        requests = client.stats().requests
-        rate_limited = client.stats().rate_limited
-    timed("validate written catalog", times, lambda: check_written(out))
-    times["total"] = round(time.perf_counter() - started, 2)
-    return {
-        "requests": requests,
-        "rate_limited": rate_limited,
-        "products": len(imported.result.catalog.products),
-        "variants": sum(len(p.variants) for p in imported.result.catalog.products),
-        "problems": len(imported.result.problems),
-        "seconds": times,
+def catalog_command(url: str, state: Path, *args: str) -> tuple[float, str, str]:
+    """Run `catalog --state STATE ARGS...` against the store at `url`; (wall s, stdout, stderr)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LIGHTSPEED_", "CATALOG_"))},
+        "LIGHTSPEED_BASE_URL": url,
+        "LIGHTSPEED_TOKEN": TOKEN,
+        "NO_COLOR": "1",
     }
+    command = [sys.executable, "-m", "reconciler", "--state", str(state), *args]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    if result.returncode not in (0, 2):
+        raise SystemExit(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return wall, result.stdout, result.stderr
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench import", description=__doc__)
     parser.add_argument("--families", type=int, default=10_000)
-    parser.add_argument(
-        "--store-db",
-        type=Path,
-        default=None,
-        help="Keep the seeded sandbox store in this file and reuse it on later runs.",
-    )
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
-        root = Path(tmp)
-        setup: dict[str, float] = {}
-        store = open_seeded(args.store_db, args.families, root, setup)
+
+    catalog_dir = ensure_catalog(
+        OUT / f"catalog-{args.families}", families=args.families, files=args.files
+    )
+    store_file = seeded_store(catalog_dir, families=args.families)
+    figures: dict[str, Any] = {"families": args.families}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        live_file = work / "store.db"
+        shutil.copyfile(store_file, live_file)
+        store = SandboxStore(live_file, token=TOKEN)  # X-Series rate limit
+        state = work / "state" / "state.db"
         with serve_in_thread(store) as url:
+            runs: dict[str, Any] = {}
+            for name in ("cold", "warm"):
+                store.reset_stats()
+                wall, _, err = catalog_command(url, state, "import", "--out", str(work / name))
+                requests = store.stats()["requests"]
+                runs[name] = {
+                    "requests": requests["total"],
+                    "by_route": requests["by_route"],
+                    "wall_s": round(wall, 2),
+                    "summary": next(
+                        (line for line in err.splitlines() if line.startswith("Imported")), ""
+                    ),
+                }
             store.reset_stats()
-            cold = run_import(url, root / "state.db", root / "cold")
-            cold["by_route"] = store.stats()["requests"]["by_route"]
-            store.reset_stats()
-            warm = run_import(url, root / "state.db", root / "warm")
-            warm["by_route"] = store.stats()["requests"]["by_route"]
-        same = digest(root / "cold") == digest(root / "warm")
+            plan_wall, plan_out, _ = catalog_command(
+                url, state, "--catalog", str(work / "cold"), "plan", "--format", "json"
+            )
+            plan = json.loads(plan_out)
         store.close()
-    report = {
-        "families": args.families,
-        "setup_seconds": setup,
-        "cold_import": cold,
-        "warm_import": warm,
-        "byte_identical": same,
-    }
-    print(json.dumps(report, indent=2))
-    if not same or cold["products"] != args.families:
-        raise SystemExit(1)
+        same = digest(work / "cold") == digest(work / "warm")
+        files = sum(1 for p in (work / "cold").rglob("*.yaml"))
+    variants = 5 * args.families  # the generator's families have five variants each
+    # Products in full pages plus one empty page that confirms the end; brands, suppliers and
+    # tags one page and one empty page each; attributes, categories and the retailer one each.
+    target = -(-variants // MAX_PAGE_SIZE) + 1 + 3 * 2 + 3
+    figures.update(
+        {
+            "variants": variants,
+            "files_written": files,
+            "cold_import": runs["cold"],
+            "warm_import": runs["warm"],
+            "byte_identical": same,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+            "plan_after_import": {
+                "summary": plan["summary"],
+                "apply_requests_estimated": plan["estimate"]["requests"],
+                "wall_s": round(plan_wall, 2),
+            },
+            "target_cold_requests": target,
+        }
+    )
+    ok = (
+        same
+        and runs["cold"]["requests"] <= target
+        and set(plan["summary"]) <= {"adopt"}
+        and plan["estimate"]["requests"] == 0
+    )
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(
+            f"import of {args.families:,} families / {variants:,} variants into {files} files\n"
+            f"  cold: {runs['cold']['requests']} requests (target <= {target}), "
+            f"{runs['cold']['wall_s']} s\n"
+            f"  warm: {runs['warm']['requests']} requests, {runs['warm']['wall_s']} s; "
+            f"byte-identical: {same}\n"
+            f"  peak RSS {figures['peak_rss_mb']} MB\n"
+            f"  plan after import: {plan['summary']}, "
+            f"{plan['estimate']['requests']} apply requests, {round(plan_wall, 2)} s\n"
+            f"  {'OK' if ok else 'FAILED'}"
+        )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
