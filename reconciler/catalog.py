@@ -34,6 +34,7 @@ import hashlib
 import importlib.resources
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -1069,10 +1070,17 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+# Text that a YAML 1.2 reader (editors, other tools) would take for a number, although YAML 1.1
+# (PyYAML, this loader) reads it as text: "0000000010009" plain is 10009 to them. Quote it.
+_NUMERIC_LOOKING = re.compile(r"[-+]?(\.?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?|0o[0-7]+)")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (descriptions) reads best as a literal block; the emitter falls back to
     # quoting by itself when a block cannot represent the text exactly.
     style = "|" if "\n" in value else None
+    if _NUMERIC_LOOKING.fullmatch(value):
+        style = "'"
     if "\x85" in value or "\u2028" in value or "\u2029" in value:
         # YAML reads these as line breaks; PyYAML's emitter writes them raw in plain, single-quoted
         # and block styles, where they come back as a space or "\n". Double quotes escape them.

@@ -293,7 +293,7 @@ def test_to_yaml_is_deterministic_block_style_and_keeps_unicode() -> None:
         "a": ("Size", "Colour"),
         "prune": Prune.DEACTIVATE,
         "name": "Crème ☕",
-        "codes": ["0123", "yes", "1.50", "null"],
+        "codes": ["0123", "yes", "1.50", "null", "0000000010009", "1e3", "0o17", "1.2.3"],
         "text": "line one\nline two\n",
     }
     assert to_yaml(data) == (
@@ -301,7 +301,8 @@ def test_to_yaml_is_deterministic_block_style_and_keeps_unicode() -> None:
         "a:\n  - Size\n  - Colour\n"
         "prune: deactivate\n"
         "name: Crème ☕\n"
-        "codes:\n  - '0123'\n  - 'yes'\n  - '1.50'\n  - 'null'\n"
+        "codes:\n  - '0123'\n  - 'yes'\n  - '1.50'\n  - 'null'\n  - '0000000010009'\n"
+        "  - '1e3'\n  - '0o17'\n  - 1.2.3\n"
         "text: |\n  line one\n  line two\n"
     )
     assert to_yaml(data) == to_yaml(dict(data))
