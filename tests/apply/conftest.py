@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 
 from reconciler.client import Client
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
 from reconciler.state import State
 
-from .helpers import TOKEN, Harness
+from .helpers import TOKEN, Cli, Harness
 
 
 @pytest.fixture
 def store() -> Iterator[SandboxStore]:
-    sandbox = SandboxStore(":memory:", token=TOKEN, rate_limit=None, seed=7)
+    sandbox = SandboxStore(
+        ":memory:", token=TOKEN, rate_limit=None, seed=7, image_processing_seconds=0.01
+    )
     yield sandbox
     sandbox.close()
 
@@ -43,3 +45,10 @@ def state(tmp_path: Path) -> Iterator[State]:
 @pytest.fixture
 def harness(store: SandboxStore, client: Client, state: State) -> Harness:
     return Harness(store, client, state)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, store: SandboxStore) -> Iterator[Cli]:
+    """The `catalog` command in a subprocess, against `store` over a real socket."""
+    with serve_in_thread(store) as url:
+        yield Cli(tmp_path, url)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, live_row_values
@@ -216,3 +222,70 @@ def shop(n: int = 3) -> Catalog:
         simple("gift-wrap", "GIFT-WRAP", tags=("cotton",)),
         simple("sticker", "STICKER", price="1.25", brand="Acme"),
     )
+
+
+# -- the command line, in a real process ----------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "catalog"
+
+
+def example_catalog(into: Path) -> Path:
+    """A copy of the example catalog. Products on a category that also has subcategories are
+    moved one level down: the store only accepts leaf categories, and this suite tests apply,
+    not the example's data."""
+    target = into / "catalog"
+    shutil.copytree(EXAMPLE, target)
+    for path in target.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        fixed = re.sub(r"(?m)^(\s+category: Accessories)\s*$", r"\1 / Small Goods", text)
+        path.write_text(fixed, encoding="utf-8")
+    return target
+
+
+class Cli:
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.tmp = tmp
+        self.catalog = example_catalog(tmp)
+        self.state = tmp / "state.db"
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("LIGHTSPEED_", "CATALOG_"))
+        }
+        self.env.update(LIGHTSPEED_BASE_URL=url, LIGHTSPEED_TOKEN=TOKEN, NO_COLOR="1")
+
+    def argv(self, *args: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--catalog",
+            str(self.catalog),
+            "--state",
+            str(self.state),
+            *args,
+        ]
+
+    def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def writes(store: SandboxStore) -> int:
+    by_method = store.stats()["requests"]["by_method"]
+    return sum(n for m, n in by_method.items() if m in ("POST", "PUT", "DELETE"))

@@ -1,0 +1,70 @@
+"""`catalog apply` as people and CI run it: a real process, the sandbox over a real socket."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from reconciler.sandbox import SandboxStore
+from reconciler.state import State
+from reconciler.state.ledger import Ledger
+
+from .helpers import TOKEN, Cli, writes
+
+
+def test_apply_the_example_catalog_then_plan_is_empty(cli: Cli, store: SandboxStore) -> None:
+    planned = json.loads(cli.run("plan", "--format", "json").stdout)
+    store.reset_stats()
+    done = cli.run("apply", "--auto-approve", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "applied" and report["counts"]["failed"] == 0
+    assert writes(store) == planned["estimate"]["requests"] == report["requests"]["writes"]
+    images = store.stats()["requests"]["by_route"]
+    assert images.get("POST /api/2.0/products/{id}/actions/image_upload", 0) > 0
+    again = cli.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    store.reset_stats()
+    rerun = cli.run("apply", "--auto-approve")
+    assert rerun.returncode == 0 and "No changes" in rerun.stdout
+    assert writes(store) == 0  # not even an image is sent again
+
+
+def test_without_a_terminal_apply_needs_auto_approve(cli: Cli, store: SandboxStore) -> None:
+    refused = cli.run("apply")
+    assert refused.returncode == 1
+    assert "--auto-approve" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert writes(store) == 0
+
+
+def test_a_stale_saved_plan_is_refused_and_changes_nothing(cli: Cli, store: SandboxStore) -> None:
+    assert cli.run("apply", "--auto-approve").returncode == 0
+    yaml = cli.catalog / "apparel.yaml"
+    yaml.write_text(yaml.read_text().replace("price: 25.00", "price: 26.00", 1))
+    saved = cli.tmp / "plan.json"
+    made = cli.run("plan", "--out", str(saved))
+    assert made.returncode == 0, made.stderr
+    plan = json.loads(saved.read_text())
+    touched = next(c for c in plan["changes"] if c["kind"] == "product")
+    assert touched["remote_id"]
+    # Someone edits that product in the store after the plan was reviewed.
+    with httpx.Client(base_url=cli.env["LIGHTSPEED_BASE_URL"]) as http:
+        answer = http.put(
+            f"/api/2.1/products/{touched['remote_id']}",
+            json={"common": {"description": "<p>Edited in the back office</p>"}},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert answer.status_code == 200
+    store.reset_stats()
+    refused = cli.run("apply", str(saved))
+    assert refused.returncode == 1
+    assert "stale" in refused.stderr and f'product "{touched["key"]}"' in refused.stderr
+    assert writes(store) == 0
+    with State(cli.state) as state:
+        assert Ledger(state).runs()[0].outcome == "refused"
+    # A fresh plan applies fine.
+    fresh = cli.tmp / "fresh.json"
+    assert cli.run("plan", "--out", str(fresh)).returncode == 0
+    done = cli.run("apply", str(fresh))
+    assert done.returncode == 0, done.stderr
