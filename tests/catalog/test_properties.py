@@ -48,6 +48,9 @@ def _assert_outcome(directory: Path) -> None:
     for problem in report.problems:
         assert problem.line >= 1 and problem.column >= 1
         assert "\n" not in str(problem)
+        # Every location is inside the file (a line past the last one only for end-of-file).
+        text = (directory / Path(problem.file).name).read_bytes().decode("utf-8", "replace")
+        assert problem.line <= len(text.splitlines()) + 1
 
 
 @FIXTURES
