@@ -1021,13 +1021,17 @@ def _load_file(path: Path, rel: str, shown: str, cache_: _Cache) -> _LoadedFile:
         return _LoadedFile(rel, shown, None, None, None, [Problem(shown, 1, 1, "", message, hint)])
 
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a link to /dev/zero would never end
+            return fail("not a regular file", "catalog files must be plain files")
+        if st.st_size > MAX_FILE_BYTES:
             return fail(
-                f"the file is {size / 1048576:.1f} MB, more than {MAX_FILE_BYTES // 1048576} MB",
+                f"the file is {st.st_size / 1048576:.1f} MB, more than "
+                f"{MAX_FILE_BYTES // 1048576} MB",
                 "split it into several files",
             )
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return fail(f"cannot read the file: {exc.strerror}")
     if len(raw) > MAX_FILE_BYTES:  # it grew between stat and read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -132,6 +133,15 @@ def test_files_over_the_size_limit_are_refused_unread(catalog_dir: Path) -> None
         f.truncate(MAX_FILE_BYTES + 1)
     assert problems() == [
         "catalog/huge.yaml:1:1: the file is 32.0 MB, more than 32 MB (split it into several files)"
+    ]
+
+
+def test_only_regular_files_are_read(catalog_dir: Path) -> None:
+    (catalog_dir / "zero.yaml").symlink_to("/dev/zero")
+    os.mkfifo(catalog_dir / "pipe.yaml")
+    assert problems() == [
+        "catalog/pipe.yaml:1:1: not a regular file (catalog files must be plain files)",
+        "catalog/zero.yaml:1:1: not a regular file (catalog files must be plain files)",
     ]
 
 
