@@ -843,7 +843,10 @@ def _check_images(
 
 def _check_image(root: Path, name: str, cache_: _Cache) -> str | Finding:
     shown = rules.quote(name)
-    target = (root / name).resolve()
+    try:
+        target = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop; a NUL in the name
+        return Finding((), f"image {shown} cannot be found", "check the path and any links in it")
     if not target.is_relative_to(root):
         return Finding(
             (),
@@ -852,7 +855,7 @@ def _check_image(root: Path, name: str, cache_: _Cache) -> str | Finding:
         )
     try:
         st = target.stat()
-    except OSError:
+    except (OSError, ValueError):
         return Finding((), f"image {shown} does not exist", "check the path and its case")
     if not stat.S_ISREG(st.st_mode):
         return Finding((), f"image {shown} is not a file")

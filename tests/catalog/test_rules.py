@@ -431,6 +431,18 @@ def test_images_inside_the_catalog_directory(write: Write, catalog_dir: Path) ->
     ]
 
 
+def test_image_paths_that_cannot_resolve(write: Write, catalog_dir: Path) -> None:
+    (catalog_dir / "a.png").symlink_to("b.png")
+    (catalog_dir / "b.png").symlink_to("a.png")
+    write("a.yaml", 'products:\n  - {handle: a, name: A, images: [a.png, "x\\0y.png"]}\n')
+    assert problems() == [
+        'catalog/a.yaml:2:35: products[0].images[0]: image "a.png" cannot be found (check the '
+        "path and any links in it)",
+        'catalog/a.yaml:2:42: products[0].images[1]: image "x\\x00y.png" cannot be found (check '
+        "the path and any links in it)",
+    ]
+
+
 def test_images_at_most_10_mb(write: Write, catalog_dir: Path) -> None:
     big = catalog_dir / "big.png"
     with big.open("wb") as f:
