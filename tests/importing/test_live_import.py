@@ -458,6 +458,15 @@ def test_the_command_imports_the_embedded_sandbox(
     assert plan["estimate"]["requests"] == 0
     assert {c["action"] for c in plan["changes"]} == {"adopt"}
 
+    # Apply adopts everything without one write; the next plan is empty.
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 0, err
+    with State(tmp_path / ".catalog" / "state.db") as state:
+        (last,) = Ledger(state).runs()
+        assert (last.outcome, last.counts["writes"], last.counts["applied"]) == ("applied", 0, 13)
+    code, _, err = run("plan", "--detailed-exitcode")
+    assert code == 0, err
+
     code, _, err = run("import")
     assert code == 1 and "is not empty: pass --force" in err
     code, _, err = run("import", "--force")
