@@ -37,8 +37,16 @@ from reconciler.model import (
 
 # The catalog format's handle: a lowercase slug. Anything else cannot be declared, and since the
 # handle is the family's identity (design invariant 1) it is never rewritten into one silently.
-HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_VARIANTS = 200  # API notes 6.1
+# A name, SKU, option, brand, supplier or tag as catalog-file.schema.json's `name` and `sku`
+# allow it: one line, no control characters, no spaces at either end, at most 255 characters.
+# (tests/importing checks this stays the schema's pattern.)
+NAME_PATTERN = re.compile(
+    r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f])?$"
+)
+MAX_NAME = 255
+MAX_TEXT = 65535
 MONEY_PLACES = 5  # the store keeps prices to 5 decimal places
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +238,37 @@ def _price_column(columns: Iterable[str], tax_mode: TaxMode | None) -> str:
     return ""
 
 
+def name_problem(what: str, value: str) -> str | None:
+    """Why `value` cannot be declared as a name-like field (None when it can)."""
+    if len(value) > MAX_NAME:
+        return f"{what} is {len(value)} characters long, more than {MAX_NAME}"
+    if not NAME_PATTERN.match(value):
+        return f"{what} {value!r} has a line break, a control character or spaces at an end"
+    return None
+
+
+def undeclarable(p: Product) -> str | None:
+    """Why the catalog format cannot declare this product as it is (None when it can)."""
+    checks: list[tuple[str, str | None]] = [("name", p.name), ("sku", p.sku)]
+    checks += [("brand", p.brand), ("supplier", p.supplier)]
+    checks += [("tag", t) for t in p.tags or ()]
+    checks += [("category level", c) for c in p.category or ()]
+    checks += [("option", o) for o in p.options]
+    for v in p.variants:
+        checks += [("sku", v.sku)]
+        checks += [(f"option {n!r} value", value) for n, value in v.options]
+    for what, value in checks:
+        problem = name_problem(what, value) if value is not None else None
+        if problem:
+            return problem
+    if p.category and any("/" in c for c in p.category):
+        return f"category level {next(c for c in p.category if '/' in c)!r} contains a '/'"
+    for what, text in (("description", p.description), ("supplier_code", p.supplier_code)):
+        if text is not None and len(text) > MAX_TEXT:
+            return f"{what} is longer than {MAX_TEXT} characters"
+    return None
+
+
 def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
     cell = row.cells.get
     handle = cell("handle", "")
@@ -291,6 +330,23 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
         )
         barcode = None
 
+    problem = undeclarable(
+        Product(
+            handle=handle,
+            name=cell("name", "") or "-",  # a blank name is reported once the family is known
+            sku=sku,
+            brand=family.get("brand"),
+            supplier=family.get("supplier"),
+            supplier_code=family.get("supplier_code"),
+            description=family.get("description"),
+            category=family.get("category"),
+            tags=family.get("tags"),
+            options=tuple(n for n, _ in options),
+            variants=(Variant(sku=sku, options=tuple(options)),) if options else (),
+        )
+    )
+    if problem:
+        raise _RowError(problem)
     return _Row(
         line=row.line,
         handle=handle,
@@ -649,6 +705,9 @@ def _live_problem(handle: str, product: Product) -> str | None:
         return f'"{handle}" is a family without a variant that has a SKU'
     if not product.is_family and not product.sku:
         return f'"{handle}" has no SKU in the store'
+    problem = undeclarable(product)
+    if problem:
+        return f'"{handle}": {problem}, which the catalog format cannot declare'
     return None
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+import reconciler
 from reconciler.importer import (
+    HANDLE_PATTERN,
+    NAME_PATTERN,
     CsvRow,
     Severity,
     TaxMode,
@@ -217,3 +222,28 @@ def test_layout_is_independent_of_declaration_order() -> None:
 def test_prices_the_store_cannot_hold_are_refused(cell: str, problem: str) -> None:
     found = errors(rows({"handle": "a", "sku": "A", "name": "A", "retail_price": cell}))
     assert found[0][0] == 2 and problem in found[0][1]
+
+
+def test_the_patterns_are_the_schemas() -> None:
+    schema = json.loads(
+        (Path(reconciler.__file__).parent / "schemas" / "catalog-file.schema.json").read_text()
+    )["$defs"]
+    assert NAME_PATTERN.pattern == schema["name"]["pattern"] == schema["sku"]["pattern"]
+    assert HANDLE_PATTERN.pattern == schema["handle"]["pattern"]
+
+
+def test_values_the_catalog_cannot_hold_are_refused_with_their_line() -> None:
+    found = errors(
+        rows(
+            {"handle": "a", "sku": "A", "name": "Two\nlines"},
+            {"handle": "b", "sku": "B\x07", "name": "Bell"},
+            {"handle": "c", "sku": "C", "name": "C", "brand_name": "x" * 256},
+            tee("T-1", "S\u2028M"),
+            {"handle": "d", "sku": "D", "name": "D", "product_category": "Home / Kit\x00chen"},
+        )
+    )
+    assert [line for line, _ in found] == [2, 3, 4, 5, 6]
+    assert "name 'Two\\nlines' has a line break" in found[0][1]
+    assert "more than 255" in found[2][1]
+    assert "option 'Size' value" in found[3][1]
+    assert "category level" in found[4][1]

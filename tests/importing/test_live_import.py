@@ -298,10 +298,14 @@ def test_products_the_catalog_cannot_declare_are_reported_not_renamed(
     shop.client.create_product(
         {"name": "Shouty", "handle": "Shouty_Handle", "sku": "SH-1", "price_including_tax": 2.0}
     )
+    shop.client.create_product(
+        {"name": "Two\nlines", "handle": "two-lines", "sku": "TL-1", "price_including_tax": 2.0}
+    )
     out = tmp_path / "nested" / "catalog"
     with State(":memory:") as state:
         imported = import_into(shop, state, out)
     messages = [p.message for p in imported.result.problems]
+    assert any('"two-lines": name' in m and "line break" in m for m in messages), messages
     assert any('handle "../../x" is not a lowercase slug' in m for m in messages)
     assert any('handle "Shouty_Handle"' in m for m in messages)
     assert not (tmp_path / "x").exists()
