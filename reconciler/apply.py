@@ -41,7 +41,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
@@ -531,8 +531,11 @@ class CreateStep(Step):
             try:
                 counter.add()
                 return self.send(client)
-            except TransportError:
-                found = self.lookup(client)
+            except TransportError as lost:
+                try:
+                    found = self.lookup(client)
+                except CatalogError:
+                    raise lost from None  # could not look: the outcome stays unknown
                 if found is not None:
                     return found
                 if attempt == MAX_CREATE_ATTEMPTS:
@@ -1342,6 +1345,7 @@ def apply_plan(
     lock: ApplyLock | None = None,
     refresh_live: Callable[[], Live] | None = None,
     catalog_dir: Path | None = None,
+    plan_digest: str | None = None,
     actor: str | None = None,
     host: str | None = None,
 ) -> ApplyResult:
@@ -1351,7 +1355,8 @@ def apply_plan(
     The caller holds `lock` (the apply lock); if it is lost mid-run, no further step starts.
     `refresh_live`, if given, re-reads the store after the last step, so the ledger records
     the versions the store gave each applied object and the next plan starts warm.
-    `catalog_dir` is where image paths are read from.
+    `catalog_dir` is where image paths are read from. `plan_digest` is the digest the run is
+    recorded under when `plan` is what is left of a saved plan (`remaining`): the saved one's.
     Returns the outcome per change; `outcome` is `partial` when any change failed or was
     skipped (the caller exits 1), and a rerun then does only what is left.
     """
@@ -1367,7 +1372,7 @@ def apply_plan(
     planned = plan.estimate.requests
     run_id = ledger.start_run(
         store=plan.store,
-        plan_digest=plan.digest(),
+        plan_digest=plan_digest or plan.digest(),
         catalog_digest=plan.catalog_digest,
         git_commit=plan.git_commit,
         actor=actor,
@@ -1420,7 +1425,11 @@ def apply_plan(
             )
         _close_stale_intents(ledger, steps)
         if refresh_live is not None:
-            _record_versions(refresh_live(), recorder, ledger)
+            try:
+                _record_versions(refresh_live(), recorder, ledger)
+            except CatalogError as exc:
+                # The writes are done and recorded; only the versions they got are missing.
+                emit(ApplyEvent("notice", message=f"Could not read the store back: {exc}"))
         changes = tuple(recorder.outcomes[id(c)] for c in recorder.order)
         outcome = "applied" if all(c.outcome == "applied" for c in changes) else "partial"
     finally:
@@ -1650,34 +1659,72 @@ def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | No
 # -- saved plans: refuse a stale one -------------------------------------------------------------
 
 
-def stale_reasons(plan: Plan, live: Live, *, catalog_digest: str | None) -> list[str]:
+Done = Mapping[tuple[str, str], set[int]]  # (kind, key) -> versions an earlier run left
+
+
+def stale_reasons(
+    plan: Plan,
+    live: Live,
+    *,
+    catalog_digest: str | None,
+    done: Done | None = None,
+    unsure: Iterable[tuple[str, str]] = (),
+) -> list[str]:
     """Why a saved plan no longer matches the store or the catalog (empty: it still does).
 
     An object the plan updates must still have the version the plan saw; an object the plan
     creates must still be absent; the catalog must be the one the plan was made from.
+    `done` (`Ledger.applied_by_plan`) is what earlier runs of this same plan applied: the
+    versions the store gave those writes, and the objects they created, are not staleness,
+    so a saved plan whose apply failed part-way can be run again to finish it. `unsure` are
+    creates whose outcome is unknown (pending intents): finding them is not staleness either,
+    the rerun looks them up before sending anything.
     """
+    done = done or {}
+    ours_created = set(done) | set(unsure)
     reasons: list[str] = []
     if catalog_digest is not None and catalog_digest != plan.catalog_digest:
         reasons.append("the catalog files changed since the plan was made")
     if plan.tax_exclusive != live.tax_exclusive:
         reasons.append("the store's tax mode changed since the plan was made")
-    for change in plan.all_changes():
-        if change.kind is Kind.IMAGE or change.action in (Action.NOOP,):
-            continue
-        found = live_object(live, change.kind, change.key)
-        label = f'{change.kind} "{change.key}"'
-        if change.action is Action.CREATE:
-            if found is not None:
-                reasons.append(f"{label} now exists in the store")
-            continue
-        if found is None:
-            reasons.append(f"{label} is no longer in the store")
-        elif change.live_version is not None and found[1] != change.live_version:
-            reasons.append(
-                f"{label} changed in the store after the plan was made "
-                f"(version {change.live_version} -> {found[1]})"
-            )
+    for top in plan.changes:
+        # A family's version is its newest row's: our own row writes move it too.
+        ours = {v for c in top.walk() for v in done.get((str(c.kind), c.key), ())}
+        for change in top.walk():
+            if change.kind is Kind.IMAGE or change.action is Action.NOOP:
+                continue
+            found = live_object(live, change.kind, change.key)
+            label = f'{change.kind} "{change.key}"'
+            if change.action is Action.CREATE:
+                if found is not None and (str(change.kind), change.key) not in ours_created:
+                    reasons.append(f"{label} now exists in the store")
+                continue
+            if found is None:
+                reasons.append(f"{label} is no longer in the store")
+            elif change.live_version is not None and found[1] not in {change.live_version, *ours}:
+                reasons.append(
+                    f"{label} changed in the store after the plan was made "
+                    f"(version {change.live_version} -> {found[1]})"
+                )
     return reasons
+
+
+def remaining(plan: Plan, done: Done) -> Plan:
+    """The part of `plan` that earlier runs of it have not applied yet."""
+
+    def left(change: Change) -> Change | None:
+        children = tuple(c for c in (left(k) for k in change.children) if c is not None)
+        if (str(change.kind), change.key) not in done:
+            return replace(change, children=children)
+        if not children:
+            return None
+        # Applied itself, but not all of its children: keep it as their parent, writing
+        # nothing of its own (a created product's images are then uploaded to it).
+        return replace(change, action=Action.UPDATE, fields=(), children=children, requests=0)
+
+    changes = tuple(c for c in (left(c) for c in plan.changes) if c is not None)
+    requests = sum(c.requests for top in changes for c in top.walk())
+    return replace(plan, changes=changes, estimate=replace(plan.estimate, requests=requests))
 
 
 def live_row_values(live: Live, kind: Kind, key: str) -> dict[str, Json]:

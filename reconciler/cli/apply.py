@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, stale_reasons
+from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, remaining, stale_reasons
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console, store_target
 from reconciler.cli.plan import build_plan
@@ -219,10 +219,25 @@ def apply(
                     reasons = []
                     if plan.store != target.label:
                         reasons.append(f"it was made for store {plan.store}, not {target.label}")
-                    reasons += stale_reasons(plan, live, catalog_digest=catalog.digest())
+                    done = ledger.applied_by_plan(plan.digest())
+                    reasons += stale_reasons(
+                        plan,
+                        live,
+                        catalog_digest=catalog.digest(),
+                        done=done,
+                        unsure=[(i.kind, i.key) for i in ledger.pending_intents()],
+                    )
                     if reasons:
                         _refuse(ledger, plan, who, host, reasons)
                         raise StalePlan(_stale_message(plan_file, reasons))
+                    if done:
+                        plan = remaining(saved, done)
+                        err.print(
+                            f"Resuming {plan_file}: {len(done)} of its changes were applied by "
+                            "an earlier run; applying the rest.",
+                            markup=False,
+                            highlight=False,
+                        )
                 else:
                     live = load_live(cache)
                     err.print(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
@@ -243,6 +258,7 @@ def apply(
                         lock=lock,
                         refresh_live=_refresher(client, cache),
                         catalog_dir=ctx.catalog_dir,
+                        plan_digest=(saved or plan).digest(),
                         actor=who,
                         host=host,
                     )
@@ -250,7 +266,7 @@ def apply(
         doc = {
             **result.to_json(),
             "store": plan.store,
-            "plan_digest": plan.digest(),
+            "plan_digest": (saved or plan).digest(),
             "git_commit": plan.git_commit,
         }
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from decimal import Decimal
 
-from reconciler.apply import ApplyEvent, stale_reasons
+from reconciler.apply import ApplyEvent, apply_plan, remaining, stale_reasons
+from reconciler.client import Client
+from reconciler.normalize import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
-from reconciler.sandbox import SandboxStore
+from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.state import State
+from reconciler.state.lock import ApplyLock, Holder
 
-from .helpers import Harness, assert_store_holds, catalog, shop, simple, tee
+from .helpers import TOKEN, Harness, assert_store_holds, catalog, shop, simple, tee
 
 
 def test_apply_then_plan_is_empty_and_requests_match_the_estimate(harness: Harness) -> None:
@@ -187,3 +192,50 @@ def test_the_plan_value_round_trips_through_json_and_applies(harness: Harness) -
     saved = Plan.from_json(plan.to_json())
     result = harness.apply_plan(saved, live)
     assert result.ok and result.writes == plan.estimate.requests
+
+
+def test_a_saved_plan_that_failed_part_way_is_finished_by_running_it_again(
+    harness: Harness, store: SandboxStore, state: State
+) -> None:
+    wanted = shop(3)
+    plan, live = harness.plan(wanted)
+    saved = Plan.from_json(plan.to_json())  # as `catalog apply FILE` reads it
+    flaky = Client("http://sandbox.test", TOKEN, transport=SandboxTransport(store), max_attempts=1)
+
+    def recovered() -> Live:  # the store is healthy again when the run reads it back
+        store.set_faults(fault_rate=0.0)
+        return harness.live()
+
+    store.set_faults(fault_rate=0.4)
+    first = apply_plan(saved, flaky, state, live=live, parallelism=2, refresh_live=recovered)
+    assert not first.ok and any(c.outcome == "applied" for c in first.changes)
+    now = harness.live()
+    done = harness.ledger.applied_by_plan(saved.digest())
+    unsure = [(i.kind, i.key) for i in harness.ledger.pending_intents()]
+    # Our own writes moved versions and created objects: without the ledger, that is stale.
+    assert stale_reasons(saved, now, catalog_digest=saved.catalog_digest) != []
+    assert (
+        stale_reasons(saved, now, catalog_digest=saved.catalog_digest, done=done, unsure=unsure)
+        == []
+    )
+    rest = remaining(saved, done)
+    store.reset_stats()
+    second = apply_plan(
+        rest, harness.client, state, live=now, refresh_live=harness.live, plan_digest=saved.digest()
+    )
+    assert second.ok, [c for c in second.changes if c.outcome != "applied"]
+    assert 0 < harness.write_count() == second.writes < saved.estimate.requests
+    assert_store_holds(harness, wanted)
+    assert {r.plan_digest for r in harness.ledger.runs()} == {saved.digest()}
+
+
+def test_no_step_starts_once_the_lock_is_lost(harness: Harness, state: State) -> None:
+    plan, live = harness.plan(shop(1))
+    lock = ApplyLock(state, "store", ttl=0.05, renew_every=60).acquire()
+    time.sleep(0.1)  # this apply stalled past its expiry and another one took over
+    ApplyLock(state, "store", holder=Holder("other", "elsewhere", 1)).acquire()
+    assert lock.renew() is False
+    harness.store.reset_stats()
+    result = apply_plan(plan, harness.client, state, live=live, lock=lock)
+    assert not result.ok and harness.write_count() == 0
+    assert all("lock was lost" in (c.error or "") for c in result.changes)
