@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
-from reconciler.cli.import_ import write_atomic
-from reconciler.csvexport import read_export
+from reconciler.cli.import_ import write_atomic, write_files
+from reconciler.csvexport import parse_export, read_export
 from reconciler.errors import CatalogError
-from reconciler.importer import catalog_from_csv
+from reconciler.importer import catalog_from_csv, layout
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "export.csv"
 
@@ -252,3 +257,74 @@ def test_the_written_catalog_validates_and_loads_back_equal(
     table = read_export(FIXTURE)
     expected = catalog_from_csv(table.columns, table.rows).catalog
     assert load_catalog(out) == expected
+
+
+# -- property: any well-formed export imports completely and loads back equal -----------------
+
+_text = (
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85"
+        ),
+        min_size=1,
+        max_size=12,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+_description = st.text(alphabet="ab ,\"\n'é<>/p", max_size=30)
+
+
+@st.composite
+def exports(draw: st.DrawFn) -> tuple[str, list[tuple[str, list[str]]]]:
+    """CSV text (random quoting, UTF-8, multi-line cells) and its families: handle -> SKUs."""
+    header = [
+        "handle",
+        "sku",
+        "name",
+        "description",
+        "variant_option_one_name",
+        "variant_option_one_value",
+        "retail_price",
+        "brand_name",
+        "tags",
+    ]
+    names = draw(st.lists(_text, min_size=1, max_size=5, unique_by=str.casefold))
+    families: list[tuple[str, list[str]]] = []
+    records: list[list[str]] = []
+    for i, name in enumerate(names):
+        handle, size = f"p-{i}", draw(st.integers(min_value=0, max_value=3))
+        description = draw(_description)
+        brand = draw(st.sampled_from(["", "Acme", "Müller"]))
+        tags = ", ".join(draw(st.lists(st.sampled_from(["new", "eco", "Sale"]), max_size=2)))
+        skus = [f"S{i}"] if size == 0 else [f"S{i}-{j}" for j in range(size)]
+        for j, sku in enumerate(skus):
+            price = str(draw(st.decimals(min_value=0, max_value=999, places=2)))
+            option = ["Size", f"v{j}"] if size else ["", ""]
+            records.append([handle, sku, name, description, *option, price, brand, tags])
+        families.append((handle, skus))
+    buffer = io.StringIO()
+    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+    writer = csv.writer(
+        buffer, quoting=quoting, lineterminator=draw(st.sampled_from(["\n", "\r\n"]))
+    )
+    writer.writerow(header)
+    writer.writerows(draw(st.permutations(records)))
+    return buffer.getvalue(), families
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(export=exports())
+def test_any_well_formed_export_imports_whole_and_loads_back_equal(
+    export: tuple[str, list[tuple[str, list[str]]]],
+) -> None:
+    text, families = export
+    table = parse_export(text, source="export.csv")
+    result = catalog_from_csv(table.columns, table.rows)
+    assert result.errors == ()
+    got = {p.handle: [v.sku for v in p.sellables()] for p in result.catalog.products}
+    assert {h: sorted(s) for h, s in got.items()} == {h: sorted(s) for h, s in families}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "catalog"
+        write_files(out, layout(result.catalog))
+        assert load_catalog(out) == result.catalog
