@@ -304,10 +304,11 @@ def exports(draw: st.DrawFn) -> tuple[str, list[tuple[str, list[str]]]]:
             records.append([handle, sku, name, description, *option, price, brand, tags])
         families.append((handle, skus))
     buffer = io.StringIO()
-    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
-    writer = csv.writer(
-        buffer, quoting=quoting, lineterminator=draw(st.sampled_from(["\n", "\r\n"]))
-    )
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    if draw(st.booleans()):
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator=ending)
+    else:
+        writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator=ending)
     writer.writerow(header)
     writer.writerows(draw(st.permutations(records)))
     return buffer.getvalue(), families
