@@ -239,3 +239,32 @@ def test_no_step_starts_once_the_lock_is_lost(harness: Harness, state: State) ->
     result = apply_plan(plan, harness.client, state, live=live, lock=lock)
     assert not result.ok and harness.write_count() == 0
     assert all("lock was lost" in (c.error or "") for c in result.changes)
+
+
+def test_a_422_naming_the_existing_product_is_already_there(harness: Harness) -> None:
+    wanted = catalog(simple("gift-wrap", "GIFT-WRAP"))
+    plan, live = harness.plan(wanted)
+    # The product appears between plan and apply (a lost answer of an earlier run, say).
+    harness.client.create_product(
+        {"name": "Gift Wrap", "handle": "gift-wrap", "sku": "GIFT-WRAP", "price_including_tax": 3.5}
+    )
+    only_product = replace(plan, changes=tuple(c for c in plan.changes if c.kind is Kind.PRODUCT))
+    harness.store.reset_stats()
+    result = harness.apply_plan(only_product, live)
+    assert result.ok
+    assert harness.writes() == {"POST /api/2.0/products": 1}  # refused with 422, then found
+    assert [r["sku"] for r in harness.raw_products()] == ["GIFT-WRAP"]
+    assert harness.ledger.managed("product")["gift-wrap"].remote_id is not None
+
+
+def test_a_422_for_someone_elses_product_fails_the_change(harness: Harness) -> None:
+    wanted = catalog(simple("gift-wrap", "GIFT-WRAP"))
+    plan, live = harness.plan(wanted)
+    harness.client.create_product(
+        {"name": "Other", "handle": "other", "sku": "GIFT-WRAP", "price_including_tax": 1.0}
+    )
+    only_product = replace(plan, changes=tuple(c for c in plan.changes if c.kind is Kind.PRODUCT))
+    result = harness.apply_plan(only_product, live)
+    (outcome,) = result.changes
+    assert outcome.outcome == "failed" and 'belongs to product "other"' in (outcome.error or "")
+    assert harness.ledger.managed("product") == {}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 
 import httpx
 
@@ -68,3 +71,31 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(cli: Cli, store: Sand
     assert cli.run("plan", "--out", str(fresh)).returncode == 0
     done = cli.run("apply", str(fresh))
     assert done.returncode == 0, done.stderr
+
+
+def _on_a_terminal(cli: Cli, answer: str) -> tuple[int, str]:
+    """`catalog apply` with a pseudo-terminal as stdin, answering its question."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        cli.argv("apply"),
+        env=cli.env,
+        stdin=child,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(child)
+    os.write(main, answer.encode() + b"\n")
+    _, err = proc.communicate(timeout=90)
+    os.close(main)
+    return proc.returncode, err
+
+
+def test_on_a_terminal_apply_shows_the_plan_and_asks(cli: Cli, store: SandboxStore) -> None:
+    code, err = _on_a_terminal(cli, "n")
+    assert code == 1 and "Apply these changes?" in err and "Apply cancelled" in err
+    assert "Plan:" in err  # the plan was shown before the question
+    assert writes(store) == 0
+    code, err = _on_a_terminal(cli, "y")
+    assert code == 0, err
+    assert writes(store) > 0
