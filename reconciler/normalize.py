@@ -287,26 +287,90 @@ def _is_family_row(row: Json) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One live row reduced as it is read: its own values, and the raw object only when the
+    row may be its family's parent (the one family-wide fields are read from). Children, most
+    rows of a large store, keep no raw object, which keeps a 50,000-row store small."""
+
+    id: str
+    sku: str
+    version: int
+    family_id: str | None
+    has_variants: bool
+    is_child: bool
+    is_family_row: bool
+    option_names: tuple[str, ...]
+    row: LiveRow | None
+    raw: Json
+
+
+def _member(row: Json, price_key: str) -> _Member:
+    sku = str(row.get("sku") or "")
+    options = tuple(
+        (str(o.get("name", "")), str(o.get("value", ""))) for o in row.get("variant_options") or []
+    )
+    is_child = bool(row.get("variant_parent_id")) and not row.get("has_variants")
+    live_row = None
+    if sku:
+        live_row = LiveRow(
+            id=str(row["id"]),
+            sku=sku,
+            version=int(row.get("version") or 0),
+            values=Variant(
+                sku=sku,
+                options=options,
+                price=parse_money(row.get(price_key)),
+                supply_price=parse_money(row.get("supply_price")),
+                barcode=_barcode(row),
+                active=_active(row),
+            ),
+        )
+    return _Member(
+        id=str(row["id"]),
+        sku=sku,
+        version=int(row.get("version") or 0),
+        family_id=row.get("family_id"),
+        has_variants=bool(row.get("has_variants")),
+        is_child=is_child,
+        is_family_row=_is_family_row(row),
+        option_names=tuple(name for name, _ in options if name),
+        row=live_row,
+        raw=None if is_child else row,
+    )
+
+
 def normalize_products(
     rows: Iterable[Json], *, names: Names, tax_exclusive: bool
 ) -> tuple[dict[str, LiveProduct], dict[str, str], dict[str, str]]:
     """Group live rows into products by handle, each in the catalog's shape.
 
     Returns (products by handle, sku -> handle, family-name key -> handle). Deleted rows and
-    rows without a handle are left out.
+    rows without a handle are left out. `rows` may be a stream: each is reduced as it comes.
     """
     ids = _Ids(names)
     price_key = price_field(tax_exclusive)
-    groups: dict[str, list[Json]] = {}
+    groups: dict[str, list[_Member]] = {}
+    # For a family whose parent row has not (or never) come: one child's object to read the
+    # family-wide fields from, dropped as soon as a parent arrives.
+    orphans: dict[str, Json] = {}
+    parented: set[str] = set()
     for row in rows:
         if row.get("deleted_at") or not row.get("handle"):
             continue
-        groups.setdefault(str(row["handle"]), []).append(row)
+        handle = str(row["handle"])
+        member = _member(row, price_key)
+        if member.raw is not None:
+            parented.add(handle)
+            orphans.pop(handle, None)
+        elif handle not in parented and handle not in orphans:
+            orphans[handle] = row
+        groups.setdefault(handle, []).append(member)
     products: dict[str, LiveProduct] = {}
     sku_owner: dict[str, str] = {}
     name_owner: dict[str, str] = {}
     for handle, members in groups.items():
-        live = _product(handle, members, ids=ids, price_key=price_key)
+        live = _product(handle, members, ids=ids, fallback=orphans.get(handle))
         products[handle] = live
         for sku in live.rows:
             sku_owner[sku] = handle
@@ -344,62 +408,49 @@ def normalize_live(
     )
 
 
-def _product(handle: str, members: list[Json], *, ids: _Ids, price_key: str) -> LiveProduct:
-    members = sorted(members, key=lambda r: (not r.get("has_variants"), str(r.get("sku") or "")))
-    parent = next((r for r in members if r.get("has_variants")), None)
+def _product(
+    handle: str, members: list[_Member], *, ids: _Ids, fallback: Json = None
+) -> LiveProduct:
+    members = sorted(members, key=lambda m: (not m.has_variants, m.sku))
+    parent = next((m for m in members if m.has_variants), None)
     if parent is None:
-        parent = next((r for r in members if not r.get("variant_parent_id")), members[0])
+        parent = next((m for m in members if not m.is_child), members[0])
+    raw = parent.raw if parent.raw is not None else fallback
     problems: list[str] = []
-    family_ids = {r.get("family_id") for r in members if r.get("family_id")}
+    family_ids = {m.family_id for m in members if m.family_id}
     if len(family_ids) > 1:
         problems.append(
             f"the store holds {len(family_ids)} separate product families with handle "
             f'"{handle}"; merge or rename them in the store'
         )
-    is_family = any(_is_family_row(r) for r in members)
+    is_family = any(m.is_family_row for m in members)
     # The family's attribute order is the order of the parent's options.
     option_names: list[str] = []
-    for r in [parent, *members]:
-        for opt in r.get("variant_options") or []:
-            name = str(opt.get("name", ""))
-            if name and name_key(name) not in {name_key(n) for n in option_names}:
+    seen: set[str] = set()
+    for m in [parent, *members]:
+        for name in m.option_names:
+            if name_key(name) not in seen:
+                seen.add(name_key(name))
                 option_names.append(name)
     rows: dict[str, LiveRow] = {}
-    for r in members:
-        sku = str(r.get("sku") or "")
-        if not sku:
+    for m in members:
+        if m.row is None:
             continue
-        if sku in rows:
-            problems.append(f'SKU "{sku}" is held by more than one row of "{handle}"')
+        if m.sku in rows:
+            problems.append(f'SKU "{m.sku}" is held by more than one row of "{handle}"')
             continue
-        options = tuple(
-            (str(o.get("name", "")), str(o.get("value", "")))
-            for o in r.get("variant_options") or []
-        )
-        rows[sku] = LiveRow(
-            id=str(r["id"]),
-            sku=sku,
-            version=int(r.get("version") or 0),
-            values=Variant(
-                sku=sku,
-                options=options,
-                price=parse_money(r.get(price_key)),
-                supply_price=parse_money(r.get("supply_price")),
-                barcode=_barcode(r),
-                active=_active(r),
-            ),
-        )
+        rows[m.sku] = m.row
     simple = not is_family
-    own = rows.get(str(parent.get("sku") or ""))
+    own = rows.get(parent.sku)
     product = Product(
         handle=handle,
-        name=str(parent.get("name") or ""),
-        description=str(parent.get("description") or ""),
-        brand=_ref_name(parent, "brand_id", "brand", ids.brand),
-        supplier=_ref_name(parent, "supplier_id", "supplier", ids.supplier),
-        supplier_code=_supplier_code(parent),
-        category=_category(parent, ids),
-        tags=_tags(parent, ids),
+        name=str(raw.get("name") or ""),
+        description=str(raw.get("description") or ""),
+        brand=_ref_name(raw, "brand_id", "brand", ids.brand),
+        supplier=_ref_name(raw, "supplier_id", "supplier", ids.supplier),
+        supplier_code=_supplier_code(raw),
+        category=_category(raw, ids),
+        tags=_tags(raw, ids),
         active=own.values.active if simple and own else None,
         price=own.values.price if simple and own else None,
         supply_price=own.values.supply_price if simple and own else None,
@@ -410,15 +461,15 @@ def _product(handle: str, members: list[Json], *, ids: _Ids, price_key: str) -> 
     )
     return LiveProduct(
         product=product,
-        remote_id=str(parent["id"]),
-        family_id=parent.get("family_id"),
-        version=max(int(r.get("version") or 0) for r in members),
+        remote_id=parent.id,
+        family_id=parent.family_id,
+        version=max(m.version for m in members),
         rows=rows,
         is_family=is_family,
         problems=tuple(problems),
         image_ids=tuple(
             str(i["id"])
-            for i in sorted(parent.get("images") or [], key=lambda i: i.get("position") or 0)
+            for i in sorted(raw.get("images") or [], key=lambda i: i.get("position") or 0)
             if i.get("id")
         ),
     )

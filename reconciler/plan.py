@@ -201,6 +201,21 @@ class Plan:
             if c.live_version is not None
         }
 
+    def to_json_head(self) -> dict[str, Json]:
+        """`to_json` up to the changes (what streaming renderers write before them)."""
+        return {
+            "format_version": self.format_version,
+            "created_at": self.created_at,
+            "store": self.store,
+            "tax_exclusive": self.tax_exclusive,
+            "catalog_digest": self.catalog_digest,
+            "git_commit": self.git_commit,
+            "summary": {str(a): n for a, n in sorted(self.counts().items())},
+            "unchanged": self.unchanged,
+            "estimate": self.estimate.to_json(),
+            "notices": list(self.notices),
+        }
+
     def to_json(self) -> dict[str, Json]:
         return {
             "format_version": self.format_version,
@@ -757,11 +772,8 @@ class _Planner:
 
     def _removed_variants(self, p: Product, found: LiveProduct, declared: set[str]) -> list[Change]:
         """Managed variants of a declared family that the catalog no longer lists."""
-        gone = sorted(
-            sku
-            for sku in self.managed.get(str(Kind.VARIANT), {})
-            if sku in found.rows and sku not in declared
-        )
+        managed = self.managed.get(str(Kind.VARIANT), {})
+        gone = sorted(sku for sku in found.rows if sku in managed and sku not in declared)
         return [
             c for sku in gone if (c := self._retire(Kind.VARIANT, sku, found, [sku])) is not None
         ]

@@ -1,6 +1,6 @@
 """Saved plans (`catalog plan --out FILE`): the plan's JSON, written atomically, read back checked.
 
-The file is the plan document of `reconciler.render.plan_document`: every change with each
+The file is the plan document of `reconciler.render.iter_json`: every change with each
 field's before and after, the live version of every object the plan touches (so apply can
 refuse a stale plan), the catalog digest and git commit, and the plan's own digest. It holds
 no secret: a plan never contains the token, and the store is named by its label only.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reconciler.errors import CatalogError
 from reconciler.plan import FORMAT_VERSION, Plan
-from reconciler.render import plan_document
+from reconciler.render import iter_json, plan_digest
 
 
 class PlanFileError(CatalogError):
@@ -27,11 +27,10 @@ def write_plan(path: str | Path, plan: Plan) -> Path:
     half of one (temp file in the same directory, fsync, then rename over)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            out.writelines(iter_json(plan))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)
@@ -77,7 +76,7 @@ def read_plan(path: str | Path) -> Plan:
             "a new one with `catalog plan --out`."
         ) from None
     recorded = data.get("plan_digest")
-    if recorded is not None and recorded != plan.digest():
+    if recorded is not None and recorded != plan_digest(plan):
         raise PlanFileError(
             f"Plan file {source} was changed after it was made (its digest does not match): "
             "apply only plans as `catalog plan --out` wrote them; plan again."

@@ -218,7 +218,7 @@ def load_live(cache: Cache) -> Live:
     """The cached store in the catalog's shape."""
     facts = store_facts(cache)
     return normalize_live(
-        products=cache.objects("product"),
+        products=cache.iter_objects("product"),
         brands=cache.objects("brand"),
         suppliers=cache.objects("supplier"),
         tags=cache.objects("tag"),

@@ -7,8 +7,9 @@ never the API's (no ids, endpoints or field names like `price_including_tax`).
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from reconciler.plan import Action, Change, FieldChange, Json, Kind, Plan
 
@@ -384,8 +385,52 @@ def _html(text: str) -> str:
 
 def plan_document(plan: Plan) -> dict[str, Json]:
     """The JSON document: the plan's own JSON plus its digest (what apply records)."""
-    return {**plan.to_json(), "plan_digest": plan.digest()}
+    return {**plan.to_json(), "plan_digest": plan_digest(plan)}
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+    return "".join(iter_json(plan))
+
+
+def iter_json(plan: Plan) -> Iterator[str]:
+    """The plan document in pieces, one change at a time, so a plan of 10,000 products is
+    never held as one big dict or string (the JSON of `plan_document`, indented)."""
+    head = plan.to_json_head()
+    yield "{\n"
+    for key, value in head.items():
+        yield f"  {json.dumps(key)}: {_indented(value, 2)},\n"
+    yield '  "changes": ['
+    for n, change in enumerate(plan.changes):
+        yield ("," if n else "") + "\n    " + _indented(change.to_json(), 4)
+    yield "\n  ],\n" if plan.changes else "],\n"
+    yield f'  "live_versions": {_indented(plan.live_versions(), 2)},\n'
+    if plan.extra:
+        yield f'  "extra": {_indented(plan.extra, 2)},\n'
+    yield f'  "plan_digest": {json.dumps(plan_digest(plan))}\n}}\n'
+
+
+def _indented(value: Json, level: int) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * level)
+
+
+def plan_digest(plan: Plan) -> str:
+    """`Plan.digest()` computed one change at a time (same bytes hashed, far less memory):
+    sha256 of the plan's JSON without `created_at`, keys sorted, compact."""
+    digest = hashlib.sha256()
+    data = {**plan.to_json_head(), "changes": None, "live_versions": plan.live_versions()}
+    data.pop("created_at", None)
+    if plan.extra:
+        data["extra"] = plan.extra
+    digest.update(b"{")
+    for n, key in enumerate(sorted(data)):
+        digest.update(("," if n else "").encode() + json.dumps(key).encode() + b":")
+        if key == "changes":
+            digest.update(b"[")
+            for i, change in enumerate(plan.changes):
+                blob = json.dumps(change.to_json(), sort_keys=True, separators=(",", ":"))
+                digest.update((("," if i else "") + blob).encode())
+            digest.update(b"]")
+        else:
+            digest.update(json.dumps(data[key], sort_keys=True, separators=(",", ":")).encode())
+    digest.update(b"}")
+    return digest.hexdigest()

@@ -15,7 +15,7 @@ from reconciler.cli.validate import parse_cache_path
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
 from reconciler.refresh import RefreshMode, RefreshReport, load_live, refresh, store_facts
-from reconciler.render import duration, render_json, render_markdown, render_text
+from reconciler.render import duration, iter_json, render_markdown, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
@@ -160,7 +160,7 @@ def plan(
     """
     result, _ = build_plan(ctx, refresh_mode=refresh_mode, targets=targets, excludes=excludes)
     if fmt == "json":
-        sys.stdout.write(render_json(result))
+        sys.stdout.writelines(iter_json(result))
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(result))
     else:

@@ -58,14 +58,30 @@ KEEP: Mapping[str, frozenset[str]] = {
 
 
 def trim(kind: str, obj: Json) -> Json:
+    """What the cache keeps of an object: the fields planning reads, embedded objects cut to
+    the names in them (ids resolve through the cached lists; these are the fallbacks)."""
     keep = KEEP.get(kind)
     if keep is None or not isinstance(obj, dict):
         return obj
-    out = {k: v for k, v in obj.items() if k in keep}
+    out = {k: v for k, v in obj.items() if k in keep and v not in (None, [], {})}
+    for key in ("brand", "supplier"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: v for k, v in out[key].items() if k in ("name", "deleted_at") and v}
+    for key in ("type", "product_category"):
+        found = out.get(key)
+        if isinstance(found, dict):
+            path = [{"name": step.get("name")} for step in found.get("category_path") or []]
+            out[key] = {"name": found.get("name"), **({"category_path": path} if path else {})}
+    if isinstance(out.get("variant_options"), list):
+        out["variant_options"] = [
+            {"name": o.get("name"), "value": o.get("value")} for o in out["variant_options"]
+        ]
+    if isinstance(out.get("product_suppliers"), list):
+        out["product_suppliers"] = [{"code": ps.get("code")} for ps in out["product_suppliers"]]
     if isinstance(out.get("images"), list):
         # Only ids and order matter for planning; the size URLs are large and change often.
         out["images"] = [
-            {k: i.get(k) for k in ("id", "position", "version") if k in i}
+            {k: i.get(k) for k in ("id", "position") if k in i}
             for i in out["images"]
             if isinstance(i, dict)
         ]
@@ -181,6 +197,19 @@ class Cache:
                 best = previous[0] if version is None else max(previous[0], version)
             self._set_cursor(kind, best, refreshed_at)
         return len(rows)
+
+    def iter_objects(self, kind: str) -> Iterator[Json]:
+        """The cached live objects of a kind one at a time (a large store never sits in
+        memory as raw objects all at once)."""
+        loads = json.loads
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "select data from objects where kind = ? and deleted = 0 order by version, id",
+                [kind],
+            )
+            while batch := cursor.fetchmany(2000):
+                for (data,) in batch:
+                    yield loads(data)
 
     def objects(self, kind: str) -> list[Json]:
         """The cached live (not deleted) objects of a kind, in version order."""

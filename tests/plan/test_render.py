@@ -165,3 +165,18 @@ def test_json_is_one_document_with_format_version_and_digest() -> None:
     assert doc["changes"][1]["fields"] == [
         {"field": "price", "before": "25.00", "after": "27.00", "drift": False}
     ]
+
+
+def test_streamed_json_and_digest_equal_the_plain_ones() -> None:
+    from reconciler.render import plan_digest, plan_document
+
+    plan = a_plan(
+        creates(2) + updates(3) + [update("crème", FieldChange("name", "Crème", "Crème brûlée"))],
+        notices=("a notice",),
+        extra={"k": [1, 2]},
+    )
+    assert plan_digest(plan) == plan.digest()
+    assert json.loads(render_json(plan)) == plan_document(plan)
+    empty = a_plan([])
+    assert plan_digest(empty) == empty.digest()
+    assert json.loads(render_json(empty)) == plan_document(empty)
