@@ -309,3 +309,47 @@ def test_to_yaml_is_deterministic_block_style_and_keeps_unicode() -> None:
         "text: |\n  line one\n  line two\n"
     )
     assert to_yaml(data) == to_yaml(dict(data))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found.extend(_paths(v, (*prefix, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.extend(_paths(v, (*prefix, i)))
+    return found
+
+
+@FIXTURES
+@given(catalog=catalogs(), data=st.data())
+def test_mutated_catalogs_give_a_catalog_or_problems(
+    tmp_path: Path, catalog: Catalog, data: st.DataObject
+) -> None:
+    # Valid catalogs with a few values replaced by something else: this walks the rules over
+    # almost-right data, where wrong types meet the semantic checks.
+    doc = catalog_to_data(catalog)
+    doc.pop("image_hashes", None)
+    for _ in range(data.draw(st.integers(1, 4))):
+        paths = [p for p in _paths(doc) if p]
+        path = data.draw(st.sampled_from(paths))
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = data.draw(_near | documents)
+    directory = _fresh(tmp_path / "c")
+    text = yaml.safe_dump(_plain_numbers(doc), allow_unicode=True, sort_keys=False)
+    (directory / "catalog.yaml").write_text(text, encoding="utf-8")
+    _assert_outcome(directory)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """Decimals as YAML numbers (safe_dump has no representer for them)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(v) for v in value]
+    return value
