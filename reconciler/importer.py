@@ -1,15 +1,18 @@
 """Turning what already exists into a catalog: CSV export rows or normalized live products.
 
-Pure: values in, values out (no files, HTTP, SQLite or click). Two halves:
+Pure: values in, values out (no files, HTTP, SQLite or click). Three parts:
 
 - `catalog_from_csv(...)`: rows of a Lightspeed X-Series product export (already split into cells
   by `reconciler.csvexport`, each with the physical line it starts on) -> a `Catalog` plus every
   problem found, each naming its CSV line. A bad row is skipped, never guessed at, so the catalog
   that comes out is one the loader accepts.
-- `compact(...)` and `layout(...)`: make an imported catalog short (store defaults left out,
-  a price shared by every variant said once on the family) and split it into files, one per
-  category (or brand when uncategorized), with collision-free ASCII file names and a stable order,
-  so the same input gives byte-identical files.
+- `catalog_from_live(...)`: live products as `reconciler.normalize` shaped them (the very values
+  `catalog plan` compares) -> a `Catalog`, made short by `compact_live` (store defaults left out,
+  a price shared by the variants said once on the family) without changing what it declares, so
+  it plans clean against the store it came from.
+- `layout(...)`: split a catalog into files, one per category (or brand when uncategorized), with
+  collision-free ASCII file names and a stable order, so the same input gives byte-identical
+  files.
 """
 
 from __future__ import annotations

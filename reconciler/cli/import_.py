@@ -415,6 +415,7 @@ def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Pa
                 client, state, download=None, on_progress=lambda m: _say(console, m)
             )
             requests = client.stats().requests
+        _say(console, f"Writing {len(imported.result.catalog.products)} product(s) into {out}")
         written = write_store_import(out, imported, state)
     result = imported.result
     for problem in result.problems:
