@@ -15,8 +15,9 @@ So the requests sent equal the plan's estimate (`Change.requests`), barring retr
 
 Steps depend on the steps that create what they reference (a family on its new brand, an added
 variant on its family's renamed `common`); independent steps run concurrently on
-`parallelism` threads sharing one client, whose pacer keeps them within the rate limit. A step
-that fails does not stop the others; the steps that depend on it are skipped and reported.
+`parallelism` threads sharing one client. A write budget starts each step only when the store's
+rate-limit window has room for it (the client's 429 waits stay the backstop). A step that
+fails does not stop the others; the steps that depend on it are skipped and reported.
 
 Crash safety (design invariant 6): before a create is sent, an intent row is written; after
 the answer, it is finished. A create whose answer never came (timeout, dropped connection), or
@@ -83,8 +84,8 @@ def default_parallelism(estimate: Estimate) -> int:
     """Enough threads to spend a window's budget well within the window.
 
     A write takes roughly 0.15-0.5 s; with `limit / window` requests allowed per second, about
-    that many in flight keep the pipe full, and the client's pacer stops them at the limit.
-    Bounded to 4..16: fewer wastes a small window, more only draws 429s.
+    that many in flight keep the pipe full, and the write budget stops them at the limit.
+    Bounded to 4..16: fewer wastes a small window, more only crowds the store.
     """
     per_second = estimate.rate_limit / max(estimate.window_seconds, 1.0)
     return max(4, min(16, math.ceil(per_second)))
@@ -1136,11 +1137,19 @@ class _Builder:
             active = {f.field: f.after for f in v.fields}.get("active")
             if active is None or bool(active) == family_flag:
                 continue
+            # Its own change (not in the plan as such), so a failure shows and is recorded.
+            flag = Change(
+                Kind.VARIANT,
+                v.key,
+                Action.UPDATE,
+                (FieldChange("active", family_flag, bool(active)),),
+                requests=1,
+            )
             fix = self._add(
                 ProductPut(
                     self._next(),
                     f"set variant {v.key} active={str(bool(active)).lower()}",
-                    [],
+                    [flag],
                     target=v,
                     sku=v.key,
                     details={"active": bool(active)},

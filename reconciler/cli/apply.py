@@ -9,7 +9,6 @@ the plan is checked against is still true when the writes go out.
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
 import os
@@ -37,20 +36,14 @@ from reconciler.render import duration, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
-from reconciler.state.lock import ApplyLock, Holder
+from reconciler.state.lock import ApplyLock, Holder, current_user
 
 STALE_SHOWN = 10  # reasons listed in a stale-plan message before "and N more"
 
 
 def actor(environ: Mapping[str, str]) -> str:
     """Who applies, for the ledger and the lock: the CI actor, else the local user."""
-    for key in ("GITHUB_ACTOR", "USER", "LOGNAME"):
-        if environ.get(key):
-            return environ[key]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+    return environ.get("GITHUB_ACTOR") or current_user()
 
 
 class ProgressView:
@@ -188,80 +181,49 @@ def apply(
     target = store_target(ctx.environ)
     who = actor(ctx.environ)
     host = socket.gethostname()
-    with State(ctx.state_path) as state:
-        ledger = Ledger(state)
-        cache = Cache(state)
-        with ApplyLock(state, f"apply:{target.label}", holder=Holder.current(who)) as lock:
-            if lock.took_over is not None:
-                err.print(
-                    f"Took over the apply lock left by {lock.took_over.owner} on "
-                    f"{lock.took_over.host} (pid {lock.took_over.pid}), which is no longer "
-                    "running.",
-                    markup=False,
-                    highlight=False,
-                )
-            quiet = Console(file=io.StringIO())  # build_plan already said which store
-            if saved is not None:
-                assert plan_file is not None
-                client = connect(target, ctx.state_path.parent, console=err)
-                plan = saved
+    holder = Holder(who, host, os.getpid())
+    with (
+        State(ctx.state_path) as state,
+        ApplyLock(state, f"apply:{target.label}", holder=holder) as lock,
+    ):
+        if lock.took_over is not None:
+            gone = lock.took_over
+            err.print(
+                f"Took over the apply lock left by {gone.owner} on {gone.host} "
+                f"(pid {gone.pid}), which is no longer running.",
+                markup=False,
+                highlight=False,
+            )
+        plan = saved if saved is not None else build_plan(ctx)[0]
+        # build_plan has said which store it read; the apply's own connection stays quiet.
+        console = err if saved is not None else Console(file=io.StringIO())
+        with connect(target, ctx.state_path.parent, console=console) as client:
+            if saved is not None and plan_file is not None:
+                plan, live = _checked(saved, plan_file, client, state, ctx, who, host, err)
             else:
-                plan, _ = build_plan(ctx)
-                client = connect(target, ctx.state_path.parent, console=quiet)
-            with client:
-                if saved is not None:
-                    assert plan_file is not None
-                    refresh(client, cache)
-                    live = load_live(cache)
-                    catalog = load_catalog(
-                        ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path)
-                    )
-                    reasons = []
-                    if plan.store != target.label:
-                        reasons.append(f"it was made for store {plan.store}, not {target.label}")
-                    done = ledger.applied_by_plan(plan.digest())
-                    reasons += stale_reasons(
-                        plan,
-                        live,
-                        catalog_digest=catalog.digest(),
-                        done=done,
-                        unsure=[(i.kind, i.key) for i in ledger.pending_intents()],
-                    )
-                    if reasons:
-                        _refuse(ledger, plan, who, host, reasons)
-                        raise StalePlan(_stale_message(plan_file, reasons))
-                    if done:
-                        plan = remaining(saved, done)
-                        err.print(
-                            f"Resuming {plan_file}: {len(done)} of its changes were applied by "
-                            "an earlier run; applying the rest.",
-                            markup=False,
-                            highlight=False,
-                        )
-                else:
-                    live = load_live(cache)
-                    err.print(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
-                if not plan.has_changes:
-                    _report_nothing(fmt, plan)
-                    return 0
-                asking = saved is None and not auto_approve
-                if asking and not click.confirm("Apply these changes?", err=True):
-                    raise CatalogError("Apply cancelled: nothing was changed.")
-                with ProgressView(err) as view:
-                    result = apply_plan(
-                        plan,
-                        client,
-                        state,
-                        live=live,
-                        on_event=view,
-                        parallelism=parallelism,
-                        lock=lock,
-                        refresh_live=_refresher(client, cache),
-                        catalog_dir=ctx.catalog_dir,
-                        plan_digest=(saved or plan).digest(),
-                        actor=who,
-                        host=host,
-                    )
+                live = load_live(Cache(state))
+                err.print(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
+            if not plan.has_changes:
+                _report_nothing(fmt, plan)
+                return 0
+            asking = saved is None and not auto_approve
+            if asking and not click.confirm("Apply these changes?", err=True):
+                raise CatalogError("Apply cancelled: nothing was changed.")
+            with ProgressView(err) as view:
+                result = apply_plan(
+                    plan,
+                    client,
+                    state,
+                    live=live,
+                    on_event=view,
+                    parallelism=parallelism,
+                    lock=lock,
+                    refresh_live=_refresher(client, Cache(state)),
+                    catalog_dir=ctx.catalog_dir,
+                    plan_digest=(saved or plan).digest(),
+                    actor=who,
+                    host=host,
+                )
     if fmt == "json":
         doc = {
             **result.to_json(),
@@ -281,6 +243,47 @@ def apply(
             "applied is not sent again."
         )
     return 0
+
+
+def _checked(
+    saved: Plan,
+    plan_file: Path,
+    client: Client,
+    state: State,
+    ctx: Context,
+    who: str,
+    host: str,
+    err: Console,
+) -> tuple[Plan, Live]:
+    """A saved plan checked against the store as it is now (through the change feed) and the
+    catalog files: what is left of it to apply, or StalePlan naming what moved."""
+    cache = Cache(state)
+    ledger = Ledger(state)
+    refresh(client, cache)
+    live = load_live(cache)
+    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
+    label = store_target(ctx.environ).label
+    reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
+    done = ledger.applied_by_plan(saved.digest())
+    reasons += stale_reasons(
+        saved,
+        live,
+        catalog_digest=catalog.digest(),
+        done=done,
+        unsure=[(i.kind, i.key) for i in ledger.pending_intents()],
+    )
+    if reasons:
+        _refuse(ledger, saved, who, host, reasons)
+        raise StalePlan(_stale_message(plan_file, reasons))
+    if not done:
+        return saved, live
+    err.print(
+        f"Resuming {plan_file}: {len(done)} of its changes were applied by an earlier run; "
+        "applying the rest.",
+        markup=False,
+        highlight=False,
+    )
+    return remaining(saved, done), live
 
 
 def _refuse(ledger: Ledger, plan: Plan, who: str, host: str, reasons: list[str]) -> None:

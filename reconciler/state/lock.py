@@ -43,7 +43,7 @@ class Holder:
 
     @staticmethod
     def current(owner: str | None = None) -> Holder:
-        return Holder(owner=owner or _user(), host=socket.gethostname(), pid=os.getpid())
+        return Holder(owner=owner or current_user(), host=socket.gethostname(), pid=os.getpid())
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class LockInfo:
         return Holder(owner=self.owner, host=self.host, pid=self.pid)
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The local user's name (what the lock and the ledger show when no CI actor is known)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
