@@ -409,7 +409,7 @@ def stores(draw: st.DrawFn) -> Catalog:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(catalog=stores())
-def test_for_random_stores_import_then_plan_is_only_adoption(
+def test_for_random_stores_import_plans_only_adoption_and_apply_converges(
     catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     shop = Shop()
@@ -419,15 +419,21 @@ def test_for_random_stores_import_then_plan_is_only_adoption(
         with State(":memory:") as state:
             import_into(shop, state, out)
             plan = plan_against(shop, state, out)
-        assert {c.action for c in plan.all_changes()} <= {Action.ADOPT}
-        assert plan.estimate.requests == 0
+            assert {c.action for c in plan.all_changes()} <= {Action.ADOPT}
+            assert plan.estimate.requests == 0
+            shop.store.reset_stats()
+            live = load_live(Cache(state))
+            assert apply_plan(plan, shop.client, state, live=live, parallelism=1).ok
+            assert shop.writes() == 0
+            assert not plan_against(shop, state, out).has_changes
         imported = load_catalog(out)
         assert {p.handle for p in imported.products} == {p.handle for p in catalog.products}
         for p in catalog.products:
             got = imported.product(p.handle)
             assert got is not None
-            assert [v.price for v in got.sellables()] == [
-                v.price for v in sorted(p.sellables(), key=lambda v: v.sku)
+            seeded = sorted(p.sellables(), key=lambda v: v.sku)
+            assert [(v.sku, v.price, v.active is False) for v in got.sellables()] == [
+                (v.sku, v.price, v.active is False) for v in seeded
             ]
     finally:
         shop.close()
