@@ -123,7 +123,10 @@ def refresh(
     before = client.stats().requests
     stamp = _iso(now())
     kinds: list[KindRefresh] = []
-    _retailer(client, cache, full=mode == "full", now=now(), ttl=retailer_ttl, say=say)
+    # Did anything the planner reads change? Then the cache's generation moves on, and a plan
+    # remembered for the old generation is no longer valid (see `Cache.plan_memo`).
+    changed = store_changed or mode == "full"
+    changed |= _retailer(client, cache, full=mode == "full", now=now(), ttl=retailer_ttl, say=say)
     for kind in FEED_KINDS:
         cursor = None if mode == "full" else cache.cursor(kind)
         cap_key = f"page_cap:{kind}"
@@ -137,6 +140,7 @@ def refresh(
             stream = _Stream(client.iter_pages(kind, page_size=page_size, known_page_cap=known_cap))
             total = cache.replace(kind, stream, version=stream.highest, refreshed_at=stamp)
             kinds.append(KindRefresh(kind, "full", stream.received, total))
+            changed = True
         else:
             stream = _Stream(
                 client.iter_pages(
@@ -150,17 +154,21 @@ def refresh(
             objects = list(stream)
             cache.merge(kind, objects, version=stream.max_version, refreshed_at=stamp)
             kinds.append(KindRefresh(kind, "changes", stream.received, cache.count(kind)))
+            changed |= bool(objects)
         if stream.largest_page > known_cap:
             cache.set_meta({cap_key: str(stream.largest_page)})
-    attributes = client.variant_attributes()
-    cache.replace("variant_attribute", attributes, version=None, refreshed_at=stamp)
-    kinds.append(KindRefresh("variant_attribute", "full", len(attributes), len(attributes)))
-    categories = client.product_categories(page_size=page_size)
-    cache.replace("product_category", categories, version=None, refreshed_at=stamp)
-    kinds.append(KindRefresh("product_category", "full", len(categories), len(categories)))
+    # These two have no change feed: read whole (one request each), kept only if different.
+    for kind, objects in (
+        ("variant_attribute", client.variant_attributes()),
+        ("product_category", client.product_categories(page_size=page_size)),
+    ):
+        changed |= cache.replace_if_changed(kind, objects, refreshed_at=stamp)
+        kinds.append(KindRefresh(kind, "full", len(objects), len(objects)))
     limit = client.stats().rate_limit
-    if limit:
+    if limit and str(limit) != cache.meta("rate_limit"):
         cache.set_meta({"rate_limit": str(limit)})
+    if changed:
+        cache.bump_generation()
     return RefreshReport(
         mode=mode,
         kinds=tuple(kinds),
@@ -178,7 +186,9 @@ def _retailer(
     now: datetime,
     ttl: float,
     say: Callable[[str], None],
-) -> None:
+) -> bool:
+    """Re-read the retailer when the cached one is old; True when what planning reads of it
+    (the tax mode, the store's identity) changed."""
     fetched_at = cache.meta("retailer_at")
     fresh = (
         fetched_at is not None
@@ -186,7 +196,7 @@ def _retailer(
         and (now - datetime.fromisoformat(fetched_at)).total_seconds() < ttl
     )
     if fresh and not full:
-        return
+        return False
     retailer = client.retailer()
     known_id = cache.meta("retailer_id")
     new_id = str(retailer.get("id") or "")
@@ -196,14 +206,17 @@ def _retailer(
         url = cache.meta("store_url") or client.identity
         cache.clear()
         cache.set_meta({"store_url": url})
+    tax_exclusive = "1" if retailer.get("tax_exclusive") else "0"
+    changed = cache.meta("tax_exclusive") != tax_exclusive
     cache.set_meta(
         {
             "retailer_id": new_id,
             "retailer_name": str(retailer.get("name") or retailer.get("domain_prefix") or ""),
-            "tax_exclusive": "1" if retailer.get("tax_exclusive") else "0",
+            "tax_exclusive": tax_exclusive,
             "retailer_at": _iso(now),
         }
     )
+    return changed
 
 
 def store_facts(cache: Cache) -> StoreFacts:

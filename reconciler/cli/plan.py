@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -9,18 +12,41 @@ from pathlib import Path
 
 import click
 
+from reconciler import diff, normalize
+from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console, store_target
 from reconciler.cli.validate import parse_cache_path
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
-from reconciler.refresh import RefreshMode, RefreshReport, load_live, refresh, store_facts
+from reconciler.refresh import (
+    FEED_KINDS,
+    RefreshMode,
+    RefreshReport,
+    load_live,
+    refresh,
+    store_facts,
+)
 from reconciler.render import duration, iter_json, render_markdown, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
 
 MANAGED_KINDS = tuple(str(k) for k in Kind)
+# Plans up to this size are remembered for an unchanged re-plan; bigger ones are recomputed
+# (they are rare, and keeping them would bloat the state file).
+MEMO_MAX_CHANGES = 5000
+
+
+def _memo_key(**inputs: object) -> str:
+    """Everything a plan depends on, hashed: the catalog, the cached store (its generation),
+    the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
+    an older planner made)."""
+    code = hashlib.sha256()
+    for module in (plan_module, normalize, diff):
+        code.update(Path(str(module.__file__)).read_bytes())
+    blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def git_commit(directory: Path) -> str | None:
@@ -72,17 +98,35 @@ def build_plan(
             )
         else:
             changed = sum(k.received for k in report.kinds if k.mode == "changes")
-            full = [k.kind for k in report.kinds if k.mode == "full"]
+            full = any(k.mode == "full" for k in report.kinds if k.kind in FEED_KINDS)
             err.print(
                 f"Read {target.label} in {report.requests} API requests"
-                + (f" ({changed} objects changed since the last plan)" if not full else "")
+                + ("" if full else f" ({changed} objects changed since the last plan)")
                 + ".",
                 markup=False,
                 highlight=False,
             )
+        facts = store_facts(cache)
+        memo_key = _memo_key(
+            catalog_digest=catalog.digest(),
+            generation=cache.generation(),
+            ledger=cache.ledger_fingerprint(),
+            store=target.label,
+            rate_limit=facts.rate_limit,
+            targets=targets,
+            excludes=excludes,
+        )
+        remembered = cache.plan_memo(memo_key)
+        if remembered is not None:
+            # Nothing the planner reads has changed since this plan was made: it is the plan.
+            plan = dataclasses.replace(
+                Plan.from_json(remembered),
+                git_commit=git_commit(ctx.catalog_dir),
+                created_at=now.isoformat(timespec="seconds"),
+            )
+            return plan, report
         ledger = Ledger(state)
         managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
-        facts = store_facts(cache)
         plan = make_plan(
             catalog,
             load_live(cache),
@@ -95,6 +139,8 @@ def build_plan(
             git_commit=git_commit(ctx.catalog_dir),
             created_at=now.isoformat(timespec="seconds"),
         )
+        if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
+            cache.remember_plan(memo_key, plan.to_json())
     return plan, report
 
 

@@ -10,6 +10,7 @@ the warm plan's parse time small; nothing secret is ever stored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -180,6 +181,46 @@ class Cache:
             self._set_cursor(kind, version() if callable(version) else version, refreshed_at)
         return count
 
+    def replace_if_changed(self, kind: str, objects: list[Json], *, refreshed_at: str) -> bool:
+        """A whole list read again (kinds without a change feed): rewritten only when it
+        differs from the cached one. Returns whether it did."""
+        digest = hashlib.sha256(
+            json.dumps(
+                sorted((trim(kind, o) for o in objects), key=lambda o: str(o.get("id"))),
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        key = f"digest:{kind}"
+        if self.meta(key) == digest and self.cursor(kind) is not None:
+            with self._lock, self.db.conn:
+                self._set_cursor(kind, None, refreshed_at)
+            return False
+        self.replace(kind, objects, version=None, refreshed_at=refreshed_at)
+        self.set_meta({key: digest})
+        return True
+
+    # -- what planning remembers -------------------------------------------------------------
+
+    def generation(self) -> int:
+        """A counter that moves whenever a refresh changed anything planning reads."""
+        return int(self.meta("live_generation") or 0)
+
+    def bump_generation(self) -> None:
+        self.set_meta({"live_generation": str(self.generation() + 1)})
+
+    def plan_memo(self, key: str) -> Json | None:
+        """The plan JSON remembered under `key` (see `remember_plan`), or None."""
+        if self.meta("plan_memo_key") != key:
+            return None
+        text = self.meta("plan_memo")
+        return None if text is None else json.loads(text)
+
+    def remember_plan(self, key: str, plan_json: Json) -> None:
+        """Keep one plan for its inputs' key: when nothing the planner reads has changed
+        (catalog, live generation, managed keys, ...), the plan is the same and need not be
+        computed again (what makes a no-op plan of a 50,000-row store cheap)."""
+        self.set_meta({"plan_memo_key": key, "plan_memo": _dumps(plan_json)})
+
     def merge(
         self, kind: str, objects: Iterable[Json], *, version: int | None, refreshed_at: str
     ) -> int:
@@ -227,6 +268,22 @@ class Cache:
                 "select count(*) from objects where kind = ? and deleted = 0", [kind]
             ).fetchone()
         return int(row[0])
+
+    def ledger_fingerprint(self) -> str:
+        """A digest of the ledger's managed keys (with the values last applied) and uploaded
+        images: it changes whenever they do. A read-only pass over those tables, for the plan
+        memo (hashing 60,000 rows costs a fraction of re-planning them)."""
+        digest = hashlib.sha256()
+        with self._lock:
+            for sql in (
+                "select kind, key, remote_id, applied from managed order by kind, key",
+                "select handle, sha256, image_id from images order by handle, sha256",
+            ):
+                cursor = self.db.conn.execute(sql)
+                while batch := cursor.fetchmany(5000):
+                    digest.update(repr(batch).encode())
+                digest.update(b"|")
+        return digest.hexdigest()
 
     def uploaded_images(self) -> dict[str, dict[str, str]]:
         """handle -> sha256 -> image id of the images apply uploaded (table `images`): the

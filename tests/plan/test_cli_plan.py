@@ -145,3 +145,51 @@ def test_saved_plan_against_a_live_store_over_a_socket_holds_no_secret(
     ):
         assert SECRET.encode() not in blob
     store.close()
+
+
+def test_an_unchanged_replan_is_remembered_and_any_change_invalidates_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan memo: same inputs give the same plan without recomputing; a store edit, a
+    ledger change or a catalog edit each give a fresh plan."""
+    from reconciler.state import State
+    from reconciler.state.ledger import Ledger
+
+    accessories = project / "catalog" / "accessories.yaml"
+    accessories.write_text(
+        accessories.read_text().replace(
+            "category: Accessories\n", "category: Accessories / Small\n"
+        )
+    )
+    (project / ".catalog").mkdir()
+    store = SandboxStore(project / ".catalog" / "sandbox.db", rate_limit=None)
+    with Client("http://seed.test", "sandbox-token", transport=SandboxTransport(store)) as seeding:
+        seed_store(seeding, load_catalog(project / "catalog"))
+        first = json.loads(run(capsys, "--format", "json")[1])
+        # Adoptions, and image uploads (the seeding sent no images); nothing for gift-wrap.
+        assert "gift-wrap" in {c["key"] for c in first["changes"] if c["action"] == "adopt"}
+        again = json.loads(run(capsys, "--format", "json")[1])
+        assert again["plan_digest"] == first["plan_digest"]
+
+        [row] = seeding.products_by_sku("GIFT-WRAP")
+        seeding.update_product(row["id"], details={"price_including_tax": 4.0})
+        after_edit = json.loads(run(capsys, "--format", "json")[1])
+    wrap = next(c for c in after_edit["changes"] if c["key"] == "gift-wrap")
+    assert [(f["field"], f["before"], f["after"]) for f in wrap["fields"]] == [
+        ("price", "4.00", "3.50")
+    ]
+
+    with State(project / ".catalog" / "state.db") as state:
+        Ledger(state).record_managed(
+            "product", "gift-wrap", remote_id=row["id"], applied={"price": "3.50"}
+        )
+    after_ledger = json.loads(run(capsys, "--format", "json")[1])
+    wrap = next(c for c in after_ledger["changes"] if c["key"] == "gift-wrap")
+    assert wrap["action"] == "update" and wrap["fields"][0]["drift"] is True
+
+    home = project / "catalog" / "home.yaml"
+    home.write_text(home.read_text().replace("price: 3.50", "price: 3.95"))
+    after_catalog = json.loads(run(capsys, "--format", "json")[1])
+    wrap = next(c for c in after_catalog["changes"] if c["key"] == "gift-wrap")
+    assert wrap["fields"][0]["after"] == "3.95"
+    store.close()
