@@ -50,9 +50,14 @@ class Harness:
     def plan(self, catalog: Catalog) -> tuple[Plan, Live]:
         live = self.live()
         managed = {k: self.ledger.managed(k) for k in MANAGED_KINDS}
-        facts = store_facts(Cache(self.state))
+        cache = Cache(self.state)
         plan = make_plan(
-            catalog, live, store="sandbox", managed=managed, rate_limit=facts.rate_limit
+            catalog,
+            live,
+            store="sandbox",
+            managed=managed,
+            images=cache.uploaded_images(),
+            rate_limit=store_facts(cache).rate_limit,
         )
         return plan, live
 
@@ -73,6 +78,7 @@ class Harness:
         *,
         parallelism: int | None = 4,
         events: list[ApplyEvent] | None = None,
+        catalog_dir: Path | None = None,
     ) -> ApplyResult:
         sink: Callable[[ApplyEvent], None] = events.append if events is not None else _ignore
         return apply_plan(
@@ -83,6 +89,7 @@ class Harness:
             parallelism=parallelism,
             refresh_live=self.live,
             on_event=sink,
+            catalog_dir=catalog_dir,
         )
 
     def writes(self) -> Counter[str]:
