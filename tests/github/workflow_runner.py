@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class StepResult:
     outputs: dict[str, str] = field(default_factory=dict)
     stdout: str = ""
     stderr: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -441,6 +443,7 @@ class LocalRunner:
     ) -> StepResult:
         script = files / "script.sh"
         script.write_text(step["run"])
+        started = time.monotonic()
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             cwd=cwd,
@@ -451,7 +454,14 @@ class LocalRunner:
             check=False,
         )
         outcome = "success" if proc.returncode == 0 else "failure"
-        return StepResult(step.get("id"), name, outcome, stdout=proc.stdout, stderr=proc.stderr)
+        return StepResult(
+            step.get("id"),
+            name,
+            outcome,
+            stdout=proc.stdout,
+            stderr=proc.stderr,
+            seconds=time.monotonic() - started,
+        )
 
     def _action(
         self, step: dict[str, Any], name: str, with_: dict[str, str], workspace: Path
