@@ -29,7 +29,7 @@ def render_text(rows: list[ChangeRecord]) -> str:
     for row in rows:
         commit = (row.git_commit or "no commit")[:12]
         head = (
-            f"{row.at[:19].replace('T', ' ')}  run {row.run_id}  {commit}  "
+            f"{row.at[:19].replace('T', ' ')} UTC  run {row.run_id}  {commit}  "
             f"{row.actor or '?'}  {row.action} {row.kind} {row.key}"
         )
         if row.outcome != "applied":
