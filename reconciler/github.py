@@ -448,6 +448,25 @@ def error_sentence(stderr: str) -> str:
     return ""
 
 
+RESULT_JSON = "result.json"  # what `catalog ci record` leaves beside the plan's markdown
+
+
+def read_results(root: Path) -> list[StoreResult]:
+    """Every recorded store result under `root` (one directory per downloaded artifact,
+    `result.json` beside `plan.md`), by store. Unreadable ones are skipped: the comment then
+    reports that store as having left no result."""
+    results = []
+    for path in sorted(root.rglob(RESULT_JSON)) if root.exists() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            markdown_path = path.parent / "plan.md"
+            markdown = markdown_path.read_text(encoding="utf-8") if markdown_path.exists() else ""
+            results.append(StoreResult.from_json(data, markdown=markdown))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(results, key=lambda r: r.store)
+
+
 def _store_heading(result: StoreResult) -> str:
     if result.status is Status.NO_CHANGES:
         return f"### ✅ `{result.store}`: no changes\nThe store already matches the catalog."

@@ -21,6 +21,7 @@ from reconciler.github import (
     DRIFT_LABEL,
     NO_STORE_MESSAGE,
     PLAN_MARKER,
+    RESULT_JSON,
     STATE_BRANCH,
     Event,
     GitHub,
@@ -28,7 +29,6 @@ from reconciler.github import (
     RunInfo,
     StateBranch,
     Status,
-    StoreResult,
     append_summary,
     apply_summary,
     check_store_key,
@@ -36,6 +36,7 @@ from reconciler.github import (
     make_result,
     plan_comment,
     plan_summary,
+    read_results,
     resolve_stores,
     settings_stores,
     snapshot_state,
@@ -46,11 +47,10 @@ from reconciler.github import (
 from reconciler.planfile import read_plan
 from reconciler.render import render_json, render_markdown, render_text
 
-# The files one store's plan job leaves in its directory (and uploads as an artifact).
+# The files one store's job leaves in its directory (and uploads as an artifact).
 PLAN_MARKDOWN = "plan.md"
 PLAN_JSON = "plan.json"
 PLAN_STDERR = "plan.err"
-RESULT_JSON = "result.json"
 APPLY_JSON = "apply.json"
 APPLY_STDERR = "apply.err"
 
@@ -300,18 +300,6 @@ def show_plan(plan_file: Path, fmt: str) -> None:
         sys.stdout.write(render_text(saved))
 
 
-def load_results(root: Path) -> list[StoreResult]:
-    """Every `result.json` under `root` (one directory per downloaded artifact), by store."""
-    results = []
-    for path in sorted(root.rglob(RESULT_JSON)) if root.exists() else []:
-        data = _read_json(path)
-        if isinstance(data, dict):
-            results.append(
-                StoreResult.from_json(data, markdown=_read_text(path.parent / PLAN_MARKDOWN))
-            )
-    return sorted(results, key=lambda r: r.store)
-
-
 def _expected(text: str) -> list[str] | None:
     if not text.strip():
         return None  # not given, or the stores job did not get that far
@@ -375,7 +363,7 @@ def comment(
     event_path = env.get("GITHUB_EVENT_PATH", "")
     event = Event.load(event_path) if event_path else None
     body = plan_comment(
-        load_results(results),
+        read_results(results),
         validation_failed=validation_outcome == "failure",
         validation_text=_read_text(validation) if validation else "",
         run=RunInfo.from_environ(env),

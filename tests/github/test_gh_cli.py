@@ -528,3 +528,26 @@ def test_every_ci_command_has_help_and_is_in_the_docs() -> None:
     for path, command in leaves(ci, "catalog ci"):
         assert command.help and len(command.help) > 20, path
         assert f"`{path}" in docs, path
+
+
+def test_a_damaged_result_counts_as_no_result(run: Callable[..., Result], tmp_path: Path) -> None:
+    from reconciler.github import read_results
+
+    good = plan_dir(tmp_path, "acme", markdown="No changes.\n", plan={"summary": {}})
+    assert (
+        run("ci", "record", "--store", "acme", "--exit-code", "0", "--dir", str(good)).exit_code
+        == 0
+    )
+    bad = plan_dir(tmp_path, "beta", markdown="", plan=None)
+    (bad / "result.json").write_text('{"store": "beta", "status": "half')
+    assert [r.store for r in read_results(tmp_path / "results")] == ["acme"]
+    both = run(
+        "ci",
+        "comment",
+        "--results",
+        str(tmp_path / "results"),
+        "--expected-stores",
+        '["acme", "beta"]',
+        "--dry-run",
+    )
+    assert "`beta`: plan failed" in both.stdout and "left no result" in both.stdout
