@@ -1020,9 +1020,10 @@ class StateBranch:
         if not heads.strip():
             return None
         tracking = f"refs/remotes/{self.remote}/{self.branch}"
-        self._git(
-            "fetch", "--no-tags", "--quiet", self.remote, f"+refs/heads/{self.branch}:{tracking}"
-        )
+        # Only the tip: every commit holds a whole SQLite file, and a parent id is all a new
+        # commit needs. (Pushing from a shallow clone is fine: the remote has the parent.)
+        refspec = f"+refs/heads/{self.branch}:{tracking}"
+        self._git("fetch", "--depth=1", "--no-tags", "--quiet", self.remote, refspec)
         return self._git("rev-parse", tracking).decode().strip()
 
     def pull(self, store: str, dest: Path) -> bool:

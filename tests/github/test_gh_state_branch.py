@@ -171,3 +171,22 @@ def test_snapshot_of_a_missing_state_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="catalog apply"):
         snapshot_state(tmp_path / "none.db", tmp_path / "snap.db")
     assert not (tmp_path / "none.db").exists()  # and none was created by asking
+
+
+def test_a_runner_fetches_only_the_latest_state(
+    clone_of: Clone, origin: Path, tmp_path: Path
+) -> None:
+    """Every commit on the branch holds a whole SQLite file: a run must not download them all."""
+    writer = clone_of("writer")
+    saved = tmp_path / "saved.db"
+    for n in range(3):
+        saved.write_bytes(f"state {n}".encode() * 1000)
+        branch(writer).push("acme", saved, message=f"apply {n}")
+    reader = clone_of("reader")
+    assert branch(reader).pull("acme", tmp_path / "got.db")
+    assert (tmp_path / "got.db").read_bytes() == saved.read_bytes()
+    assert git(reader, "rev-list", "--count", f"origin/{STATE_BRANCH}") == "1"
+    # and a shallow runner can still push on top
+    saved.write_bytes(b"state 3")
+    branch(reader).push("acme", saved, message="apply 3")
+    assert commits_on_branch(origin) == ["apply 3", "apply 2", "apply 1", "apply 0"]
