@@ -495,7 +495,12 @@ def store_section(result: StoreResult, *, limit: int) -> str:
     room = max(
         limit - len(head) - len("\n<details open><summary>Plan</summary>\n\n\n</details>\n"), 200
     )
-    body = fit(result.markdown.strip() + "\n", limit=room, note=note)
+    markdown = result.markdown.strip()
+    # The section has its own heading (the store's); the plan's own title would repeat it.
+    first, _, rest = markdown.partition("\n")
+    if first.startswith("#"):
+        markdown = rest.strip()
+    body = fit(markdown + "\n", limit=room, note=note)
     return f"{head}\n<details open><summary>Plan</summary>\n\n{body}\n</details>\n"
 
 

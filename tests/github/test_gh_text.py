@@ -356,3 +356,17 @@ def test_settings_stores_from_catalog_yaml(tmp_path: Path) -> None:
     (tmp_path / "catalog.yaml").write_text("settings:\n  stores: acme\n")
     with pytest.raises(ConfigError, match="list"):
         settings_stores(tmp_path)
+
+
+def test_the_plans_own_title_is_not_repeated_under_the_store_heading() -> None:
+    body = plan_comment(
+        [
+            result(
+                "acme",
+                Status.CHANGES,
+                "### Catalog plan\n\n**Plan: 1 to update.**\n",
+                headline="1 to update",
+            )
+        ]
+    )
+    assert "### Catalog plan" not in body and "**Plan: 1 to update.**" in body
