@@ -40,7 +40,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -1668,7 +1668,7 @@ def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | No
 # -- saved plans: refuse a stale one -------------------------------------------------------------
 
 
-Done = Mapping[tuple[str, str], set[int]]  # (kind, key) -> versions an earlier run left
+Done = Set[tuple[str, str]]  # (kind, key) of changes an earlier run of the plan applied
 
 
 def stale_reasons(
@@ -1676,46 +1676,65 @@ def stale_reasons(
     live: Live,
     *,
     catalog_digest: str | None,
-    done: Done | None = None,
+    done: Done = frozenset(),
     unsure: Iterable[tuple[str, str]] = (),
 ) -> list[str]:
     """Why a saved plan no longer matches the store or the catalog (empty: it still does).
 
     An object the plan updates must still have the version the plan saw; an object the plan
     creates must still be absent; the catalog must be the one the plan was made from.
-    `done` (`Ledger.applied_by_plan`) is what earlier runs of this same plan applied: the
-    versions the store gave those writes, and the objects they created, are not staleness,
-    so a saved plan whose apply failed part-way can be run again to finish it. `unsure` are
-    creates whose outcome is unknown (pending intents): finding them is not staleness either,
-    the rerun looks them up before sending anything.
+
+    A rerun of a plan whose apply failed or crashed part-way (`done`: what runs of it applied,
+    `Ledger.applied_by_plan`; `unsure`: creates whose outcome is unknown, pending intents) has
+    moved versions itself, so there a version alone proves nothing: what is already done is not
+    checked (it is not sent again), an object it created or may have created is expected, and
+    a change still to send is stale only if a field it writes now holds neither the value the
+    plan saw nor the one it writes, i.e. someone else edited that field.
     """
-    done = done or {}
-    ours_created = set(done) | set(unsure)
+    resuming = bool(done) or bool(unsure)
+    ours = set(done) | set(unsure)
     reasons: list[str] = []
     if catalog_digest is not None and catalog_digest != plan.catalog_digest:
         reasons.append("the catalog files changed since the plan was made")
     if plan.tax_exclusive != live.tax_exclusive:
         reasons.append("the store's tax mode changed since the plan was made")
-    for top in plan.changes:
-        # A family's version is its newest row's: our own row writes move it too.
-        ours = {v for c in top.walk() for v in done.get((str(c.kind), c.key), ())}
-        for change in top.walk():
-            if change.kind is Kind.IMAGE or change.action is Action.NOOP:
-                continue
-            found = live_object(live, change.kind, change.key)
-            label = f'{change.kind} "{change.key}"'
-            if change.action is Action.CREATE:
-                if found is not None and (str(change.kind), change.key) not in ours_created:
-                    reasons.append(f"{label} now exists in the store")
-                continue
-            if found is None:
-                reasons.append(f"{label} is no longer in the store")
-            elif change.live_version is not None and found[1] not in {change.live_version, *ours}:
-                reasons.append(
-                    f"{label} changed in the store after the plan was made "
-                    f"(version {change.live_version} -> {found[1]})"
-                )
+    for change in plan.all_changes():
+        key = (str(change.kind), change.key)
+        if change.kind is Kind.IMAGE or change.action is Action.NOOP or key in done:
+            continue
+        found = live_object(live, change.kind, change.key)
+        label = f'{change.kind} "{change.key}"'
+        if change.action is Action.CREATE:
+            if found is not None and key not in ours:
+                reasons.append(f"{label} now exists in the store")
+            continue
+        if found is None:
+            reasons.append(f"{label} is no longer in the store")
+            continue
+        if change.live_version is None or found[1] == change.live_version:
+            continue
+        if resuming and _untouched_by_others(change, live):
+            continue
+        reasons.append(
+            f"{label} changed in the store after the plan was made "
+            f"(version {change.live_version} -> {found[1]})"
+        )
     return reasons
+
+
+def _untouched_by_others(change: Change, live: Live) -> bool:
+    """Every field `change` writes still holds what the plan saw, or what it writes."""
+    now = live_row_values(live, change.kind, change.key)
+    return all(
+        _same_value(now.get(f.field), f.before) or _same_value(now.get(f.field), f.after)
+        for f in change.fields
+    )
+
+
+def _same_value(a: Json, b: Json) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return list(a) == list(b)
+    return bool(a == b)
 
 
 def remaining(plan: Plan, done: Done) -> Plan:
@@ -1737,7 +1756,11 @@ def remaining(plan: Plan, done: Done) -> Plan:
 
 
 def live_row_values(live: Live, kind: Kind, key: str) -> dict[str, Json]:
-    """The catalog-shaped values of a live product or variant (for tests and diagnostics)."""
+    """The catalog-shaped values of a live object (a product, a variant, a brand/supplier)."""
+    named = {Kind.BRAND: live.names.brands, Kind.SUPPLIER: live.names.suppliers}.get(kind)
+    if named is not None:
+        found = named.get(name_key(key))
+        return {"name": found.name, "description": found.description or ""} if found else {}
     if kind is Kind.PRODUCT:
         p = live.products.get(key)
         if p is None:
@@ -1747,7 +1770,7 @@ def live_row_values(live: Live, kind: Kind, key: str) -> dict[str, Json]:
         if not p.is_family and own is not None:
             values.update(row_values(own.values, declared_only=False, family=False))
         return values
-    handle = live.sku_owner.get(key)
+    handle = live.sku_owner.get(key) if kind is Kind.VARIANT else None
     if handle is None:
         return {}
     row = live.products[handle].rows[key]

@@ -362,20 +362,15 @@ class Ledger:
             sql += f" limit {int(limit)}"
         return [_change(row) for row in self._rows(sql, params)]
 
-    def applied_by_plan(self, plan_digest: str) -> dict[tuple[str, str], set[int]]:
-        """(kind, key) -> store versions recorded for changes that runs of this very plan
-        applied: what a rerun of a saved plan after a partial failure must not redo."""
+    def applied_by_plan(self, plan_digest: str) -> set[tuple[str, str]]:
+        """(kind, key) of the changes runs of this very plan applied: what a rerun of a saved
+        plan after a failure or a crash must not send again."""
         rows = self._rows(
-            "select c.kind, c.key, c.remote_version from changes c join runs r on r.id = c.run_id "
+            "select distinct c.kind, c.key from changes c join runs r on r.id = c.run_id "
             "where r.plan_digest = ? and c.outcome = 'applied'",
             [plan_digest],
         )
-        out: dict[tuple[str, str], set[int]] = {}
-        for row in rows:
-            versions = out.setdefault((row["kind"], row["key"]), set())
-            if row["remote_version"] is not None:
-                versions.add(int(row["remote_version"]))
-        return out
+        return {(row["kind"], row["key"]) for row in rows}
 
     def _handles_for_sku(self, sku: str) -> list[str]:
         # A simple product records its `sku` among the applied fields of its product row.

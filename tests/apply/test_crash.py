@@ -91,3 +91,25 @@ def test_two_applies_at_once_never_both_write(cli: Cli, store: SandboxStore) -> 
     assert writes(store) == estimate  # one apply's writes, not two
     store.set_faults(latency_ms=0)
     assert_converged(cli)
+
+
+def test_a_saved_plan_killed_mid_apply_is_finished_by_applying_it_again(
+    cli: Cli, store: SandboxStore
+) -> None:
+    saved = cli.tmp / "plan.json"
+    made = cli.run("plan", "--out", str(saved))
+    assert made.returncode == 0, made.stderr
+    store.set_faults(latency_ms=40)
+    proc = cli.start("apply", str(saved))
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("Applied "):
+            break
+    time.sleep(random.Random(7).uniform(0.0, 0.4))
+    proc.kill()
+    proc.communicate(timeout=30)
+    store.set_faults(latency_ms=0)
+    rerun = cli.run("apply", str(saved))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Resuming" in rerun.stderr or "No changes" in rerun.stdout
+    assert_converged(cli)
