@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from reconciler.model import Product, Variant, format_money, name_key, sorted_names
@@ -56,7 +57,13 @@ def store_money(value: Decimal) -> Decimal:
 
 def money_text(value: Decimal | None) -> str | None:
     """A price as the plan shows and compares it: store precision, then the model's format."""
-    return None if value is None else format_money(store_money(value))
+    return None if value is None else _money_text(value)
+
+
+@lru_cache(maxsize=65_536)
+def _money_text(value: Decimal) -> str:
+    # A catalog repeats few distinct prices over many rows: format each once.
+    return format_money(store_money(value))
 
 
 def parse_money(raw: Json) -> Decimal | None:
@@ -64,9 +71,10 @@ def parse_money(raw: Json) -> Decimal | None:
     if raw is None or raw == "" or isinstance(raw, bool):
         return None
     try:
-        return store_money(Decimal(str(raw)))
+        value = Decimal(str(raw))
     except InvalidOperation:
         return None
+    return store_money(value) if value.is_finite() else None
 
 
 def barcode_type(code: str) -> str:

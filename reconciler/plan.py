@@ -654,7 +654,7 @@ class _Planner:
         live_p = found.product
         product_managed = self._managed(Kind.PRODUCT, p.handle)
         desired = family_values(p, declared_only=True)
-        current = _align(desired, family_values(live_p, declared_only=False))
+        current = _align(desired, family_values(live_p, declared_only=False), fast=True)
         fields = [
             self._field(Kind.PRODUCT, p.handle, d.field, d.before, d.after)
             for d in diff_fields(desired, current, order=FAMILY_FIELDS)
@@ -744,7 +744,9 @@ class _Planner:
                 tuple(FieldChange(k, None, val) for k, val in want.items()),
                 requests=1,
             )
-        have = _align(want, row_values(live_row.values, declared_only=False, family=True))
+        have = _align(
+            want, row_values(live_row.values, declared_only=False, family=True), fast=True
+        )
         diffs = diff_fields(want, have, order=ROW_FIELDS)
         if diffs:
             return Change(
@@ -950,9 +952,17 @@ def _skus(p: Product) -> list[str]:
     return [v.sku for v in p.sellables() if v.sku]
 
 
-def _align(desired: Mapping[str, Json], live: dict[str, Json]) -> dict[str, Json]:
+def _align(
+    desired: Mapping[str, Json], live: dict[str, Json], *, fast: bool = False
+) -> dict[str, Json]:
     """Spell live names like the catalog when they are the same name (case-insensitively),
-    since names are identities: "ACME" in the store is the catalog's "Acme", not a change."""
+    since names are identities: "ACME" in the store is the catalog's "Acme", not a change.
+
+    `fast`: when the declared fields already agree exactly (the usual case), return `live`
+    as it is; respelling only matters for values that differ.
+    """
+    if fast and all(live.get(k) == v for k, v in desired.items()):
+        return live
     out = dict(live)
     for key in ("brand", "supplier", "category"):
         want, have = desired.get(key), out.get(key)

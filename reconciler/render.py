@@ -301,9 +301,9 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             "those edits.",
             "",
         ]
-    for notice in plan.notices:
-        head.append(f"> **Note:** {notice}")
     if plan.notices:
+        head.append("> **Notes**")
+        head.extend(f"> - {notice}" for notice in plan.notices)
         head.append("")
     # (section, how many object changes it shows), in plan order
     sections: list[tuple[str, int]] = []
