@@ -79,6 +79,7 @@ class Harness:
         parallelism: int | None = 4,
         events: list[ApplyEvent] | None = None,
         catalog_dir: Path | None = None,
+        plan_digest: str | None = None,
     ) -> ApplyResult:
         sink: Callable[[ApplyEvent], None] = events.append if events is not None else _ignore
         return apply_plan(
@@ -90,6 +91,7 @@ class Harness:
             refresh_live=self.live,
             on_event=sink,
             catalog_dir=catalog_dir,
+            plan_digest=plan_digest,
         )
 
     def writes(self) -> Counter[str]:

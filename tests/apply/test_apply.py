@@ -268,3 +268,27 @@ def test_a_422_for_someone_elses_product_fails_the_change(harness: Harness) -> N
     (outcome,) = result.changes
     assert outcome.outcome == "failed" and 'belongs to product "other"' in (outcome.error or "")
     assert harness.ledger.managed("product") == {}
+
+
+def test_resuming_refuses_only_when_someone_else_edited_a_field_still_to_write(
+    harness: Harness,
+) -> None:
+    harness.apply(catalog(tee("tee")))
+    edited = catalog(tee("tee", variants={"TEE-S": ("S", "40.00"), "TEE-M": ("M", "41.00")}))
+    saved, live = harness.plan(edited)
+    family = saved.changes[0]
+    first_row = replace(family, children=family.children[:1], fields=())
+    # A run of the saved plan that got as far as TEE-S, then died.
+    harness.apply_plan(replace(saved, changes=(first_row,)), live, plan_digest=saved.digest())
+    done = harness.ledger.applied_by_plan(saved.digest())
+    assert ("variant", "TEE-S") in done and ("variant", "TEE-M") not in done
+    now = harness.live()
+    assert stale_reasons(saved, now, catalog_digest=None, done=done) == []
+    rows = {r["sku"]: r for r in harness.raw_products()}
+    # Another field of TEE-M changes: not one this plan writes, so still fine to finish.
+    harness.client.update_product(rows["TEE-M"]["id"], details={"is_active": False})
+    assert stale_reasons(saved, harness.live(), catalog_digest=None, done=done) == []
+    # Its price changes in the back office: finishing would overwrite that, so refuse.
+    harness.client.update_product(rows["TEE-M"]["id"], details={"price_including_tax": 19.0})
+    reasons = stale_reasons(saved, harness.live(), catalog_digest=None, done=done)
+    assert len(reasons) == 1 and 'variant "TEE-M"' in reasons[0]
