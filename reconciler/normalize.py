@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.model import Product, Variant, format_money, name_key, sorted_names
 
@@ -295,11 +295,8 @@ def _is_family_row(row: Json) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    """One live row reduced as it is read: its own values, and the raw object only when the
-    row may be its family's parent (the one family-wide fields are read from). Children, most
-    rows of a large store, keep no raw object, which keeps a 50,000-row store small."""
+class _Member(NamedTuple):
+    """One live row reduced as it is read: its own values, not the whole object."""
 
     id: str
     sku: str
@@ -310,7 +307,6 @@ class _Member:
     is_family_row: bool
     option_names: tuple[str, ...]
     row: LiveRow | None
-    raw: Json
 
 
 def _member(row: Json, price_key: str) -> _Member:
@@ -344,7 +340,6 @@ def _member(row: Json, price_key: str) -> _Member:
         is_family_row=_is_family_row(row),
         option_names=tuple(name for name, _ in options if name),
         row=live_row,
-        raw=None if is_child else row,
     )
 
 
@@ -359,26 +354,23 @@ def normalize_products(
     ids = _Ids(names)
     price_key = price_field(tax_exclusive)
     groups: dict[str, list[_Member]] = {}
-    # For a family whose parent row has not (or never) come: one child's object to read the
-    # family-wide fields from, dropped as soon as a parent arrives.
-    orphans: dict[str, Json] = {}
-    parented: set[str] = set()
+    # Family-wide fields are read from the family's most recently changed row: every row
+    # carries them, and an update sent to one member bumps at least that member's version.
+    latest: dict[str, Json] = {}
     for row in rows:
         if row.get("deleted_at") or not row.get("handle"):
             continue
         handle = str(row["handle"])
         member = _member(row, price_key)
-        if member.raw is not None:
-            parented.add(handle)
-            orphans.pop(handle, None)
-        elif handle not in parented and handle not in orphans:
-            orphans[handle] = row
+        newest = latest.get(handle)
+        if newest is None or member.version >= int(newest.get("version") or 0):
+            latest[handle] = row
         groups.setdefault(handle, []).append(member)
     products: dict[str, LiveProduct] = {}
     sku_owner: dict[str, str] = {}
     name_owner: dict[str, str] = {}
     for handle, members in groups.items():
-        live = _product(handle, members, ids=ids, fallback=orphans.get(handle))
+        live = _product(handle, members, ids=ids, raw=latest[handle])
         products[handle] = live
         for sku in live.rows:
             sku_owner[sku] = handle
@@ -416,14 +408,11 @@ def normalize_live(
     )
 
 
-def _product(
-    handle: str, members: list[_Member], *, ids: _Ids, fallback: Json = None
-) -> LiveProduct:
+def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> LiveProduct:
     members = sorted(members, key=lambda m: (not m.has_variants, m.sku))
     parent = next((m for m in members if m.has_variants), None)
     if parent is None:
         parent = next((m for m in members if not m.is_child), members[0])
-    raw = parent.raw if parent.raw is not None else fallback
     problems: list[str] = []
     family_ids = {m.family_id for m in members if m.family_id}
     if len(family_ids) > 1:
@@ -435,8 +424,8 @@ def _product(
     # The family's attribute order is the order of the parent's options.
     option_names: list[str] = []
     seen: set[str] = set()
-    for m in [parent, *members]:
-        for name in m.option_names:
+    for names in dict.fromkeys(m.option_names for m in [parent, *members]):
+        for name in names:
             if name_key(name) not in seen:
                 seen.add(name_key(name))
                 option_names.append(name)

@@ -106,3 +106,11 @@ def test_diff_orders_fields_as_asked() -> None:
         {"price": "2.00", "active": False, "barcode": "1"}, {}, order=("price", "barcode")
     )
     assert [c.field for c in got] == ["price", "barcode", "active"]
+
+
+def test_family_fields_come_from_the_most_recently_changed_row() -> None:
+    rows = family_rows()
+    rows[1]["description"] = "<p>Edited through the M variant</p>"  # version 105 > parent's 100
+    got = live(rows).products["classic-tee"]
+    assert got.product.description == "<p>Edited through the M variant</p>"
+    assert got.remote_id == "v1"  # still the parent row
