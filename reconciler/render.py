@@ -84,8 +84,8 @@ def summary_line(plan: Plan) -> str:
     """`Plan: 3 to create, 12 to update, 0 to deactivate. 19 API requests, about 17 s ...`"""
     if not plan.has_changes:
         return (
-            f"No changes. The store matches the catalog ({plan.unchanged} objects checked, "
-            "0 API requests)."
+            f"No changes. The store matches the catalog ({plan.unchanged} objects compared); "
+            "applying would send nothing."
         )
     counts = plan.counts()
     parts = [

@@ -101,7 +101,12 @@ def build_plan(
             full = any(k.mode == "full" for k in report.kinds if k.kind in FEED_KINDS)
             err.print(
                 f"Read {target.label} in {report.requests} API requests"
-                + ("" if full else f" ({changed} objects changed since the last plan)")
+                + (
+                    ""
+                    if full
+                    else f" ({changed} object{'' if changed == 1 else 's'} changed since the "
+                    "last plan)"
+                )
                 + ".",
                 markup=False,
                 highlight=False,
