@@ -282,3 +282,41 @@ def test_a_category_with_subcategories_is_flagged() -> None:
     )
     leaf = Product(handle="cap", name="Cap", sku="CAP", price=D("1"), category=("Apparel", "Tops"))
     assert plan_of([leaf]).notices == ()
+
+
+def test_images_upload_remove_and_reorder_only_what_this_tool_uploaded() -> None:
+    from reconciler.model import Image
+
+    front, back, side = (Image(f"images/tee/{n}.jpg", n * 8) for n in ("front", "back", "side"))
+    rows = family_rows()
+    # The store lists three images: two this tool uploaded (front, back) in the wrong order,
+    # and one someone added by hand.
+    for r in rows:
+        r["images"] = [
+            {"id": "img-back", "position": 1},
+            {"id": "img-front", "position": 2},
+            {"id": "img-by-hand", "position": 3},
+        ]
+    uploaded = {"classic-tee": {front.sha256: "img-front", back.sha256: "img-back"}}
+    plan = plan_of([tee(images=(front, back, side))], rows, managed=managed_tee(), images=uploaded)
+    images = [c for c in plan.changes[0].children if c.kind is Kind.IMAGE]
+    assert [
+        (c.action, c.key, [(f.field, f.before, f.after) for f in c.fields]) for c in images
+    ] == [
+        (Action.CREATE, "images/tee/side.jpg", [("position", None, 3)]),
+        (Action.UPDATE, "images/tee/front.jpg", [("position", 2, 1)]),
+        (Action.UPDATE, "images/tee/back.jpg", [("position", 1, 2)]),
+    ]
+    assert plan.estimate.requests == 3
+    dropped = plan_of([tee(images=(front,))], rows, managed=managed_tee(), images=uploaded)
+    [delete] = [c for c in dropped.changes[0].children if c.kind is Kind.IMAGE]
+    assert (delete.action, delete.remote_id) == (Action.DELETE, "img-back")
+
+
+def test_an_upload_still_processing_is_not_uploaded_again() -> None:
+    from reconciler.model import Image
+
+    front = Image("images/tee/front.jpg", "f" * 64)
+    uploaded = {"classic-tee": {front.sha256: "img-new"}}  # not listed by the store yet
+    plan = plan_of([tee(images=(front,))], managed=managed_tee(), images=uploaded)
+    assert plan.changes == ()
