@@ -112,8 +112,9 @@ def build_plan(
                 highlight=False,
             )
         facts = store_facts(cache)
+        catalog_digest = catalog.digest()
         memo_key = _memo_key(
-            catalog_digest=catalog.digest(),
+            catalog_digest=catalog_digest,
             generation=cache.generation(),
             ledger=cache.ledger_fingerprint(),
             store=target.label,
@@ -143,6 +144,7 @@ def build_plan(
             rate_limit=facts.rate_limit,
             git_commit=git_commit(ctx.catalog_dir),
             created_at=now.isoformat(timespec="seconds"),
+            catalog_digest=catalog_digest,
         )
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
