@@ -679,7 +679,7 @@ def file_findings(data: Mapping[str, Any], *, root_file: bool) -> list[Finding]:
 class Occurrence:
     """A value that must be unique or spelled one way across the catalog, and where it is."""
 
-    kind: str  # a key of UNIQUE or SPELLED
+    kind: str  # a key of UNIQUE or SPELLED, or "category_parent"
     value: str
     file: int  # index of the file in load order
     path: JsonPath
@@ -728,6 +728,8 @@ class CrossCheck:
         self._unique: dict[str, dict[str, _Where]] = {k: {} for k in UNIQUE}
         self._spelled: dict[str, dict[str, _Where]] = {k: {} for k in SPELLED}
         self._exact: dict[str, set[str]] = {k: set() for k in SPELLED}
+        # Every product's category, by case-folded path: the store only takes leaf categories.
+        self._placed: dict[str, list[_Where]] = {}
         self.clashes: list[Clash] = []
 
     def _once(self, kind: str, value: str, file: int, path: JsonPath) -> bool:
@@ -798,7 +800,11 @@ class CrossCheck:
                     spell(key, value, file, ("products", i, key))
             category = p.get("category")
             if isinstance(category, str):
-                spell("category", category_key_text(category), file, ("products", i, "category"))
+                text = category_key_text(category)
+                spell("category", text, file, ("products", i, "category"))
+                self._placed.setdefault(text.casefold(), []).append(
+                    (text, file, ("products", i, "category"))
+                )
             for key, kind in (("tags", "tag"), ("options", "option")):
                 names = p.get(key)
                 if isinstance(names, list):
@@ -827,6 +833,25 @@ class CrossCheck:
                     else:
                         barcodes[k] = (code, file, ("products", i, "variants", j, "barcode"))
 
+    def parent_categories(self) -> None:
+        """A product on a category that another product's path goes below is refused by the
+        store (products may only sit on a leaf category), so catch it here, before any call."""
+        keys = sorted(self._placed)
+        for n, key in enumerate(keys):
+            # Sorted order puts "a / b" right after "a" unless something like "a b" sits between.
+            deeper = next((k for k in keys[n + 1 :] if k.startswith(key + " / ")), None)
+            if deeper is None:
+                continue
+            below = self._placed[deeper][0]
+            for value, file, path in self._placed[key]:
+                self.clashes.append(
+                    Clash(
+                        Occurrence("category_parent", value, file, path),
+                        Occurrence("category_parent", below[0], below[1], below[2]),
+                        False,
+                    )
+                )
+
 
 def category_key_text(category: str) -> str:
     """A category path in one canonical spelling of its separators (`A/B` -> `A / B`)."""
@@ -840,12 +865,20 @@ def clashes(files: Sequence[Mapping[str, Any]]) -> list[Clash]:
         check.declarations(data, i)
     for i, data in enumerate(files):
         check.references(data, i)
+    check.parent_categories()
     return check.clashes
 
 
 def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
     """The message and hint for a clash; `first_where` is `file:line:col` of the first one."""
     kind = clash.at.kind
+    if kind == "category_parent":
+        return (
+            f"category {quote(clash.at.value)} has subcategories in this catalog "
+            f"({quote(clash.first.value)} at {first_where}), and the store only puts products "
+            "on a leaf category",
+            f"move the product to a subcategory such as {quote(clash.first.value)}",
+        )
     if clash.spelling:
         noun = SPELLED[kind]
         return (

@@ -56,8 +56,7 @@ def test_only_the_cli_imports_click() -> None:
     offenders = [
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
-        if "cli" not in path.relative_to(PACKAGE).parts[:1]
-        and "click" in imported_roots(path)
+        if "cli" not in path.relative_to(PACKAGE).parts[:1] and "click" in imported_roots(path)
     ]
     assert offenders == []
 

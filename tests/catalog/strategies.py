@@ -50,7 +50,8 @@ money = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False) | s
     min_value=0, max_value=1000, places=5, allow_nan=False
 )
 # Category paths are spelled one way across a catalog, so they come from a fixed set.
-CATEGORIES = [("Apparel", "Tops"), ("Apparel",), ("Home & Gifts",), ("Ünï", "10", "yes")]
+# Leaves only: the store (and validate) refuse a product on a category with subcategories.
+CATEGORIES = [("Apparel", "Tops"), ("Apparel", "Socks"), ("Home & Gifts",), ("Ünï", "10", "yes")]
 
 OPTION_NAMES = ["Size", "Colour", "Fit"]
 BRANDS = ["Acme", "Northwind", "Harbour & Co", "yes"]

@@ -483,3 +483,20 @@ def test_gtin_check_digits_of_real_codes(code: str) -> None:
 @pytest.mark.parametrize("code", ["96385075", "036000291453", "4006381333932", "123", "abcdefgh"])
 def test_gtin_wrong_codes(code: str) -> None:
     assert not gtin_valid(code)
+
+
+def test_a_product_on_a_category_with_subcategories_is_an_error(write: Write) -> None:
+    # The store refuses a product on a non-leaf category (422); catch it offline, at the line.
+    write(
+        "a.yaml",
+        "products:\n"
+        "  - {handle: a, name: A, sku: A, category: Accessories}\n"
+        "  - {handle: b, name: B, sku: B, category: Accessories / Bags}\n"
+        "  - {handle: c, name: C, sku: C, category: Accessory}\n",
+    )
+    assert problems() == [
+        'catalog/a.yaml:2:44: products[0].category: category "Accessories" has subcategories '
+        'in this catalog ("Accessories / Bags" at catalog/a.yaml:3:44), and the store only puts '
+        "products on a leaf category (move the product to a subcategory such as "
+        '"Accessories / Bags")'
+    ]
