@@ -102,7 +102,7 @@ def test_families_simple_products_and_names_come_through(
     assert mug["description"] == '<p>Stoneware mug.\nHolds 300 ml,\n"dishwasher" safe.</p>'
     assert mug["brand"] == "Müller & Söhne"
     assert products["sake-cup"]["name"] == "日本酒のカップ"
-    assert products["sake-cup"]["category"] == "Küche / 日本"
+    assert products["sake-cup"]["category"] == "Küche 日本"
     # Blank cells are simply not declared; active: true is the store's default, so left out.
     assert products["plain-socks"] == {
         "handle": "plain-socks",
@@ -121,7 +121,7 @@ def test_names_files_are_shared_and_grouped(imported: tuple[Path, int, str]) -> 
         "products/apparel-hats.yaml",
         "products/apparel-tops.yaml",
         "products/brand-acme.yaml",  # uncategorized, so grouped by brand
-        "products/kuche-2.yaml",  # "Küche / 日本" slugs like "Küche": never overwritten
+        "products/kuche-2.yaml",  # "Küche 日本" slugs like "Küche": never overwritten
         "products/kuche.yaml",
         "products/uncategorized.yaml",
         "suppliers.yaml",

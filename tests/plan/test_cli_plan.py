@@ -51,8 +51,8 @@ def test_plan_against_the_embedded_sandbox(
     code, out, err = run(capsys)
     assert code == 0
     assert "Using the embedded sandbox store" in err and err.count("embedded sandbox store") == 1
-    assert out.splitlines()[-1].startswith("Plan: 53 to create, 0 to update, 0 to deactivate.")
-    assert '! card-wallet: category "Accessories" has subcategories' in out
+    assert out.splitlines()[-1].startswith("Plan: 54 to create, 0 to update, 0 to deactivate.")
+    assert "has subcategories" not in out  # the example catalog puts products on leaves only
     assert (project / ".catalog" / "sandbox.db").exists()
 
 
@@ -72,7 +72,7 @@ def test_json_is_exactly_one_document_on_stdout(
     code, out, err = run(capsys, "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["format_version"] == 1 and doc["summary"]["create"] == 53
+    assert doc["format_version"] == 1 and doc["summary"]["create"] == 54
     assert "Read embedded sandbox" in err  # progress goes to stderr
 
 
@@ -106,21 +106,13 @@ def test_refresh_off_plans_from_the_cache_and_says_how_old(
 ) -> None:
     run(capsys)
     code, out, err = run(capsys, "--refresh", "off")
-    assert code == 0 and "Plan: 53 to create" in out
+    assert code == 0 and "Plan: 54 to create" in out
     assert "Planning from the cache only (--refresh off): the store was last read" in err
 
 
 def test_saved_plan_against_a_live_store_over_a_socket_holds_no_secret(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The example puts three products on "Accessories", which has subcategories; the store
-    # refuses that, so this seeded copy uses a leaf.
-    accessories = project / "catalog" / "accessories.yaml"
-    accessories.write_text(
-        accessories.read_text().replace(
-            "category: Accessories\n", "category: Accessories / Small\n"
-        )
-    )
     store = SandboxStore(":memory:", token=SECRET, rate_limit=None)
     catalog = load_catalog(project / "catalog")
     with Client("http://seed.test", SECRET, transport=SandboxTransport(store)) as seeding:
