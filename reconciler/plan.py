@@ -218,16 +218,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Json]:
         return {
-            "format_version": self.format_version,
-            "created_at": self.created_at,
-            "store": self.store,
-            "tax_exclusive": self.tax_exclusive,
-            "catalog_digest": self.catalog_digest,
-            "git_commit": self.git_commit,
-            "summary": {str(a): n for a, n in sorted(self.counts().items())},
-            "unchanged": self.unchanged,
-            "estimate": self.estimate.to_json(),
-            "notices": list(self.notices),
+            **self.to_json_head(),
             "changes": [c.to_json() for c in self.changes],
             "live_versions": self.live_versions(),
             **({"extra": self.extra} if self.extra else {}),
