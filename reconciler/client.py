@@ -360,6 +360,44 @@ class Client:
     def delete_image(self, image_id: str) -> None:
         self._request("DELETE", f"/api/2.0/product_images/{image_id}", safe=True)
 
+    def download(self, url: str) -> bytes:
+        """The bytes of an image URL the store reported (its CDN), retried like a read.
+
+        Sent without the token: image URLs are public and may be on another host, and the
+        token must never leave for a host that is not the store's API. Not an API request,
+        so it neither counts against nor waits for the rate limit.
+        """
+        attempts = 0
+        while True:
+            attempts += 1
+            request = self._http.build_request("GET", url)
+            del request.headers["Authorization"]
+            request.headers["Accept"] = "*/*"
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                if attempts < self._max_attempts:
+                    self._backoff(attempts)
+                    continue
+                raise TransportError(
+                    f"Downloading image {url} failed ({type(exc).__name__}) after {attempts} "
+                    "attempts; check the network and rerun.",
+                    method="GET",
+                    path=url,
+                ) from None
+            if response.status_code >= 500 and attempts < self._max_attempts:
+                self._backoff(attempts)
+                continue
+            if response.status_code >= 400:
+                raise ApiError(
+                    f"Downloading image {url} failed with {response.status_code}; "
+                    "rerun later, or import without it.",
+                    status=response.status_code,
+                    method="GET",
+                    path=url,
+                )
+            return response.content
+
     def _create_named(self, path: str, name: str, description: str | None) -> str:
         body: dict[str, Json] = {"name": name}
         if description is not None:

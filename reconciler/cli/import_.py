@@ -409,10 +409,10 @@ def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Pa
     started = time.monotonic()
     with State(ctx.state_path) as state:
         with connect(target, ctx.state_path.parent, console=console) as client:
-            # The store client cannot fetch image files (CDN URLs, without the token) yet, so
-            # images stay undeclared: plans and applies then leave the store's images alone.
+            # Images are downloaded (without the token) and recorded as uploaded by this tool,
+            # so the next apply does not upload them again.
             imported = read_store(
-                client, state, download=None, on_progress=lambda m: _say(console, m)
+                client, state, download=client.download, on_progress=lambda m: _say(console, m)
             )
             requests = client.stats().requests
         _say(console, f"Writing {len(imported.result.catalog.products)} product(s) into {out}")
