@@ -496,6 +496,11 @@ class Step(ABC):
         """Record what this step made beyond the ledger's change rows (caller's thread)."""
         return None
 
+    def before_send(self, ledger: Ledger) -> None:
+        """Record, before the request goes out, what a lost answer must not make forgotten
+        (caller's thread, after `prepare`)."""
+        return None
+
     def digest(self) -> str:
         blob = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -872,6 +877,18 @@ class ImageUpload(Step):
         wait_processed(client, image_id, data, label=self.change.key)
         return {(str(Kind.IMAGE), self.change.key): image_id}
 
+    def before_send(self, ledger: Ledger) -> None:
+        # Should the answer be lost, the family still has a record: its images in the store
+        # are then not taken for a lost state file's, and this file is uploaded again (the
+        # store reuses the same bytes on the same product, so no duplicate).
+        ledger.note_image_sent(
+            handle=self.handle,
+            path=self.change.key,
+            sha256=self.payload["sha256"],
+            product_id=self.payload["product_id"],
+            position=self.position,
+        )
+
     def on_applied(self, ledger: Ledger, learned: Learned) -> None:
         ledger.record_image(
             handle=self.handle,
@@ -1043,6 +1060,10 @@ class _Builder:
         if change.action is not Action.UPDATE:
             return
         self._images(change, None)
+        if not values and any(c.kind is Kind.IMAGE for c in change.children):
+            # No request writes the product itself: its outcome is its children's (so a
+            # product adopted with its images, e.g. after a lost state file, is recorded).
+            self.groups.append(change)
         family = self.live.products.get(change.key)
         if family is None or not family.is_family:
             if not values:
@@ -1108,7 +1129,7 @@ class _Builder:
                     add.deps.add(common_step.id)
             elif child.kind is Kind.VARIANT and child.action in _RETIRE:
                 self._retire_row(child, change)
-            elif child.action is Action.ADOPT:
+            elif child.kind is not Kind.IMAGE and child.action is Action.ADOPT:
                 self.adopted.append(child)
 
     def _images(self, change: Change, create: Step | None) -> None:
@@ -1117,7 +1138,9 @@ class _Builder:
         images = [c for c in change.children if c.kind is Kind.IMAGE]
         before: set[int] = {create.id} if create is not None else set()
         for c in images:
-            if c.action is Action.DELETE:
+            if c.action is Action.ADOPT:  # the store's image recorded as this file: no request
+                self.adopted.append(c)
+            elif c.action is Action.DELETE:
                 self._add(ImageDelete(self._next(), c, change.key))
             elif c.action is Action.UPDATE:
                 before.add(self._add(ImageMove(self._next(), c, change.key)).id)
@@ -1343,6 +1366,29 @@ class _Recorder:
         )
 
 
+def _record_adopted_image(
+    ledger: Ledger, change: Change, family: Change | None, live: Live
+) -> None:
+    """An image adopted from the store (`--adopt-images`): recorded as the upload of its
+    catalog file, so later plans judge it by content like any image apply uploaded."""
+    values = {f.field: f.after for f in change.fields}
+    found = live.products.get(family.key) if family is not None else None
+    if family is None or change.remote_id is None or not values.get("sha256"):
+        return
+    product_id = family.remote_id or (found.remote_id if found is not None else None)
+    if product_id is None:
+        return
+    position = values.get("position")
+    ledger.record_image(
+        handle=family.key,
+        path=change.key,
+        sha256=str(values["sha256"]),
+        image_id=change.remote_id,
+        product_id=str(product_id),
+        position=int(position) if isinstance(position, int) else None,
+    )
+
+
 def apply_plan(
     plan: Plan,
     client: Client,
@@ -1400,8 +1446,13 @@ def apply_plan(
                     f"{step_requests} under the API's rules.",
                 )
             )
+        parents = {
+            id(child): top for top in plan.changes for child in top.children
+        }  # an adopted image's family
         for change in adopted:
             recorder.record(change, "applied")
+            if change.kind is Kind.IMAGE:
+                _record_adopted_image(ledger, change, parents.get(id(change)), live)
         for change, reason in refused:
             recorder.record(change, "failed", error=f"refused: {reason}")
         _mark_lookups(steps, ledger)
@@ -1581,6 +1632,7 @@ def _run_steps(
                     except CatalogError as exc:
                         finish(step, _Done(error=str(exc)), None, sent=False)
                         continue
+                    step.before_send(ledger)
                     intent_id = None
                     if step.intent is not None:
                         kind, key = step.intent

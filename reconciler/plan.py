@@ -306,6 +306,7 @@ def make_plan(
     store: str,
     managed: ManagedIndex | None = None,
     images: Mapping[str, Mapping[str, str]] | None = None,
+    adopt_images: bool = False,
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     rate_limit: int = DEFAULT_RATE_LIMIT,
@@ -321,6 +322,10 @@ def make_plan(
       touched; managed ones no longer declared are deactivated or deleted only when
       `settings.prune` says so (otherwise a notice counts them).
     - `images`: handle -> sha256 -> image id of what apply uploaded (the store cannot tell).
+      A handle present with no ids has a record of uploads whose outcome is unknown. A family
+      with images in the store and no record at all (a lost state file) has unknown images:
+      nothing is uploaded for it unless `adopt_images`, which records the store's images
+      against the catalog's in catalog order (no request) and uploads only the ones beyond.
     - `targets` / `excludes`: handles or SKUs; a key selects the product that holds it.
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
@@ -330,6 +335,7 @@ def make_plan(
         live,
         managed=managed or {},
         images=images or {},
+        adopt_images=adopt_images,
         targets=targets,
         excludes=excludes,
     ).plan(
@@ -350,6 +356,7 @@ class _Planner:
         *,
         managed: ManagedIndex,
         images: Mapping[str, Mapping[str, str]],
+        adopt_images: bool = False,
         targets: Sequence[str],
         excludes: Sequence[str],
     ) -> None:
@@ -357,6 +364,8 @@ class _Planner:
         self.live = live
         self.managed = managed
         self.images = images
+        self.adopt_images = adopt_images
+        self.unknown_images = 0  # families whose store images this state has no record of
         self.notices: list[str] = []
         self.unchanged = 0
         self._category_paths: dict[tuple[str, ...], tuple[str, ...]] | None = None
@@ -420,6 +429,14 @@ class _Planner:
         product_changes = [c for p in self.products if (c := self._product(p)) is not None]
         product_changes.extend(self._prune())
         product_changes.sort(key=lambda c: c.key)
+        if self.unknown_images:
+            n = self.unknown_images
+            self.notices.append(
+                f"{n} product{' has' if n == 1 else 's have'} images in the store that this "
+                "state file has no record of (state lost?); nothing is uploaded for "
+                f'{"it" if n == 1 else "them"}. Run "catalog plan --adopt-images" to record '
+                "the store's images in catalog order without uploading."
+            )
         changes = self._names() + product_changes
         kept = tuple(c for c in changes if c.action is not Action.NOOP)
         self.unchanged += len(changes) - len(kept)
@@ -687,8 +704,15 @@ class _Planner:
             requests = 1 if fields and rows_changed == 0 else 0
         children.extend(self._images(p, found))
         changed_children = [c for c in children if c.action is not Action.ADOPT]
+        taken = sum(1 for c in children if c.kind is Kind.IMAGE and c.action is Action.ADOPT)
+        note = (
+            f"{taken} image{'' if taken == 1 else 's'} in the store recorded as the catalog's, "
+            "in catalog order, without uploading"
+            if taken
+            else None
+        )
         if not fields and not changed_children:
-            if product_managed is not None:
+            if product_managed is not None and not taken:
                 return Change(
                     Kind.PRODUCT,
                     p.handle,
@@ -705,6 +729,7 @@ class _Planner:
                 tuple(children),
                 remote_id=found.remote_id,
                 live_version=found.version,
+                note=note,
             )
         return Change(
             Kind.PRODUCT,
@@ -715,6 +740,7 @@ class _Planner:
             remote_id=found.remote_id,
             live_version=found.version,
             requests=requests,
+            note=note,
         )
 
     def _variant(self, p: Product, v: Variant, found: LiveProduct) -> Change | None:
@@ -867,8 +893,13 @@ class _Planner:
         dropped, and fix their order. Images someone else added in the store are left alone."""
         if p.images is None:
             return []
-        uploaded = self.images.get(p.handle, {})
         live_ids = list(found.image_ids)
+        if p.handle not in self.images and live_ids:
+            if not self.adopt_images:
+                self.unknown_images += 1
+                return []
+            return self._adopt_images(p, live_ids)
+        uploaded = self.images.get(p.handle, {})
         out: list[Change] = []
         present: list[tuple[int, str, str]] = []  # (desired position, path, image id)
         wanted: set[str] = set()
@@ -915,6 +946,38 @@ class _Planner:
                             requests=1,
                         )
                     )
+        return out
+
+    def _adopt_images(self, p: Product, live_ids: list[str]) -> list[Change]:
+        """No record of this family's images (a lost state file): take the store's images,
+        in their order, to be the catalog's, by position; upload only the catalog's images
+        beyond the store's count. Store images beyond the catalog's are not ours: left alone."""
+        out: list[Change] = []
+        for position, img in enumerate(p.images or (), start=1):
+            if position <= len(live_ids):
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        img.path,
+                        Action.ADOPT,
+                        (
+                            FieldChange("position", position, position),
+                            FieldChange("sha256", img.sha256, img.sha256),
+                        ),
+                        remote_id=live_ids[position - 1],
+                        note="adopted: the store's image at this position is taken as this file",
+                    )
+                )
+            else:
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        img.path,
+                        Action.CREATE,
+                        (FieldChange("position", None, position),),
+                        requests=1,
+                    )
+                )
         return out
 
     # -- helpers -----------------------------------------------------------------------------

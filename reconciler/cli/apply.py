@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, remaining, stale_reasons
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console, store_target
-from reconciler.cli.plan import build_plan
+from reconciler.cli.plan import ADOPT_IMAGES, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.client import Client
 from reconciler.errors import ApplyFailed, CatalogError, StalePlan
@@ -158,9 +158,15 @@ def _refresher(client: Client, cache: Cache) -> Callable[[], Live]:
     show_default=True,
     help="json prints one document with every change's outcome on stdout.",
 )
+@ADOPT_IMAGES
 @click.pass_obj
 def apply(
-    ctx: Context, plan_file: Path | None, auto_approve: bool, parallelism: int | None, fmt: str
+    ctx: Context,
+    plan_file: Path | None,
+    auto_approve: bool,
+    parallelism: int | None,
+    fmt: str,
+    adopt_images: bool,
 ) -> int:
     """Make the planned changes in the store, with the fewest requests, and record them.
 
@@ -176,6 +182,11 @@ def apply(
         raise CatalogError(
             "catalog apply asks before applying a plan it makes, and there is no terminal to "
             "ask on: pass --auto-approve, or apply a reviewed plan file (catalog plan --out)."
+        )
+    if plan_file is not None and adopt_images:
+        raise CatalogError(
+            "--adopt-images is for the plan made now; a saved plan already says what it "
+            "adopts (make it with `catalog plan --adopt-images --out FILE`)."
         )
     saved = read_plan(plan_file) if plan_file is not None else None
     target = store_target(ctx.environ)
@@ -194,7 +205,7 @@ def apply(
                 markup=False,
                 highlight=False,
             )
-        plan = saved if saved is not None else build_plan(ctx)[0]
+        plan = saved if saved is not None else build_plan(ctx, adopt_images=adopt_images)[0]
         # build_plan has said which store it read; the apply's own connection stays quiet.
         console = err if saved is not None else Console(file=io.StringIO())
         with connect(target, ctx.state_path.parent, console=console) as client:

@@ -71,6 +71,7 @@ def build_plan(
     refresh_mode: RefreshMode = "auto",
     targets: tuple[str, ...] = (),
     excludes: tuple[str, ...] = (),
+    adopt_images: bool = False,
 ) -> tuple[Plan, RefreshReport]:
     """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
     plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr."""
@@ -121,6 +122,7 @@ def build_plan(
             rate_limit=facts.rate_limit,
             targets=targets,
             excludes=excludes,
+            adopt_images=adopt_images,
         )
         remembered = cache.plan_memo(memo_key)
         if remembered is not None:
@@ -139,6 +141,7 @@ def build_plan(
             store=target.label,
             managed=managed,
             images=cache.uploaded_images(),
+            adopt_images=adopt_images,
             targets=targets,
             excludes=excludes,
             rate_limit=facts.rate_limit,
@@ -149,6 +152,15 @@ def build_plan(
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
     return plan, report
+
+
+ADOPT_IMAGES = click.option(
+    "--adopt-images",
+    is_flag=True,
+    help="For products with images in the store that the state file has no record of (a "
+    "lost state file): record the store's images as the catalog's, in catalog order, without "
+    "uploading; only catalog images beyond the store's count are uploaded.",
+)
 
 
 @click.command("plan")
@@ -194,6 +206,7 @@ def build_plan(
     metavar="KEY",
     help="Leave out the product with this handle or SKU (repeatable).",
 )
+@ADOPT_IMAGES
 @click.pass_obj
 def plan(
     ctx: Context,
@@ -203,6 +216,7 @@ def plan(
     refresh_mode: RefreshMode,
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
+    adopt_images: bool,
 ) -> int:
     """Show exactly what `catalog apply` would change in the store, field by field.
 
@@ -211,7 +225,13 @@ def plan(
     applying them would take. Never writes to the store. Exits 0 (with --detailed-exitcode: 0
     when nothing would change, 2 when something would) or 1 on an error.
     """
-    result, _ = build_plan(ctx, refresh_mode=refresh_mode, targets=targets, excludes=excludes)
+    result, _ = build_plan(
+        ctx,
+        refresh_mode=refresh_mode,
+        targets=targets,
+        excludes=excludes,
+        adopt_images=adopt_images,
+    )
     if fmt == "json":
         sys.stdout.writelines(iter_json(result))
     elif fmt == "markdown":

@@ -287,14 +287,16 @@ class Cache:
 
     def uploaded_images(self) -> dict[str, dict[str, str]]:
         """handle -> sha256 -> image id of the images apply uploaded (table `images`): the
-        store never gives back a file's bytes, so this is how the planner knows them."""
+        store never gives back a file's bytes, so this is how the planner knows them. A family
+        whose only rows are uploads sent with no answer yet (no image id) is present with no
+        ids: the state knows its images, so they are not taken for a lost record."""
         with self._lock:
-            rows = self.db.execute(
-                "select handle, sha256, image_id from images where image_id is not null"
-            ).fetchall()
+            rows = self.db.execute("select handle, sha256, image_id from images").fetchall()
         out: dict[str, dict[str, str]] = {}
         for handle, sha, image_id in rows:
-            out.setdefault(handle, {})[sha] = image_id
+            known = out.setdefault(handle, {})
+            if image_id is not None:
+                known[sha] = image_id
         return out
 
     def _set_cursor(self, kind: str, version: int | None, refreshed_at: str) -> None:

@@ -406,6 +406,18 @@ class Ledger:
                 pk=("handle", "sha256"),
             )
 
+    def note_image_sent(
+        self, *, handle: str, path: str, sha256: str, product_id: str, position: int | None
+    ) -> None:
+        """An upload about to be sent: a row with no image id (unless one is recorded), so
+        that if its answer is lost the state still knows this family's images are its own."""
+        with self._write():
+            self.db.execute(
+                "insert or ignore into images (handle, path, sha256, image_id, product_id, "
+                "position, uploaded_at) values (?, ?, ?, null, ?, ?, ?)",
+                [handle, path, sha256, product_id, position, now_iso()],
+            )
+
     def set_image_position(self, image_id: str, position: int) -> None:
         with self._write():
             self.db.execute(
