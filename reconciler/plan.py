@@ -844,39 +844,28 @@ class _Planner:
         active = [s for s in skus if found.rows[s].values.active]
         if not active:
             return None  # already inactive: nothing to do
+
+        def deactivate_row(
+            k: Kind, k_key: str, remote_id: str | None, version: int | None
+        ) -> Change:
+            return Change(
+                k,
+                k_key,
+                Action.DEACTIVATE,
+                (FieldChange("active", True, False),),
+                remote_id=remote_id,
+                live_version=version,
+                requests=1,
+            )
+
         if kind is Kind.VARIANT:
             row = found.rows[key]
-            return Change(
-                kind,
-                key,
-                Action.DEACTIVATE,
-                (FieldChange("active", True, False),),
-                remote_id=row.id,
-                live_version=row.version,
-                requests=1,
-            )
+            return deactivate_row(kind, key, row.id, row.version)
         if not found.is_family:
-            return Change(
-                kind,
-                key,
-                Action.DEACTIVATE,
-                (FieldChange("active", True, False),),
-                remote_id=found.remote_id,
-                live_version=found.version,
-                requests=1,
-            )
+            return deactivate_row(kind, key, found.remote_id, found.version)
         # `is_active` is a row's own field: one request per active variant.
         children = tuple(
-            Change(
-                Kind.VARIANT,
-                s,
-                Action.DEACTIVATE,
-                (FieldChange("active", True, False),),
-                remote_id=found.rows[s].id,
-                live_version=found.rows[s].version,
-                requests=1,
-            )
-            for s in active
+            deactivate_row(Kind.VARIANT, s, found.rows[s].id, found.rows[s].version) for s in active
         )
         return Change(
             kind,
