@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, remaining, stale_reasons
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.client import Client
@@ -189,7 +189,7 @@ def apply(
             "adopts (make it with `catalog plan --adopt-images --out FILE`)."
         )
     saved = read_plan(plan_file) if plan_file is not None else None
-    target = store_target(ctx.environ)
+    target = ctx.target()
     who = actor(ctx.environ)
     host = socket.gethostname()
     holder = Holder(who, host, os.getpid())
@@ -208,7 +208,7 @@ def apply(
         plan = saved if saved is not None else build_plan(ctx, adopt_images=adopt_images)[0]
         # build_plan has said which store it read; the apply's own connection stays quiet.
         console = err if saved is not None else Console(file=io.StringIO())
-        with connect(target, ctx.state_path.parent, console=console) as client:
+        with connect(target, console=console) as client:
             if saved is not None and plan_file is not None:
                 plan, live = _checked(saved, plan_file, client, state, ctx, who, host, err)
             else:
@@ -273,7 +273,7 @@ def _checked(
     refresh(client, cache)
     live = load_live(cache)
     catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
-    label = store_target(ctx.environ).label
+    label = ctx.target().label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
     done = ledger.applied_by_plan(saved.digest())
     reasons += stale_reasons(

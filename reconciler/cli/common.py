@@ -40,16 +40,18 @@ class StoreTarget:
     base_url: str
     token: str
     label: str  # what we may show people: the domain prefix or base URL, never the token
-    embedded: bool = False  # the embedded sandbox store kept at `EMBEDDED_SANDBOX_DB`
+    sandbox_db: Path | None = None  # the embedded sandbox store's file, when embedded
 
     def __repr__(self) -> str:  # keep the token out of tracebacks and debug output
         return f"StoreTarget(base_url={self.base_url!r}, label={self.label!r})"
 
 
-def store_target(environ: Mapping[str, str]) -> StoreTarget:
+def store_target(
+    environ: Mapping[str, str], *, sandbox_db: Path = EMBEDDED_SANDBOX_DB
+) -> StoreTarget:
     """Resolve LIGHTSPEED_STORE / LIGHTSPEED_BASE_URL / LIGHTSPEED_TOKEN into a target.
 
-    With none of them set, the embedded sandbox store is used.
+    With none of them set, the embedded sandbox store kept in `sandbox_db` is used.
     """
     store = environ.get("LIGHTSPEED_STORE", "").strip()
     base_url = environ.get("LIGHTSPEED_BASE_URL", "").strip().rstrip("/")
@@ -63,8 +65,8 @@ def store_target(environ: Mapping[str, str]) -> StoreTarget:
         return StoreTarget(
             base_url="http://sandbox.invalid",
             token=EMBEDDED_SANDBOX_TOKEN,
-            label=f"embedded sandbox ({EMBEDDED_SANDBOX_DB})",
-            embedded=True,
+            label=f"embedded sandbox ({sandbox_db})",
+            sandbox_db=sandbox_db,
         )
     if not token:
         raise ConfigError(
@@ -106,25 +108,27 @@ class Context:
             environ=dict(os.environ),
         )
 
+    def target(self) -> StoreTarget:
+        """The store the environment selects; the embedded sandbox sits beside the state file."""
+        return store_target(self.environ, sandbox_db=self.state_path.parent / "sandbox.db")
+
     def color(self, *, stream_isatty: bool) -> bool:
         return use_color(self.color_choice, environ=self.environ, isatty=stream_isatty)
 
 
-def connect(
-    target: StoreTarget, state_dir: Path, *, console: Console | None = None, **options: Any
-) -> Client:
+def connect(target: StoreTarget, *, console: Console | None = None, **options: Any) -> Client:
     """A client for the target store; `options` go to `Client` (timeouts, pacing, ...).
 
-    With no store configured this opens the embedded sandbox kept in `state_dir/sandbox.db`
-    (by default `.catalog/sandbox.db`), served in process, and says so in one line on stderr.
+    For the embedded sandbox (`target.sandbox_db`, beside the state file) the store is served
+    in process, and that is said in one line on stderr.
     """
     from reconciler.client import Client
 
-    if not target.embedded:
+    if target.sandbox_db is None:
         return Client(target.base_url, target.token, **options)
     from reconciler.sandbox import SandboxStore, SandboxTransport
 
-    path = Path(state_dir) / EMBEDDED_SANDBOX_DB.name
+    path = target.sandbox_db
     path.parent.mkdir(parents=True, exist_ok=True)
     store = SandboxStore(path, token=target.token)
     (console or stderr_console()).print(

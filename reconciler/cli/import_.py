@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 
 from reconciler.catalog import to_yaml, validate_directory
-from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.client import Client
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
@@ -405,10 +405,10 @@ def _import_csv(
 
 
 def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Path]) -> None:
-    target = store_target(ctx.environ)
+    target = ctx.target()
     started = time.monotonic()
     with State(ctx.state_path) as state:
-        with connect(target, ctx.state_path.parent, console=console) as client:
+        with connect(target, console=console) as client:
             # Images are downloaded (without the token) and recorded as uploaded by this tool,
             # so the next apply does not upload them again.
             imported = read_store(

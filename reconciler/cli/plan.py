@@ -15,7 +15,7 @@ import click
 from reconciler import diff, normalize
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context, connect, stderr_console, store_target
+from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.validate import parse_cache_path
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
@@ -77,10 +77,10 @@ def build_plan(
     plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr."""
     err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
     catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
-    target = store_target(ctx.environ)
+    target = ctx.target()
     with State(ctx.state_path) as state:
         cache = Cache(state)
-        with connect(target, ctx.state_path.parent, console=err) as client:
+        with connect(target, console=err) as client:
             report = refresh(
                 client,
                 cache,
