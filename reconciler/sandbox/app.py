@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -288,6 +288,7 @@ def build_app(store: SandboxStore) -> Starlette:
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _server_error,
         },
     )
@@ -351,6 +352,12 @@ async def _http_error(request: Request, error: Exception) -> Response:
         message = f"{request.method} is not allowed on {request.url.path}"
     body = {"error": title, "message": message or title}
     return ApiJSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    # The client hung up mid-request (a killed apply): nobody reads this, and the store wrote
+    # nothing, so it is not a server error worth a traceback. 499 as nginx logs it.
+    return Response(status_code=499)
 
 
 async def _server_error(request: Request, error: Exception) -> Response:

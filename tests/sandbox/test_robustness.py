@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from reconciler.sandbox import SandboxStore, build_app
 
 from .builders import attribute, family
 
@@ -111,3 +114,33 @@ def _family(client: httpx.Client) -> list[str]:
         return [live[0]["id"]]
     fresh = uuid.uuid4().hex[:8]
     return family(client, f"Tee {fresh}", attribute(client, f"Size {fresh}"), ["S", "M"])
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(sandbox: SandboxStore) -> None:
+    # A killed apply drops its connection while sending a PUT: the store writes nothing and
+    # answers nobody, without a 500 (and the traceback a server error logs).
+    app = build_app(sandbox)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": f"/api/2.1/products/{ID}",
+        "raw_path": f"/api/2.1/products/{ID}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", b"Bearer sandbox-token"), (b"host", b"sandbox")],
+        "server": ("sandbox", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
