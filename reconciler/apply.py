@@ -40,7 +40,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -674,7 +674,10 @@ class ProductCreate(CreateStep):
         self.tax_exclusive = tax_exclusive
         self.intent = (str(Kind.PRODUCT), change.key)
         self.variants = [c for c in change.children if c.kind is Kind.VARIANT]
-        self.changes.extend(self.variants)
+        # Recorded as sent: a variant whose `active` differs from the family's one flag gets
+        # it from its own PUT after the create (`_after_create`), recorded when that is done.
+        flag = family_active(change)
+        self.changes.extend(_as_created(v, flag) for v in self.variants)
         sku = {f.field: f.after for f in change.fields}.get("sku")
         self.skus = [v.key for v in self.variants] or ([sku] if sku else [])
 
@@ -707,6 +710,17 @@ class ProductCreate(CreateStep):
             return _owned_rows(rows, self.change.key, self.skus[0])
         ours = [r for r in rows if r.get("handle") == self.change.key]
         return {(str(Kind.PRODUCT), self.change.key): str(ours[0]["id"])} if ours else None
+
+
+def _as_created(variant: Change, family_flag: bool) -> Change:
+    """A new family's variant change as its create writes it: `active` is the family's flag."""
+    fields = tuple(
+        replace(f, after=family_flag)
+        if f.field == "active" and f.after is not None and bool(f.after) != family_flag
+        else f
+        for f in variant.fields
+    )
+    return variant if fields == variant.fields else replace(variant, fields=fields)
 
 
 def _owned_rows(rows: list[Json], handle: str, sku: str) -> Learned | None:
@@ -1587,31 +1601,34 @@ def _run_steps(
         done_requests += step.requests
         if budget is not None and sent:
             budget.end(client.stats().rate_remaining)
-        if result.error is None:
-            learned = result.learned or {}
-            ids.learn(learned)
-            if intent_id is not None:
-                ledger.finish_intent(intent_id, outcome="done", remote_id=_first(learned))
-            if step.intent is not None:
-                # Earlier runs' intents for the same object are answered too.
-                kind, key = step.intent
-                ledger.resolve_intents(kind, key, outcome="done", remote_id=_first(learned))
-            step.on_applied(ledger, learned)
-            for change in step.changes:
-                recorder.record(
-                    change, "applied", remote_id=learned.get((str(change.kind), change.key))
-                )
-            for sid in dependants[step.id]:
-                if sid in waiting:
-                    waiting[sid] -= 1
-                    if waiting[sid] == 0:
-                        heapq.heappush(ready, sid)
-        else:
-            if intent_id is not None and not result.unknown:
-                ledger.finish_intent(intent_id, outcome="failed")
-            for change in step.changes:
-                recorder.record(change, "failed", error=result.error)
-            skip(step.id, f"skipped: it needs {step.label}, which failed")
+        # The intent's outcome and the change rows commit together: a kill between them
+        # would leave an object that no record calls ours (neither pending nor applied).
+        with ledger.transaction():
+            if result.error is None:
+                learned = result.learned or {}
+                ids.learn(learned)
+                if intent_id is not None:
+                    ledger.finish_intent(intent_id, outcome="done", remote_id=_first(learned))
+                if step.intent is not None:
+                    # Earlier runs' intents for the same object are answered too.
+                    kind, key = step.intent
+                    ledger.resolve_intents(kind, key, outcome="done", remote_id=_first(learned))
+                step.on_applied(ledger, learned)
+                for change in step.changes:
+                    recorder.record(
+                        change, "applied", remote_id=learned.get((str(change.kind), change.key))
+                    )
+                for sid in dependants[step.id]:
+                    if sid in waiting:
+                        waiting[sid] -= 1
+                        if waiting[sid] == 0:
+                            heapq.heappush(ready, sid)
+            else:
+                if intent_id is not None and not result.unknown:
+                    ledger.finish_intent(intent_id, outcome="failed")
+                for change in step.changes:
+                    recorder.record(change, "failed", error=result.error)
+                skip(step.id, f"skipped: it needs {step.label}, which failed")
         progress()
 
     stopped: str | None = None
@@ -1720,7 +1737,30 @@ def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | No
 # -- saved plans: refuse a stale one -------------------------------------------------------------
 
 
-Done = Set[tuple[str, str]]  # (kind, key) of changes an earlier run of the plan applied
+# (kind, key) -> field -> value that earlier runs of a saved plan applied (Ledger.applied_by_plan)
+Done = Mapping[tuple[str, str], Mapping[str, Json]]
+
+
+def is_done(change: Change, done: Done) -> bool:
+    """Whether earlier runs of the plan applied all of `change`.
+
+    A create or update counts field by field: a new family's variant whose `active` differs
+    from the family's flag is created first and flagged by a second request, and a run killed
+    between the two has applied the variant but not its flag.
+    """
+    if (str(change.kind), change.key) not in done:
+        return False
+    return change.action not in (Action.CREATE, Action.UPDATE) or not _left_over(change, done)
+
+
+def _left_over(change: Change, done: Done) -> tuple[FieldChange, ...]:
+    """The fields of a partly applied `change` that are still to be written."""
+    applied = done.get((str(change.kind), change.key), {})
+    return tuple(
+        f
+        for f in change.fields
+        if f.field not in applied or not _same_value(applied[f.field], f.after)
+    )
 
 
 def stale_reasons(
@@ -1728,7 +1768,7 @@ def stale_reasons(
     live: Live,
     *,
     catalog_digest: str | None,
-    done: Done = frozenset(),
+    done: Done | None = None,
     unsure: Iterable[tuple[str, str]] = (),
 ) -> list[str]:
     """Why a saved plan no longer matches the store or the catalog (empty: it still does).
@@ -1743,8 +1783,12 @@ def stale_reasons(
     a change still to send is stale only if a field it writes now holds neither the value the
     plan saw nor the one it writes, i.e. someone else edited that field.
     """
+    done = done or {}
     resuming = bool(done) or bool(unsure)
     ours = set(done) | set(unsure)
+    for top in plan.changes:  # a family's create makes its variants in the same request
+        if top.action is Action.CREATE and (str(top.kind), top.key) in ours:
+            ours.update((str(c.kind), c.key) for c in top.children)
     reasons: list[str] = []
     if catalog_digest is not None and catalog_digest != plan.catalog_digest:
         reasons.append("the catalog files changed since the plan was made")
@@ -1752,7 +1796,7 @@ def stale_reasons(
         reasons.append("the store's tax mode changed since the plan was made")
     for change in plan.all_changes():
         key = (str(change.kind), change.key)
-        if change.kind is Kind.IMAGE or change.action is Action.NOOP or key in done:
+        if change.kind is Kind.IMAGE or change.action is Action.NOOP or is_done(change, done):
             continue
         found = live_object(live, change.kind, change.key)
         label = f'{change.kind} "{change.key}"'
@@ -1796,6 +1840,12 @@ def remaining(plan: Plan, done: Done) -> Plan:
         children = tuple(c for c in (left(k) for k in change.children) if c is not None)
         if (str(change.kind), change.key) not in done:
             return replace(change, children=children)
+        if not is_done(change, done):
+            # Applied in part (made, but a field still to set): an update of what is left.
+            fields = _left_over(change, done)
+            return replace(
+                change, action=Action.UPDATE, fields=fields, children=children, requests=1
+            )
         if not children:
             return None
         # Applied itself, but not all of its children: keep it as their parent, writing

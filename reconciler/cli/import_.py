@@ -44,7 +44,7 @@ from reconciler.normalize import LiveProduct
 from reconciler.refresh import RefreshReport, load_live, refresh
 from reconciler.state import State
 from reconciler.state.cache import Cache
-from reconciler.state.ledger import state_lock
+from reconciler.state.ledger import transaction
 
 # Kept when --force clears the output: the catalog's settings live there, not in the store.
 SETTINGS_FILE = "catalog.yaml"
@@ -260,7 +260,7 @@ def record_images(state: State, images: Sequence[FetchedImage]) -> None:
     re-import never leaves an image id the store no longer lists.
     """
     at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    with state_lock(state), state.db.conn:
+    with transaction(state):
         for handle in sorted({i.handle for i in images}):
             state.db.execute("delete from images where handle = ?", [handle])
         state.db.table("images").insert_all(

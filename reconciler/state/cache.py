@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from reconciler.state import State
-from reconciler.state.ledger import state_lock
+from reconciler.state.ledger import state_lock, transaction
 
 Json = Any
 
@@ -97,6 +97,7 @@ class Cache:
     """Read and write the cached live objects of one State (thread-safe like the ledger)."""
 
     def __init__(self, state: State) -> None:
+        self.state = state
         self.db = state.db
         self._lock = state_lock(state)
 
@@ -108,7 +109,7 @@ class Cache:
         return None if row is None else str(row[0])
 
     def set_meta(self, values: Mapping[str, str]) -> None:
-        with self._lock, self.db.conn:
+        with transaction(self.state):
             self.db.table("store_meta").upsert_all(
                 [{"key": k, "value": v} for k, v in values.items()], pk="key"
             )
@@ -127,7 +128,7 @@ class Cache:
 
     def clear(self) -> None:
         """Forget every cached object, cursor and store fact (the next refresh is full)."""
-        with self._lock, self.db.conn:
+        with transaction(self.state):
             self.db.execute("delete from objects")
             self.db.execute("delete from cursors")
             self.db.execute("delete from store_meta")
@@ -173,7 +174,7 @@ class Cache:
         # `objects` may be a stream of pages still arriving: rows are written as they come (so
         # a 50,000-product store never sits in memory twice) and all commit together or not
         # at all, cursor included.
-        with self._lock, self.db.conn:
+        with transaction(self.state):
             self.db.execute("delete from objects where kind = ?", [kind])
             self.db.table("objects").insert_all(
                 rows(), pk=("kind", "id"), batch_size=2000, replace=True
@@ -192,7 +193,7 @@ class Cache:
         ).hexdigest()
         key = f"digest:{kind}"
         if self.meta(key) == digest and self.cursor(kind) is not None:
-            with self._lock, self.db.conn:
+            with transaction(self.state):
                 self._set_cursor(kind, None, refreshed_at)
             return False
         self.replace(kind, objects, version=None, refreshed_at=refreshed_at)
@@ -227,7 +228,7 @@ class Cache:
         """An incremental read: upsert what changed, mark deletions; the cursor moves only
         forward, and only in the same transaction as the rows it covers."""
         rows = [self._row(kind, o) for o in objects]
-        with self._lock, self.db.conn:
+        with transaction(self.state):
             if rows:
                 self.db.table("objects").upsert_all(rows, pk=("kind", "id"), batch_size=2000)
             previous = self.db.execute(

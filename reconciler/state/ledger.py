@@ -23,7 +23,7 @@ import json
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,17 @@ def state_lock(state: State) -> threading.RLock:
         if lock is None:
             lock = _LOCKS[state] = threading.RLock()
         return lock
+
+
+@contextmanager
+def transaction(state: State) -> Iterator[None]:
+    """Writes to a State as one transaction: a crash inside leaves all of them or none.
+
+    Nests (sqlite-utils' `atomic`: inner blocks are savepoints, only the outermost commits), so
+    several ledger or cache writes can be grouped. Holds the State's lock throughout.
+    """
+    with state_lock(state), state.db.atomic():
+        yield
 
 
 def now_iso() -> str:
@@ -164,11 +175,14 @@ class Ledger:
         self.db = state.db
         self._lock = state_lock(state)
 
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        # One short transaction per write, serialized across this process's threads.
-        with self._lock, self.db.conn:
-            yield
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group several ledger writes into one transaction (see `transaction`)."""
+        return transaction(self.state)
+
+    def _write(self) -> AbstractContextManager[None]:
+        # One short transaction per write (or part of an enclosing one), serialized across
+        # this process's threads.
+        return transaction(self.state)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -362,15 +376,20 @@ class Ledger:
             sql += f" limit {int(limit)}"
         return [_change(row) for row in self._rows(sql, params)]
 
-    def applied_by_plan(self, plan_digest: str) -> set[tuple[str, str]]:
-        """(kind, key) of the changes runs of this very plan applied: what a rerun of a saved
-        plan after a failure or a crash must not send again."""
+    def applied_by_plan(self, plan_digest: str) -> dict[tuple[str, str], dict[str, Json]]:
+        """(kind, key) -> field -> value, of the changes runs of this very plan applied, later
+        rows winning: what a rerun of a saved plan after a failure or a crash must not send
+        again (a key without every field of its change was applied only in part)."""
         rows = self._rows(
-            "select distinct c.kind, c.key from changes c join runs r on r.id = c.run_id "
-            "where r.plan_digest = ? and c.outcome = 'applied'",
+            "select c.kind, c.key, c.fields from changes c join runs r on r.id = c.run_id "
+            "where r.plan_digest = ? and c.outcome = 'applied' order by c.id",
             [plan_digest],
         )
-        return {(row["kind"], row["key"]) for row in rows}
+        done: dict[tuple[str, str], dict[str, Json]] = {}
+        for row in rows:
+            values = done.setdefault((row["kind"], row["key"]), {})
+            values.update({f["field"]: f["after"] for f in json.loads(row["fields"] or "[]")})
+        return done
 
     def _handles_for_sku(self, sku: str) -> list[str]:
         # A simple product records its `sku` among the applied fields of its product row.

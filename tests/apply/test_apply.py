@@ -6,6 +6,8 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 
+import httpx
+
 from reconciler.apply import ApplyEvent, apply_plan, remaining, stale_reasons
 from reconciler.client import Client
 from reconciler.normalize import Live
@@ -292,3 +294,68 @@ def test_resuming_refuses_only_when_someone_else_edited_a_field_still_to_write(
     harness.client.update_product(rows["TEE-M"]["id"], details={"price_including_tax": 19.0})
     reasons = stale_reasons(saved, harness.live(), catalog_digest=None, done=done)
     assert len(reasons) == 1 and 'variant "TEE-M"' in reasons[0]
+
+
+class _PutsFail(httpx.BaseTransport):
+    """The sandbox over a network that drops every PUT (a run dying right after the creates)."""
+
+    def __init__(self, store: SandboxStore) -> None:
+        self.inner = SandboxTransport(store)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            return httpx.Response(503, json={"error": "Service Unavailable"})
+        return self.inner.handle_request(request)
+
+
+def test_a_new_familys_inactive_variant_left_unflagged_is_flagged_by_the_rerun(
+    harness: Harness, store: SandboxStore, state: State
+) -> None:
+    # The create carries one `is_active` for the family; a variant declared otherwise gets its
+    # own PUT after it. When that PUT never lands, the rerun must still send it.
+    family = tee("tee")
+    rows = (*family.variants[:2], replace(family.variants[2], active=False))
+    wanted = catalog(replace(family, variants=rows))
+    plan, live = harness.plan(wanted)
+    saved = Plan.from_json(plan.to_json())
+    broken = Client("http://sandbox.test", TOKEN, transport=_PutsFail(store), max_attempts=1)
+    first = apply_plan(saved, broken, state, live=live, refresh_live=harness.live)
+    assert [(c.key, c.outcome) for c in first.changes if c.outcome != "applied"] == [
+        ("TEE-L", "failed")
+    ]
+    # The ledger says what the store got: the variant was made active, like its family.
+    assert harness.ledger.last_applied("variant", "TEE-L")["active"] is True
+
+    now = harness.live()
+    done = harness.ledger.applied_by_plan(saved.digest())
+    assert stale_reasons(saved, now, catalog_digest=saved.catalog_digest, done=done) == []
+    rest = remaining(saved, done)
+    assert [(c.key, [f.field for f in c.fields]) for c in rest.all_changes() if c.fields] == [
+        ("TEE-L", ["active"])
+    ]
+    harness.store.reset_stats()
+    second = apply_plan(
+        rest, harness.client, state, live=now, refresh_live=harness.live, plan_digest=saved.digest()
+    )
+    assert second.ok and harness.writes() == {"PUT /api/2.1/products/{id}": 1}
+    assert_store_holds(harness, wanted)
+    again, _ = harness.plan(wanted)
+    assert again.changes == ()
+
+
+def test_a_family_create_with_an_unknown_outcome_owns_its_variants(harness: Harness) -> None:
+    # Killed after the store made the family, before the answer was recorded: its intent is
+    # pending, and the variants that same request made are expected too, not "now exist".
+    wanted = catalog(tee("tee"))
+    saved, live = harness.plan(wanted)
+    first = harness.apply_plan(saved, live, plan_digest=saved.digest())
+    assert first.ok
+    with harness.state.db.conn:  # the run's records of the family are lost
+        harness.state.db.execute("delete from changes where kind in ('product', 'variant')")
+    now = harness.live()
+    done = harness.ledger.applied_by_plan(saved.digest())
+    reasons = stale_reasons(saved, now, catalog_digest=None, done=done)
+    assert 'product "tee" now exists in the store' in reasons
+    assert 'variant "TEE-S" now exists in the store' in reasons
+    pending = [("product", "tee")]
+    assert stale_reasons(saved, now, catalog_digest=None, done=done, unsure=pending) == []

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from reconciler.sandbox import SandboxStore
 from reconciler.state import State
@@ -93,9 +94,12 @@ def test_two_applies_at_once_never_both_write(cli: Cli, store: SandboxStore) -> 
     assert_converged(cli)
 
 
+@pytest.mark.parametrize("after", [0.0, 0.12, 0.25, 0.4])
 def test_a_saved_plan_killed_mid_apply_is_finished_by_applying_it_again(
-    cli: Cli, store: SandboxStore
+    cli: Cli, store: SandboxStore, after: float
 ) -> None:
+    # Killed at several points after the first write: between a create and its follow-up PUT,
+    # between a request and its record, between a family and its images.
     saved = cli.tmp / "plan.json"
     made = cli.run("plan", "--out", str(saved))
     assert made.returncode == 0, made.stderr
@@ -105,7 +109,7 @@ def test_a_saved_plan_killed_mid_apply_is_finished_by_applying_it_again(
     for line in proc.stderr:
         if line.startswith("Applied "):
             break
-    time.sleep(random.Random(7).uniform(0.0, 0.4))
+    time.sleep(after)
     proc.kill()
     proc.communicate(timeout=30)
     store.set_faults(latency_ms=0)

@@ -94,3 +94,31 @@ def test_intents_pending_until_finished_and_survive_reopening(tmp_path: Path) ->
     assert [(i.id, i.key) for i in reopened.pending_intents()] == [(b, "Acme")]
     reopened.resolve_intents("brand", "Acme", outcome="done", remote_id="b-1")
     assert reopened.pending_intents() == []
+
+
+def test_a_transaction_commits_its_writes_together_or_not_at_all(tmp_path: Path) -> None:
+    # apply closes a create's intent and records its change in one transaction: a kill between
+    # the two must not leave an object that no record calls ours (neither pending nor applied).
+    path = tmp_path / "state.db"
+    ledger = Ledger(State(path))
+    run = _run(ledger, "aaa111")
+    intent = ledger.begin_intent(run_id=run, kind="brand", key="Acme", payload_digest="d")
+    onlooker = Ledger(State(path))  # another process's view of the file
+
+    with ledger.transaction():
+        ledger.finish_intent(intent, outcome="done", remote_id="b-1")
+        assert [i.key for i in onlooker.pending_intents()] == ["Acme"]  # not committed yet
+        fields = [{"field": "name", "before": None, "after": "Acme"}]
+        ledger.record_change(run, kind="brand", key="Acme", action="create", fields=fields)
+        assert onlooker.applied_by_plan("plan-aaa111") == {}
+    assert onlooker.pending_intents() == []
+    assert onlooker.applied_by_plan("plan-aaa111") == {("brand", "Acme"): {"name": "Acme"}}
+
+    second = ledger.begin_intent(run_id=run, kind="tag", key="sale", payload_digest="d")
+    try:
+        with ledger.transaction():
+            ledger.finish_intent(second, outcome="done", remote_id="t-1")
+            raise KeyboardInterrupt  # killed before the change row was written
+    except KeyboardInterrupt:
+        pass
+    assert [i.key for i in onlooker.pending_intents()] == ["sale"]  # still unknown, looked up
