@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -90,15 +89,7 @@ def seed_file(path: Path, catalog: Catalog) -> None:
     ]
     created = store.bulk_categories({"categories": entries})["data"] if entries else []
     categories = {c["payload_id"]: c["id"] for c in created}
-    for n, p in enumerate(catalog.products):
-        if n == 200:
-            # Without table statistics SQLite answers the sandbox's SKU and name look-ups by
-            # walking every product (it prefers the index that avoids a sort), which makes
-            # seeding quadratic; ANALYZE once there are some rows lets it use the right index.
-            store.close()
-            with sqlite3.connect(path) as db:
-                db.execute("ANALYZE")
-            store = SandboxStore(path, token=TOKEN, rate_limit=None)
+    for p in catalog.products:
         store.create_products(_body(p, ids, categories))
     store.close()
 
