@@ -49,11 +49,28 @@ def _memo_key(**inputs: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def git_commit(directory: Path) -> str | None:
-    """The catalog's git commit (HEAD of the repository holding it), or None outside git."""
+def git_commit(directory: Path, *, state_dir: Path | None = None) -> str | None:
+    """The catalog's git commit (HEAD of the repository holding it), or None outside git.
+
+    `<commit>-dirty` (as `git describe --dirty` says it) when files under the catalog
+    directory differ from that commit or are not in it yet: the ledger then does not claim a
+    commit that never held what was applied. The state directory, if inside, does not count.
+    """
+    head = _git(directory, "rev-parse", "--verify", "--quiet", "HEAD")
+    if not head:
+        return None
+    pathspec = ["."]
+    if state_dir is not None and state_dir.resolve().is_relative_to(directory.resolve()):
+        pathspec.append(f":(exclude){state_dir.resolve().relative_to(directory.resolve())}")
+    status = _git(directory, "status", "--porcelain", "--untracked-files=all", "--", *pathspec)
+    return f"{head}-dirty" if status is None or status else head
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """A git command's trimmed output in `directory`; None if git failed or is missing."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--verify", "--quiet", "HEAD"],
+            ["git", "-C", str(directory), *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -61,8 +78,7 @@ def git_commit(directory: Path) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def build_plan(
@@ -129,7 +145,7 @@ def build_plan(
             # Nothing the planner reads has changed since this plan was made: it is the plan.
             plan = dataclasses.replace(
                 Plan.from_json(remembered),
-                git_commit=git_commit(ctx.catalog_dir),
+                git_commit=git_commit(ctx.catalog_dir, state_dir=ctx.state_path.parent),
                 created_at=now.isoformat(timespec="seconds"),
             )
             return plan, report
@@ -145,7 +161,7 @@ def build_plan(
             targets=targets,
             excludes=excludes,
             rate_limit=facts.rate_limit,
-            git_commit=git_commit(ctx.catalog_dir),
+            git_commit=git_commit(ctx.catalog_dir, state_dir=ctx.state_path.parent),
             created_at=now.isoformat(timespec="seconds"),
             catalog_digest=catalog_digest,
         )

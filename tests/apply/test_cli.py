@@ -6,9 +6,11 @@ import json
 import os
 import pty
 import subprocess
+from pathlib import Path
 
 import httpx
 
+from reconciler.cli.plan import git_commit
 from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
@@ -99,3 +101,45 @@ def test_on_a_terminal_apply_shows_the_plan_and_asks(cli: Cli, store: SandboxSto
     code, err = _on_a_terminal(cli, "y")
     assert code == 0, err
     assert writes(store) > 0
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=t@example.com", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_ledger_names_the_commit_and_says_when_the_catalog_was_not_it(
+    cli: Cli, store: SandboxStore
+) -> None:
+    _git(cli.tmp, "init", "-q")
+    _git(cli.tmp, "add", "catalog")
+    _git(cli.tmp, "commit", "-q", "-m", "catalog")
+    head = _git(cli.tmp, "rev-parse", "HEAD")
+    assert cli.run("apply", "--auto-approve").returncode == 0
+    accessories = cli.catalog / "accessories.yaml"
+    accessories.write_text(accessories.read_text().replace("price: 29.00", "price: 31.00", 1))
+    edited = cli.run("apply", "--auto-approve")  # an uncommitted edit
+    assert edited.returncode == 0, edited.stderr
+    runs = Ledger(State(cli.state)).runs()
+    assert [r.git_commit for r in runs if r.outcome == "applied"] == [f"{head}-dirty", head]
+
+
+def test_the_state_directory_inside_the_catalog_does_not_make_it_dirty(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "catalog.yaml").write_text("settings: {}\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "catalog")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    (catalog / ".catalog").mkdir()
+    (catalog / ".catalog" / "state.db").write_bytes(b"state")
+    assert git_commit(catalog, state_dir=catalog / ".catalog") == head
+    (catalog / "new.yaml").write_text("products: []\n")  # a file not committed yet
+    assert git_commit(catalog, state_dir=catalog / ".catalog") == f"{head}-dirty"
+    assert git_commit(tmp_path.parent / "nowhere") is None
