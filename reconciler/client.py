@@ -461,6 +461,9 @@ class Client:
             status = response.status_code
             if status == 429:
                 limited += 1
+                # Every thread waits from now on; only then is the 429 counted (stats readers
+                # may rely on a counted 429 being in force).
+                self._block_until(self._retry_at(response, limited))
                 self._count(rate_limited=1)
                 if limited > self._max_rate_limited:
                     raise ApiError(
@@ -471,7 +474,6 @@ class Client:
                         method=method,
                         path=path,
                     )
-                self._block_until(self._retry_at(response, limited))
                 attempts -= 1  # a 429 was never processed: it does not use up a retry
                 continue
             if status >= 500:

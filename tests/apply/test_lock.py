@@ -37,11 +37,11 @@ def test_second_holder_refused_with_who_and_since(tmp_path: Path) -> None:
 def test_expired_lock_is_taken_over_and_recorded(tmp_path: Path) -> None:
     state = State(tmp_path / "state.db")
     # A holder on another host that stopped renewing (its runner died) with a short expiry.
-    gone = ApplyLock(state, "store", holder=Holder("ci", "runner-9", 1), ttl=0.2, renew_every=60)
+    gone = ApplyLock(state, "store", holder=Holder("ci", "runner-9", 1), ttl=1.0, renew_every=60)
     gone.acquire()
     with pytest.raises(LockHeld):
         ApplyLock(state, "store", holder=ME).acquire()
-    time.sleep(0.3)
+    time.sleep(1.05)
     taker = ApplyLock(state, "store", holder=ME).acquire()
     assert taker.took_over is not None and taker.took_over.host == "runner-9"
     takeover = lock_events(state)[1]

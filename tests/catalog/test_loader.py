@@ -160,7 +160,7 @@ def test_billion_laughs_is_refused_at_once(write: Write) -> None:
     write("a.yaml", "\n".join(lines) + "\n")
     start = time.perf_counter()
     found = problems()
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # expanding it would take minutes and gigabytes
     assert found == [
         f"catalog/a.yaml:6:8: aliases add more than {MAX_ALIAS_VALUES:,} values to this file "
         "(write the values out, or use fewer aliases)"

@@ -122,7 +122,10 @@ def test_a_429_makes_every_thread_wait() -> None:
         a = threading.Thread(target=client.get, args=("/api/2.0/tags",))
         a.start()
         limited.wait(5)
-        time.sleep(0.1)  # let thread A record the 429 before B asks
+        deadline = time.monotonic() + 5
+        while client.stats().rate_limited == 0:  # thread A has recorded the 429's wait
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
         b = threading.Thread(target=client.get, args=("/api/2.0/brands",))
         b.start()
         a.join(5)

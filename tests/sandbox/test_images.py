@@ -71,7 +71,7 @@ def test_more_than_10_mb_is_refused(sandbox_client: httpx.Client, product: str) 
 
 
 def test_processing_finishes_after_the_delay_and_then_the_product_lists_it() -> None:
-    store = SandboxStore(rate_limit=None, image_processing_seconds=0.15)
+    store = SandboxStore(rate_limit=None, image_processing_seconds=0.5)
     with httpx.Client(
         transport=SandboxTransport(store),
         base_url="http://sandbox.invalid",
@@ -85,7 +85,7 @@ def test_processing_finishes_after_the_delay_and_then_the_product_lists_it() -> 
             == "processing"
         )
         assert ok(client.get(f"/api/2.0/products/{product}"))["data"]["images"] == []
-        time.sleep(0.16)
+        time.sleep(0.52)
         done = ok(client.get(f"/api/2.0/product_images/{image['id']}"))["data"]
         assert done["status"] == "uploaded" and done["version"] > image["version"]
         row = ok(client.get(f"/api/2.0/products/{product}"))["data"]
