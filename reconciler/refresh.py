@@ -7,7 +7,8 @@ Cost model (the point of this module; API notes section 3):
   kind (products, brands, suppliers, tags) that returns only what changed, deletions included;
   variant attributes (no paging) and product categories (paged by id, no versions) are re-read
   whole, one request each at the sizes stores have;
-- the retailer (tax mode) is cached and re-read only when older than `retailer_ttl` or on `full`.
+- the retailer (tax mode) is cached and re-read only when older than `retailer_ttl` or on `full`
+  (`catalog apply` passes 0: it re-reads it before writing any price).
 So a no-op warm plan costs 6 requests (7 when the retailer is re-read).
 - `off`: no request at all; the caller says how old the cache is.
 """

@@ -205,7 +205,10 @@ def apply(
                 markup=False,
                 highlight=False,
             )
-        plan = saved if saved is not None else build_plan(ctx, adopt_images=adopt_images)[0]
+        if saved is not None:
+            plan = saved
+        else:
+            plan, _ = build_plan(ctx, adopt_images=adopt_images, retailer_ttl=0)
         # build_plan has said which store it read; the apply's own connection stays quiet.
         console = err if saved is not None else Console(file=io.StringIO())
         with connect(target, console=console) as client:
@@ -270,7 +273,7 @@ def _checked(
     catalog files: what is left of it to apply, or StalePlan naming what moved."""
     cache = Cache(state)
     ledger = Ledger(state)
-    refresh(client, cache)
+    refresh(client, cache, retailer_ttl=0)  # the tax mode decides which price field is written
     live = load_live(cache)
     catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     label = ctx.target().label

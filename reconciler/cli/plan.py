@@ -21,6 +21,7 @@ from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
 from reconciler.refresh import (
     FEED_KINDS,
+    RETAILER_TTL_SECONDS,
     RefreshMode,
     RefreshReport,
     load_live,
@@ -88,9 +89,13 @@ def build_plan(
     targets: tuple[str, ...] = (),
     excludes: tuple[str, ...] = (),
     adopt_images: bool = False,
+    retailer_ttl: float = RETAILER_TTL_SECONDS,
 ) -> tuple[Plan, RefreshReport]:
     """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
-    plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr."""
+    plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr.
+
+    `retailer_ttl`: how old the cached retailer (its tax mode) may be; apply passes 0, so the
+    price field it writes is never chosen from a tax mode the store has since switched."""
     err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
     catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     target = ctx.target()
@@ -101,6 +106,7 @@ def build_plan(
                 client,
                 cache,
                 mode=refresh_mode,
+                retailer_ttl=retailer_ttl,
                 on_progress=lambda msg: err.print(msg, markup=False, highlight=False),
             )
         now = datetime.now(UTC)

@@ -143,3 +143,24 @@ def test_the_state_directory_inside_the_catalog_does_not_make_it_dirty(tmp_path:
     (catalog / "new.yaml").write_text("products: []\n")  # a file not committed yet
     assert git_commit(catalog, state_dir=catalog / ".catalog") == f"{head}-dirty"
     assert git_commit(tmp_path.parent / "nowhere") is None
+
+
+def test_apply_reads_the_tax_mode_again_before_writing_a_price(
+    cli: Cli, store: SandboxStore
+) -> None:
+    saved = cli.tmp / "plan.json"
+    assert cli.run("plan", "--out", str(saved)).returncode == 0  # the retailer is now cached
+    store.tax_exclusive = True  # switched in the back office within the cache's hour
+    stale = cli.run("apply", str(saved))
+    assert stale.returncode == 1 and "tax mode changed" in stale.stderr, stale.stderr
+    assert writes(store) == 0
+    done = cli.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=cli.env["LIGHTSPEED_BASE_URL"]) as http:
+        rows = http.get(
+            "/api/2.0/products",
+            params={"sku": "TOTE-NAT"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).json()["data"]
+    assert rows and rows[0]["price_excluding_tax"] == 29.0  # the catalog's price, as exclusive
+    assert cli.run("plan", "--detailed-exitcode").returncode == 0
