@@ -1886,5 +1886,7 @@ __all__ = [
     "apply_plan",
     "build_steps",
     "default_parallelism",
+    "is_done",
+    "remaining",
     "stale_reasons",
 ]
