@@ -13,8 +13,9 @@ Tables (schema migration m002): `runs`, `changes`, `managed`, `intents`.
   request is sent and finished after the answer; one still pending at startup means the outcome
   is unknown and the object must be looked up before anything is sent again.
 
-Every write is its own short transaction and the ledger is safe to use from several threads of
-one process: the apply loop records outcomes while worker threads are still talking to the store.
+Every write is its own short transaction unless `transaction()` groups several (apply closes an
+intent and records its change rows together), and the ledger is safe to use from several threads
+of one process: the apply loop records outcomes while worker threads still talk to the store.
 """
 
 from __future__ import annotations
@@ -176,12 +177,8 @@ class Ledger:
         self._lock = state_lock(state)
 
     def transaction(self) -> AbstractContextManager[None]:
-        """Group several ledger writes into one transaction (see `transaction`)."""
-        return transaction(self.state)
-
-    def _write(self) -> AbstractContextManager[None]:
-        # One short transaction per write (or part of an enclosing one), serialized across
-        # this process's threads.
+        """Several ledger writes as one transaction (see `transaction`). Each write method
+        runs in one too: its own, or part of an enclosing one."""
         return transaction(self.state)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -223,7 +220,7 @@ class Ledger:
         forgets earlier fields (a create or an adoption records the whole declared state).
         A `remote_id` of None keeps the one already known.
         """
-        with self._write():
+        with self.transaction():
             existing = self.db.execute(
                 "select remote_id, applied from managed where kind = ? and key = ?", [kind, key]
             ).fetchone()
@@ -246,7 +243,7 @@ class Ledger:
 
     def forget_managed(self, kind: str, key: str) -> None:
         """Stop managing a key (it was deleted from the store by prune)."""
-        with self._write():
+        with self.transaction():
             self.db.execute("delete from managed where kind = ? and key = ?", [kind, key])
 
     # -- runs --------------------------------------------------------------------------------
@@ -262,7 +259,7 @@ class Ledger:
         host: str | None,
     ) -> int:
         """Open a run row (outcome `running`) and return its id."""
-        with self._write():
+        with self.transaction():
             table = self.db.table("runs")
             table.insert(
                 {
@@ -281,7 +278,7 @@ class Ledger:
             return _last_pk(table)
 
     def finish_run(self, run_id: int, *, outcome: str, counts: Mapping[str, Json]) -> None:
-        with self._write():
+        with self.transaction():
             self.db.table("runs").update(
                 run_id,
                 {"finished_at": now_iso(), "outcome": outcome, "counts": _dumps(dict(counts))},
@@ -314,7 +311,7 @@ class Ledger:
         error: str | None = None,
     ) -> int:
         """One change row: `fields` as [{field, before, after}]; outcome applied|failed|skipped."""
-        with self._write():
+        with self.transaction():
             table = self.db.table("changes")
             table.insert(
                 {
@@ -341,7 +338,7 @@ class Ledger:
         self, change_id: int, remote_id: str | None, remote_version: int | None
     ) -> None:
         """Fill in what the store reported for an applied change (read back after the run)."""
-        with self._write():
+        with self.transaction():
             self.db.table("changes").update(
                 change_id, {"remote_id": remote_id, "remote_version": remote_version}
             )
@@ -411,7 +408,7 @@ class Ledger:
         product_id: str,
         position: int | None,
     ) -> None:
-        with self._write():
+        with self.transaction():
             self.db.table("images").upsert(
                 {
                     "handle": handle,
@@ -430,7 +427,7 @@ class Ledger:
     ) -> None:
         """An upload about to be sent: a row with no image id (unless one is recorded), so
         that if its answer is lost the state still knows this family's images are its own."""
-        with self._write():
+        with self.transaction():
             self.db.execute(
                 "insert or ignore into images (handle, path, sha256, image_id, product_id, "
                 "position, uploaded_at) values (?, ?, ?, null, ?, ?, ?)",
@@ -438,13 +435,13 @@ class Ledger:
             )
 
     def set_image_position(self, image_id: str, position: int) -> None:
-        with self._write():
+        with self.transaction():
             self.db.execute(
                 "update images set position = ? where image_id = ?", [position, image_id]
             )
 
     def forget_image(self, image_id: str) -> None:
-        with self._write():
+        with self.transaction():
             self.db.execute("delete from images where image_id = ?", [image_id])
 
     def images(self, handle: str) -> list[dict[str, Any]]:
@@ -455,7 +452,7 @@ class Ledger:
 
     def begin_intent(self, *, run_id: int | None, kind: str, key: str, payload_digest: str) -> int:
         """Write-ahead: record that a create of `kind:key` is about to be sent."""
-        with self._write():
+        with self.transaction():
             table = self.db.table("intents")
             table.insert(
                 {
@@ -473,7 +470,7 @@ class Ledger:
 
     def finish_intent(self, intent_id: int, *, outcome: str, remote_id: str | None = None) -> None:
         """Close an intent: `done` (the object exists, `remote_id`) or `failed` (it does not)."""
-        with self._write():
+        with self.transaction():
             self.db.table("intents").update(
                 intent_id,
                 {"outcome": outcome, "remote_id": remote_id, "finished_at": now_iso()},
@@ -488,7 +485,7 @@ class Ledger:
 
     def resolve_intents(self, kind: str, key: str, *, outcome: str, remote_id: str | None) -> None:
         """Close every pending intent for `kind:key` once a lookup has told the outcome."""
-        with self._write():
+        with self.transaction():
             self.db.execute(
                 "update intents set outcome = ?, remote_id = ?, finished_at = ? "
                 "where kind = ? and key = ? and outcome = 'pending'",
