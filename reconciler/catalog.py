@@ -318,8 +318,14 @@ def _at(mark: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
-def _careful_build(text: str) -> _Parsed:
-    """The document with every value's position and every reading problem, never raising."""
+def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
+    """The document with every value's position and every reading problem, never raising.
+
+    The loader's own limits (depth, aliases) must speak before any limit of the parser's: libyaml
+    scans ahead and, from 0.2.6 on, stops deep flow nesting with an error of its own before the
+    events reach us. So a syntax error from the C parser is checked again with the pure-Python
+    one, which yields events as it reads and has no such limit; only invalid files pay for it.
+    """
     out = _Parsed(data=None, findings=[])
     anchors: dict[str, tuple[object, int]] = {}
     open_anchors: set[str] = set()
@@ -405,7 +411,7 @@ def _careful_build(text: str) -> _Parsed:
 
     parser: Any = None
     try:
-        parser = _Parser(text)
+        parser = parser_class(text)
         while True:
             e = parser.get_event()
             cls = type(e)
@@ -494,6 +500,10 @@ def _careful_build(text: str) -> _Parsed:
     except _Fatal:
         return out
     except yaml.MarkedYAMLError as exc:
+        if parser_class is not yaml.SafeLoader:
+            parser.dispose()
+            parser = None
+            return _careful_build(text, yaml.SafeLoader)
         mark = exc.problem_mark or exc.context_mark
         at = _at(mark) if mark is not None else (1, 1)
         hint = None

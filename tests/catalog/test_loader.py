@@ -8,8 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
-from reconciler.catalog import MAX_ALIAS_VALUES, MAX_FILE_BYTES, load_catalog
+from reconciler.catalog import (
+    MAX_ALIAS_VALUES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    _careful_build,
+    load_catalog,
+)
 from reconciler.errors import CatalogInvalid
 from reconciler.model import Prune
 
@@ -35,7 +42,8 @@ def test_syntax_error_has_file_line_column(write: Write) -> None:
 def test_tabs_get_a_hint(write: Write) -> None:
     write("a.yaml", "products:\n\t- handle: x\n")
     assert problems() == [
-        "catalog/a.yaml:2:1: YAML syntax error: found character that cannot start any token "
+        "catalog/a.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any "
+        "token "
         "(indent with spaces: YAML does not allow tabs there)"
     ]
 
@@ -145,11 +153,30 @@ def test_only_regular_files_are_read(catalog_dir: Path) -> None:
     ]
 
 
-def test_deep_nesting_is_refused(write: Write) -> None:
-    write("a.yaml", "[" * 100_000 + "]" * 100_000)
-    assert problems() == [
-        "catalog/a.yaml:1:21: nested deeper than 20 levels (a catalog needs only a few levels "
-        "of nesting)"
+DEEP_FLOW = "[" * 100_000 + "]" * 100_000
+DEEP_BLOCK = "".join(f"{' ' * depth}k{depth}:\n" for depth in range(2_000))
+
+
+@pytest.mark.parametrize(
+    ("text", "at"), [(DEEP_FLOW, "1:21"), (DEEP_BLOCK, "21:21")], ids=["flow", "block"]
+)
+def test_deep_nesting_is_refused_where_it_starts(write: Write, text: str, at: str) -> None:
+    write("a.yaml", text)
+    found = problems()
+    assert len(found) == 1
+    assert found[0].startswith(f"catalog/a.yaml:{at}: nested deeper than {MAX_DEPTH} levels")
+
+
+@pytest.mark.parametrize(
+    "parser", [p for p in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", None)) if p is not None]
+)
+def test_the_depth_rule_speaks_before_any_parser_limit(parser: object) -> None:
+    """libyaml 0.2.6 (PyYAML 6.0.4 wheels) refuses flow nesting past 1,000 levels while scanning
+    ahead; older releases and the pure-Python parser do not. Either way the loader's own rule,
+    at the place the 21st level opens, is the one problem reported."""
+    parsed = _careful_build(DEEP_FLOW, parser)
+    assert [(line, col, message) for line, col, message, _ in parsed.findings] == [
+        (1, MAX_DEPTH + 1, f"nested deeper than {MAX_DEPTH} levels")
     ]
 
 
