@@ -31,7 +31,6 @@ import binascii
 import contextlib
 import gc
 import hashlib
-import importlib.resources
 import json
 import os
 import re
@@ -89,14 +88,18 @@ Positions = dict[JsonPath, tuple[int, int]]
 # --- the schema ---------------------------------------------------------------------------------
 
 
-def schema_text(name: str = SCHEMA_FILE) -> str:
-    """A schema's JSON text, found as package data (works from a checkout or a wheel)."""
-    return importlib.resources.files("reconciler").joinpath("schemas", name).read_text("utf-8")
-
-
 def schema_path(name: str = SCHEMA_FILE) -> Path:
-    """Where the installed schema file is, for editor settings (`yaml.schemas` in VS Code)."""
-    return Path(str(importlib.resources.files("reconciler").joinpath("schemas", name)))
+    """Where a schema file is: inside the package in a wheel (`reconciler/schemas/`, mapped in
+    by setup.py), else the repository's top-level `schemas/` (a checkout or an editable install).
+    Also what editor settings point at (`yaml.schemas` in VS Code)."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "schemas" / name
+    return packaged if packaged.is_file() else package.parent / "schemas" / name
+
+
+def schema_text(name: str = SCHEMA_FILE) -> str:
+    """A schema's JSON text."""
+    return schema_path(name).read_text("utf-8")
 
 
 @cache

@@ -4,7 +4,7 @@ Pure: values in, `Finding`s out (no files, no YAML, no click). The loader (`reco
 parses files, maps each finding's JSON path back to a file:line:column and checks what needs the
 filesystem (images).
 
-The JSON Schema in `reconciler/schemas/` is the source of truth for shapes. Running jsonschema
+The JSON Schema in the top-level `schemas/` is the source of truth for shapes. Running jsonschema
 over 50,000 variants is far too slow for a pre-commit hook, so `compile_schema` turns the subset
 of keywords our schema uses into plain Python predicates that only answer "valid or not". Only an
 object that fails them is handed to jsonschema, which then says what is wrong. `compile_schema`

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-import reconciler
+from reconciler.catalog import schema_text
 from reconciler.importer import (
     HANDLE_PATTERN,
     NAME_PATTERN,
@@ -225,9 +224,7 @@ def test_prices_the_store_cannot_hold_are_refused(cell: str, problem: str) -> No
 
 
 def test_the_patterns_are_the_schemas() -> None:
-    schema = json.loads(
-        (Path(reconciler.__file__).parent / "schemas" / "catalog-file.schema.json").read_text()
-    )["$defs"]
+    schema = json.loads(schema_text())["$defs"]
     assert NAME_PATTERN.pattern == schema["name"]["pattern"] == schema["sku"]["pattern"]
     assert HANDLE_PATTERN.pattern == schema["handle"]["pattern"]
 
