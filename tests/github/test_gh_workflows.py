@@ -100,6 +100,9 @@ VARIABLES = {
     "STORES": '["acme"]',
     "GITHUB_OUTPUT": "/tmp/output",
     "code": "0",
+    "RUN_URL": "https://github.invalid/runs/1",
+    "title": "Newest dependency releases break the suite",
+    "number": "7",
 }
 
 
@@ -287,6 +290,27 @@ def test_triggers() -> None:
     assert set(drift) == {"schedule", "workflow_dispatch"}
     ci = on(load("ci.yml"))
     assert set(ci) == {"push", "pull_request"}
+    assert set(on(load("newest-deps.yml"))) == {"schedule", "workflow_dispatch"}
+
+
+def test_newest_releases_run_weekly_and_report_one_issue() -> None:
+    """The early warning for upstream releases: the suite without the lock, on a schedule, and a
+    failure opens (or comments on) one issue rather than a new one each week."""
+    workflow = load("newest-deps.yml")
+    assert set(on(workflow)) == {"schedule", "workflow_dispatch"}
+    assert workflow["defaults"]["run"]["shell"] == "bash"
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    steps = {s.get("name"): s for s in job["steps"]}
+    assert steps["Test on the newest releases"]["run"].startswith("./run newest")
+    report = steps["Open or update the issue"]
+    assert report["if"].startswith("failure()")
+    assert "gh issue comment" in report["run"] and "gh issue create" in report["run"]
+    assert "newest)" in (ROOT / "run").read_text() and "requirements.lock" not in job_text(job)
+
+
+def job_text(job: dict[Any, Any]) -> str:
+    return " ".join(str(step.get("run", "")) for step in job["steps"])
 
 
 def test_least_privilege() -> None:
