@@ -1,5 +1,8 @@
 """Two ways to reach a sandbox store, running the same ASGI app: `SandboxTransport` for a sync
-`httpx.Client` in the same process (no socket), and `serve_in_thread` for a real socket."""
+`httpx.Client` in the same process (no socket), and `serve_in_thread` for a real socket.
+
+They serve the X-Series `SandboxStore`, or any other platform's store that builds its own app
+(`ServedStore`, e.g. the R-Series sandbox), so every sandbox shares this plumbing."""
 
 from __future__ import annotations
 
@@ -8,15 +11,26 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import anyio
 import httpx
 import uvicorn
 from anyio.from_thread import BlockingPortal
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reconciler.sandbox.app import DROPPED_HEADER, IN_PROCESS_KEY, build_app
 from reconciler.sandbox.store import SandboxStore
+
+
+class ServedStore(Protocol):
+    """A sandbox store that builds its own ASGI app (another platform's sandbox)."""
+
+    def build_app(self) -> ASGIApp: ...
+
+
+def _app(store: SandboxStore | ServedStore) -> ASGIApp:
+    return build_app(store) if isinstance(store, SandboxStore) else store.build_app()
 
 
 class SandboxTransport(httpx.BaseTransport):
@@ -28,9 +42,9 @@ class SandboxTransport(httpx.BaseTransport):
     raises `httpx.ReadTimeout` after the write has been committed.
     """
 
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore | ServedStore) -> None:
         self.store = store
-        app = build_app(store)
+        app = _app(store)
 
         async def in_process(scope: Scope, receive: Receive, send: Send) -> None:
             await app({**scope, IN_PROCESS_KEY: True}, receive, send)
@@ -88,11 +102,13 @@ class SandboxTransport(httpx.BaseTransport):
 
 
 @contextmanager
-def serve_in_thread(store: SandboxStore, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    store: SandboxStore | ServedStore, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
     """Serve `store` over HTTP from a background thread; yields the base URL (`port=0` picks
     a free port). The server stops when the block ends."""
     config = uvicorn.Config(
-        build_app(store),
+        _app(store),
         host=host,
         port=port,
         log_level="warning",
@@ -117,7 +133,7 @@ def serve_in_thread(store: SandboxStore, host: str = "127.0.0.1", port: int = 0)
 
 
 def serve_forever(
-    store: SandboxStore,
+    store: SandboxStore | ServedStore,
     *,
     host: str = "127.0.0.1",
     port: int = 8787,
@@ -132,7 +148,7 @@ def serve_forever(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     config = uvicorn.Config(
-        build_app(store), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        _app(store), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
     on_start(f"http://{shown}:{bound}")
     uvicorn.Server(config).run(sockets=[sock])
