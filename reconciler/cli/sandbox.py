@@ -1,4 +1,5 @@
-"""`catalog sandbox serve`: the sandbox X-Series store over HTTP, for demos and rehearsals."""
+"""`catalog sandbox serve`: a sandbox store (X-Series, or R-Series with `--platform rseries`)
+over HTTP, for demos and rehearsals."""
 
 from __future__ import annotations
 
@@ -7,23 +8,40 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
+from reconciler.providers.rseries.sandbox import Bucket, RSeriesStore
 from reconciler.sandbox import RateLimit, SandboxStore, serve_forever
+from reconciler.sandbox.transport import ServedStore
+
+RSERIES_SANDBOX_DB = Path(".catalog/rseries-sandbox.db")
 
 
-def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _rate_limit(platform: str, value: str | None) -> str:
+    """The --rate-limit value checked in the platform's own terms (the same `A/B` text means
+    requests per window on X-Series and bucket size per drip rate on R-Series)."""
+    value = value or platform
     try:
-        RateLimit.parse(value)
+        if platform == "rseries":
+            Bucket.parse(value)
+        else:
+            RateLimit.parse(value)
     except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+        raise click.BadParameter(str(error), param_hint="'--rate-limit'") from None
     return value
 
 
 @click.group()
 def sandbox() -> None:
-    """A local Lightspeed X-Series store (the sandbox) for tests, demos and rehearsals."""
+    """A local Lightspeed store (the sandbox) for tests, demos and rehearsals."""
 
 
 @sandbox.command()
+@click.option(
+    "--platform",
+    type=click.Choice(["xseries", "rseries"]),
+    default="xseries",
+    show_default=True,
+    help="Which Lightspeed API the sandbox speaks.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -35,29 +53,47 @@ def sandbox() -> None:
 @click.option(
     "--db",
     "db_path",
-    default=str(EMBEDDED_SANDBOX_DB),
-    show_default=True,
-    help="SQLite file holding the store's data; ':memory:' for a throwaway store.",
+    default=None,
+    help=f"SQLite file holding the store's data; ':memory:' for a throwaway store "
+    f"[default: {EMBEDDED_SANDBOX_DB}, R-Series: {RSERIES_SANDBOX_DB}].",
 )
 @click.option(
     "--token",
     default=EMBEDDED_SANDBOX_TOKEN,
     show_default=True,
-    help="Bearer token clients must send.",
+    help="Bearer token clients must send (R-Series: the access token valid from the start).",
+)
+@click.option(
+    "--refresh-token",
+    default="sandbox-refresh-token",
+    show_default=True,
+    help="R-Series: the refresh token /auth/oauth/token accepts first (it rotates).",
+)
+@click.option(
+    "--client-id",
+    default="sandbox-client",
+    show_default=True,
+    help="R-Series: the OAuth client id the token endpoint accepts.",
+)
+@click.option(
+    "--client-secret",
+    default="sandbox-secret",
+    show_default=True,
+    help="R-Series: the OAuth client secret the token endpoint accepts.",
 )
 @click.option(
     "--registers",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Registers; the default rate limit is 300 x registers + 50 per 5 minutes.",
+    help="Registers; X-Series allows 300 x registers + 50 requests per 5 minutes, R-Series "
+    "a bucket of 90 (+10 per extra register) draining 1/s (+0.5).",
 )
 @click.option(
     "--rate-limit",
-    default="xseries",
-    show_default=True,
-    callback=_rate_limit,
-    help="xseries, off, or N/SECONDS (e.g. 20/1).",
+    default=None,
+    help="X-Series: xseries (default), off, or N/SECONDS (e.g. 20/1). R-Series: rseries "
+    "(default), off, or SIZE/DRIPS_PER_SECOND (e.g. 90/1).",
 )
 @click.option(
     "--latency-ms", default=0, show_default=True, type=click.IntRange(min=0), help="Added latency."
@@ -92,13 +128,19 @@ def sandbox() -> None:
 )
 @click.option("--seed", type=int, default=None, help="Seed for reproducible faults.")
 @click.option("--tax-exclusive", is_flag=True, help="A tax-exclusive store (default: inclusive).")
+@click.pass_context
 def serve(
+    ctx: click.Context,
+    platform: str,
     host: str,
     port: int,
-    db_path: str,
+    db_path: str | None,
     token: str,
+    refresh_token: str,
+    client_id: str,
+    client_secret: str,
     registers: int,
-    rate_limit: str,
+    rate_limit: str | None,
     latency_ms: int,
     fault_rate: float,
     timeout_rate: float,
@@ -109,32 +151,69 @@ def serve(
 ) -> None:
     """Serve the sandbox store over HTTP until Ctrl-C.
 
-    Clients use the printed base URL (paths /api/2.0/... and /api/2.1/... are appended) and
+    Clients use the printed base URL (X-Series: paths /api/2.0/... and /api/2.1/... are
+    appended; R-Series: /API/V3/..., with the OAuth token endpoint at /auth/oauth/token) and
     the printed bearer token. Fault settings can be changed while running with
     PUT /_sandbox/faults; GET /_sandbox/stats counts the requests.
     """
-    if db_path != ":memory:":
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    store = SandboxStore(
-        db_path,
-        token=token,
-        tax_exclusive=tax_exclusive,
-        registers=registers,
-        rate_limit=rate_limit,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        timeout_rate=timeout_rate,
-        burst_429_rate=burst_429_rate,
-        image_processing_seconds=image_delay,
-        seed=seed,
-    )
+    limit = _rate_limit(platform, rate_limit)
+    rseries = platform == "rseries"
+    source = ctx.get_parameter_source
+    only_x = ("tax_exclusive", "image_delay")
+    only_r = ("refresh_token", "client_id", "client_secret")
+    for name in only_r if not rseries else only_x:
+        if source(name) == click.core.ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            other = "X-Series" if rseries else "R-Series"
+            raise click.UsageError(f"{flag} applies to the {other} sandbox only.")
+    path = db_path or str(RSERIES_SANDBOX_DB if rseries else EMBEDDED_SANDBOX_DB)
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    store: SandboxStore | RSeriesStore
+    if rseries:
+        store = RSeriesStore(
+            path,
+            token=token,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            registers=registers,
+            rate_limit=limit,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            timeout_rate=timeout_rate,
+            burst_429_rate=burst_429_rate,
+            seed=seed,
+        )
+    else:
+        store = SandboxStore(
+            path,
+            token=token,
+            tax_exclusive=tax_exclusive,
+            registers=registers,
+            rate_limit=limit,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            timeout_rate=timeout_rate,
+            burst_429_rate=burst_429_rate,
+            image_processing_seconds=image_delay,
+            seed=seed,
+        )
 
     def announce(base_url: str) -> None:
-        click.echo(f"Sandbox X-Series store serving at {base_url} (data: {db_path})", err=True)
-        # The sandbox token is not a secret: printing it is how a newcomer connects.
+        name = "R-Series" if rseries else "X-Series"
+        click.echo(f"Sandbox {name} store serving at {base_url} (data: {path})", err=True)
+        # The sandbox's credentials are not secrets: printing them is how a newcomer connects.
         click.echo(f"Bearer token: {token}", err=True)
+        if isinstance(store, RSeriesStore):
+            click.echo(
+                f"Account id: {store.account_id}; OAuth client {client_id} / {client_secret}, "
+                f"refresh token {refresh_token}",
+                err=True,
+            )
 
+    served: SandboxStore | ServedStore = store
     try:
-        serve_forever(store, host=host, port=port, on_start=announce)
+        serve_forever(served, host=host, port=port, on_start=announce)
     finally:
         store.close()
