@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from reconciler.providers.rseries.sandbox import RSeriesStore
 from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
 
 SANDBOX_TOKEN = "sandbox-token"
@@ -37,4 +38,34 @@ def sandbox_client(sandbox: SandboxStore) -> Iterator[httpx.Client]:
 def sandbox_url(sandbox: SandboxStore) -> Iterator[str]:
     """The base URL of `sandbox` served over a real socket on 127.0.0.1."""
     with serve_in_thread(sandbox) as url:
+        yield url
+
+
+RSERIES_TOKEN = "rseries-token"
+RSERIES_ACCOUNT = "100001"
+
+
+@pytest.fixture
+def rseries() -> Iterator[RSeriesStore]:
+    """A fresh in-memory R-Series store: bucket off (tests that pace turn it on)."""
+    store = RSeriesStore(token=RSERIES_TOKEN, rate_limit=None, seed=1234)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def rseries_client(rseries: RSeriesStore) -> Iterator[httpx.Client]:
+    """An httpx client talking to `rseries` in process, bearer token set."""
+    with httpx.Client(
+        transport=SandboxTransport(rseries),
+        base_url="http://rseries.invalid",
+        headers={"Authorization": f"Bearer {RSERIES_TOKEN}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def rseries_url(rseries: RSeriesStore) -> Iterator[str]:
+    """The base URL of `rseries` served over a real socket on 127.0.0.1."""
+    with serve_in_thread(rseries) as url:
         yield url
