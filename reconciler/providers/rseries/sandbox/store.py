@@ -277,6 +277,7 @@ class RSeriesStore:
         refresh_token: str = "sandbox-refresh-token",
         client_id: str = "sandbox-client",
         client_secret: str = "sandbox-secret",
+        access_token_seconds: int = 3600,
         account_id: str = "100001",
         account_name: str = "Sandbox R-Series Store",
         registers: int = 1,
@@ -304,6 +305,7 @@ class RSeriesStore:
             refresh_token=refresh_token,
             client_id=client_id,
             client_secret=client_secret,
+            expires_in=access_token_seconds,
         )
         self.traffic = Traffic(
             Faults(
@@ -620,7 +622,8 @@ class RSeriesStore:
         echo: bool = False,
     ) -> JSON:
         out: JSON = {k: v for k, v in doc.items() if not k.startswith("_")}
-        wanted = set(relations)
+        # Item tags load as TagRelations in the docs and read as "Tags" [choice, section 10.10].
+        wanted = {"Tags" if r == "TagRelations" else r for r in relations}
         if kind == "Image":
             out = _image_wire(out, base_url)
         if kind in {"Item", "ItemMatrix"}:

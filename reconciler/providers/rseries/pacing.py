@@ -1,0 +1,222 @@
+"""Pacing for R-Series' leaky bucket (lightspeed-rseries.md section 5). Pure: no I/O.
+
+`request_cost` prices a request as the docs do (since 2026-03-17): 1 per request, `POST|PUT
+Category` 10, `count=1` 10, +0.1 per loaded to-one relation and +0.2 per to-many relation
+(doubled on queries), +0.5 per nested entity in a body.
+
+`BucketPacer` keeps an estimate of the bucket's level and reserves each request's cost before
+it is sent, so the level never goes over the size: a request that would overflow waits until
+enough has drained. Every answer's `X-LS-API-Bucket-Level` (used/size) and
+`X-LS-API-Drip-Rate` correct the estimate; a 429 blocks every sender for its `Retry-After`.
+Reservations are first come, first served and shared by all threads using one pacer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_SIZE = 90.0
+DEFAULT_DRIP = 1.0
+# Relations that load many rows; the rest load one (section 5 prices them differently).
+TO_MANY = frozenset(
+    {
+        "ItemShops",
+        "ItemVendorNums",
+        "ItemComponents",
+        "Images",
+        "Items",
+        "Tags",
+        "TagRelations",
+        "CustomFieldValues",
+        "ItemPrices",
+    }
+)
+
+
+def request_cost(method: str, path: str, params: Mapping[str, Any] | None, body: object) -> float:
+    """What a request costs in bucket units. `path` ends in `/{Resource}.json` or
+    `/{Resource}/{id}.json`; `body` is the JSON body (None for none)."""
+    params = params or {}
+    parts = path.removesuffix(".json").rstrip("/").split("/")
+    single = len(parts) >= 2 and parts[-1].isdigit()
+    resource = parts[-2] if single else parts[-1]
+    if method in {"POST", "PUT"} and resource == "Category":
+        return 10.0
+    if method == "GET" and str(params.get("count", "")) == "1":
+        return 10.0
+    cost = 1.0
+    if method == "GET":
+        cost += _relations_cost(params.get("load_relations")) * (1 if single else 2)
+    if method in {"POST", "PUT"}:
+        cost += 0.5 * _nested_entities(body)
+    return round(cost, 3)
+
+
+def _relations_cost(raw: object) -> float:
+    if not raw:
+        return 0.0
+    if raw == "all":
+        # Unknown in advance; the answer's X-LS-API-Request-Cost corrects the estimate.
+        return 1.0
+    try:
+        names = json.loads(str(raw))
+    except ValueError:
+        return 0.0
+    if not isinstance(names, list):
+        return 0.0
+    return sum(0.2 if name in TO_MANY else 0.1 for name in set(map(str, names)))
+
+
+def _nested_entities(body: object, depth: int = 0) -> int:
+    """Objects below the top level of a body that carry a value of their own."""
+    if isinstance(body, list):
+        return sum(_nested_entities(v, depth) for v in body)
+    if not isinstance(body, dict):
+        return 0
+    own = depth > 0 and any(not isinstance(v, dict | list) for v in body.values())
+    return int(own) + sum(_nested_entities(v, depth + 1) for v in body.values())
+
+
+def parse_level(header: str | None) -> tuple[float, float] | None:
+    """`X-LS-API-Bucket-Level: 92.57/90` -> (92.57, 90.0); None if absent or unreadable."""
+    if not header:
+        return None
+    used, sep, size = header.partition("/")
+    try:
+        level, capacity = float(used), float(size)
+    except ValueError:
+        return None
+    if not sep or capacity <= 0 or level < 0:
+        return None
+    return level, capacity
+
+
+@dataclass(frozen=True)
+class PacerStats:
+    waits: int = 0
+    waited_seconds: float = 0.0
+    level: float = 0.0
+    size: float = DEFAULT_SIZE
+    drip_per_second: float = DEFAULT_DRIP
+    known: bool = False  # has the store reported its bucket yet?
+
+
+class BucketPacer:
+    """A thread-safe estimate of one (account, client) bucket.
+
+    Until the store has reported its bucket (`known`), requests go out at once: a store
+    without the headers (a sandbox with the limit off) is not paced on a guess.
+    """
+
+    def __init__(
+        self,
+        *,
+        size: float = DEFAULT_SIZE,
+        drip_per_second: float = DEFAULT_DRIP,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = 0.05,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._size = size
+        self._drip = drip_per_second
+        self._margin = margin  # units kept free below the size
+        self._level = 0.0  # the level at time `_at` (which may lie in the future)
+        self._at = clock()
+        self._blocked_until = 0.0
+        self._in_flight = 0.0
+        self._known = False
+        self._waits = 0
+        self._waited = 0.0
+
+    def stats(self) -> PacerStats:
+        with self._lock:
+            return PacerStats(
+                waits=self._waits,
+                waited_seconds=round(self._waited, 6),
+                level=round(self._level_at(self._clock()), 6),
+                size=self._size,
+                drip_per_second=self._drip,
+                known=self._known,
+            )
+
+    def _level_at(self, when: float) -> float:
+        if when <= self._at:
+            return self._level
+        return max(0.0, self._level - self._drip * (when - self._at))
+
+    def reserve(self, cost: float) -> float:
+        """Book `cost` units; returns how many seconds to wait before sending."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._blocked_until, self._at if self._known else now)
+            level = self._level_at(start)
+            room = self._size - self._margin
+            if self._known and level + cost > room:
+                # Wait until enough has drained; a request bigger than the bucket waits for an
+                # empty one (it is then the overflowing request the store still serves).
+                needed = min(level + cost - room, level)
+                start += needed / self._drip
+                level = self._level_at(start)
+            self._level = level + cost
+            self._at = start
+            self._in_flight += cost
+            delay = max(0.0, start - now)
+            if delay:
+                self._waits += 1
+                self._waited += delay
+            return delay
+
+    def observe(
+        self,
+        *,
+        level_header: str | None,
+        drip_header: str | None,
+        cost: float,
+        charged: str | None = None,
+    ) -> None:
+        """An answer came back for a request that reserved `cost`: take the store's word for
+        the level (plus what is still in flight), size and drip rate."""
+        with self._lock:
+            self._in_flight = max(0.0, self._in_flight - cost)
+            if drip_header:
+                try:
+                    drip = float(drip_header)
+                except ValueError:
+                    drip = 0.0
+                if drip > 0:
+                    self._drip = drip
+            parsed = parse_level(level_header)
+            if parsed is None:
+                return
+            observed, size = parsed
+            self._size = size
+            self._known = True
+            now = self._clock()
+            server_view = observed + self._in_flight
+            if self._at <= now:
+                self._level, self._at = server_view, now
+            else:
+                # Reservations are booked ahead: only ever raise the booked level.
+                local_now = self._level - self._drip * (self._at - now)
+                if server_view > local_now:
+                    self._level += server_view - local_now
+
+    def refused(self, retry_after: float) -> None:
+        """A 429: nobody sends before `retry_after` seconds from now; the bucket is full."""
+        with self._lock:
+            now = self._clock()
+            until = now + max(retry_after, 0.0)
+            self._blocked_until = max(self._blocked_until, until)
+            self._level = max(self._level_at(now), self._size)
+            self._at = now
+
+    def cancel(self, cost: float) -> None:
+        """A reserved request never reached the store (connection failure)."""
+        with self._lock:
+            self._in_flight = max(0.0, self._in_flight - cost)
