@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 from reconciler.plan import Action, Change, FieldChange, Json, Kind, Plan
@@ -192,6 +193,16 @@ def _store_line(plan: Plan) -> str:
 
 # -- text ------------------------------------------------------------------------------------
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def literal(text: str) -> str:
+    """User text made safe for a terminal line: control characters (an escape sequence, a
+    carriage return, a line break inside a name) are shown as `\\xNN`, never acted on."""
+    return text.translate(_CONTROL)
+
+
 _COLOURS = {"+": "32", "~": "33", "-": "31", "=": "36", "!": "35"}
 
 
@@ -199,6 +210,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     """The terminal rendering: names first, then one block per product, then the summary."""
 
     def paint(sign: str, text: str) -> str:
+        text = literal(text)
         code = _COLOURS.get(sign)
         return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
@@ -228,7 +240,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 lines.append(paint(csign, f"    {csign} {_child_line(child)}"))
                 lines.extend(_drift_lines(child.fields, paint, indent="        "))
         if c.note:
-            lines.append(f"    ({c.note})")
+            lines.append(literal(f"    ({c.note})"))
     if plan.changes:
         lines.append("")
     for notice in plan.notices:
@@ -257,12 +269,19 @@ _MD_ICONS = {
 }
 
 
+def _code(text: str) -> str:
+    """Inline code: the one place GitHub shows text literally (no markdown, HTML, `:emoji:` or
+    @mention is interpreted inside it), so every piece of user text goes through here."""
+    text = literal(text.replace("\r", " ").replace("\n", " "))
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if runs else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str) -> str:
     """A table cell: inline code so HTML in descriptions shows as text; pipes escaped."""
-    text = text.replace("\n", " ").replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    return _code(text.replace("|", "\\|"))
 
 
 def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -303,14 +322,14 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         ]
     if plan.notices:
         head.append("> **Notes**")
-        head.extend(f"> - {notice}" for notice in plan.notices)
+        head.extend(f"> - {_code(notice)}" for notice in plan.notices)
         head.append("")
     # (section, how many object changes it shows), in plan order
     sections: list[tuple[str, int]] = []
     names = [c for c in plan.changes if c.kind in _NAME_KINDS]
     if names:
         rows = [
-            f"- {_MD_ICONS[c.action]} {_name_line(c)}"
+            f"- {_MD_ICONS[c.action]} {_code(_name_line(c))}"
             + (" ⚠ " + DRIFT_NOTE if any(f.drift for f in c.fields) else "")
             for c in names
         ]
@@ -343,7 +362,7 @@ def _details(summary: str, rows: list[str]) -> str:
 
 
 def _product_section(c: Change) -> str:
-    title = f"{_MD_ICONS[c.action]} <b>{_html(c.key)}</b>: {_html(headline(c))}"
+    title = f"{_MD_ICONS[c.action]} <code>{_html(c.key)}</code>: {_html(headline(c))}"
     if c.action is Action.ADOPT:
         return f"<details><summary>{title}</summary>\n\nNothing to write.\n\n</details>\n\n"
     rows = ["| | What | Field | Before | After |", "|---|---|---|---|---|"]
@@ -364,7 +383,7 @@ def _product_section(c: Change) -> str:
         for fc in child.fields if child.action is not Action.CREATE else ():
             rows.append(_md_row(sign, what, fc, created=False))
     if c.note:
-        rows += ["", f"_{c.note}_"]
+        rows += ["", _code(c.note)]
     return _details(title, rows)
 
 

@@ -210,13 +210,18 @@ def apply(
         else:
             plan, _ = build_plan(ctx, adopt_images=adopt_images, retailer_ttl=0)
         # build_plan has said which store it read; the apply's own connection stays quiet.
-        console = err if saved is not None else Console(file=io.StringIO())
+        console = (
+            err
+            if saved is not None
+            else Console(file=io.StringIO(), markup=False, emoji=False, highlight=False)
+        )
         with connect(target, console=console) as client:
             if saved is not None and plan_file is not None:
                 plan, live = _checked(saved, plan_file, client, state, ctx, who, host, err)
             else:
                 live = load_live(Cache(state))
-                err.print(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
+                # Written as is: the plan holds user text that Rich must not interpret.
+                err.file.write(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
             if not plan.has_changes:
                 _report_nothing(fmt, plan)
                 return 0

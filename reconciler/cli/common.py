@@ -20,8 +20,19 @@ EMBEDDED_SANDBOX_TOKEN = "sandbox-token"
 
 
 def stderr_console(*, color: bool = False) -> Console:
-    """Progress and notices go to stderr, so stdout stays one clean document."""
-    return Console(stderr=True, no_color=not color, highlight=False, soft_wrap=True)
+    """Progress and notices go to stderr, so stdout stays one clean document.
+
+    Everything printed holds user text (names, descriptions, CSV messages such as
+    `products.csv:100:`), so nothing is ever read as Rich markup, an emoji code or a highlight.
+    """
+    return Console(
+        stderr=True,
+        no_color=not color,
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+        emoji=False,
+    )
 
 
 def use_color(choice: str, *, environ: Mapping[str, str], isatty: bool) -> bool:

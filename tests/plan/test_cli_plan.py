@@ -80,7 +80,7 @@ def test_markdown(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--format", "markdown", "--target", "classic-tee")
     assert code == 0
     assert out.startswith("### Catalog plan")
-    assert "<b>classic-tee</b>" in out and "<b>gift-wrap</b>" not in out
+    assert "<code>classic-tee</code>" in out and "<code>gift-wrap</code>" not in out
 
 
 def test_usage_errors_exit_64(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,3 +180,51 @@ def test_streamed_json_and_digest_equal_the_plain_ones() -> None:
     empty = a_plan([])
     assert plan_digest(empty) == empty.digest()
     assert json.loads(render_json(empty)) == plan_document(empty)
+
+
+# -- user text is printed literally (issue 18) -------------------------------------------------
+
+HOSTILE = ["Mug :heart: Edition [red]", "[/]", "[bold]x[/bold]", "products.csv:100:", "*a* _b_"]
+
+
+def hostile_plan() -> Plan:
+    name = " ".join(HOSTILE)
+    tag = Change(Kind.TAG, "[red]:heart:", Action.CREATE, (FieldChange("name", None, "[red]"),))
+    product = Change(
+        Kind.PRODUCT,
+        "Mug-:heart:-[red]",
+        Action.CREATE,
+        (
+            FieldChange("name", None, name),
+            FieldChange("description", None, "[/] :smile: `code` \x1b[31mred"),
+            FieldChange("tags", None, ["[red]:heart:"]),
+        ),
+    )
+    return a_plan([tag, product], notices=(f"Mug-:heart:-[red]: {name}",))
+
+
+def test_text_shows_user_text_as_written_and_control_characters_escaped() -> None:
+    text = render_text(hostile_plan(), color=False)
+    for s in HOSTILE:
+        assert s in text
+    assert "Mug-:heart:-[red]: new product" in text and "+ new tag [red]:heart:" in text
+    assert "\x1b" not in text and "\\u001b[31mred" in text  # shown, never acted on
+
+
+def test_markdown_puts_user_text_in_code_where_github_reads_it_literally() -> None:
+    md = render_markdown(hostile_plan())
+    assert "<code>Mug-:heart:-[red]</code>" in md
+    assert "- 🟢 `new tag [red]:heart:`" in md
+    # Notes (which quote names) are inline code too: no emoji, link or emphasis is made of them.
+    assert "> - `Mug-:heart:-[red]: Mug :heart: Edition [red] [/]" in md
+    # The description holds a backtick: the code span's fence is longer than any run in it.
+    assert '`` "[/] :smile: `code` \\u001b[31mred" ``' in md
+    assert "\x1b" not in md
+
+
+def test_json_carries_user_text_exactly() -> None:
+    doc = json.loads(render_json(hostile_plan()))
+    product = next(c for c in doc["changes"] if c["kind"] == "product")
+    assert product["key"] == "Mug-:heart:-[red]"
+    assert product["fields"][0]["after"] == " ".join(HOSTILE)
+    assert product["fields"][1]["after"] == "[/] :smile: `code` \x1b[31mred"
