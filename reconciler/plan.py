@@ -369,6 +369,7 @@ class _Planner:
         self.notices: list[str] = []
         self.unchanged = 0
         self._category_paths: dict[tuple[str, ...], tuple[str, ...]] | None = None
+        self._name_counts: Counter[str] | None = None
         self.products = self._select(targets, excludes)
 
     # -- scope -------------------------------------------------------------------------------
@@ -582,6 +583,14 @@ class _Planner:
             return None
         return self._update(p, found)
 
+    def _name_shared(self, name: str) -> bool:
+        """Whether more than one live family has this name (case-insensitively)."""
+        if self._name_counts is None:
+            self._name_counts = Counter(
+                name_key(lp.product.name) for lp in self.live.products.values()
+            )
+        return self._name_counts[name_key(name)] > 1
+
     def _check_leaf(self, p: Product) -> None:
         """The store only puts products on a category without subcategories (API notes 5)."""
         assert p.category is not None
@@ -603,12 +612,8 @@ class _Planner:
             )
 
     def _create(self, p: Product) -> Change:
-        owner = self.live.name_owner.get(name_key(p.name))
-        if owner is not None:
-            self.notices.append(
-                f'{p.handle}: the name "{p.name}" is already used by product "{owner}" in the '
-                "store (names are unique across families); rename one of them."
-            )
+        # A name another family already has is no reason to stop: real stores hold several
+        # families under one name. Identity is the handle and the SKUs.
         for sku in _skus(p):
             held = self.live.sku_owner.get(sku)
             if held is not None:
@@ -747,6 +752,12 @@ class _Planner:
         want = row_values(v, declared_only=True, family=True)
         live_row = found.rows.get(v.sku)
         if live_row is None:
+            if self._name_shared(found.product.name):
+                self.notices.append(
+                    f'{p.handle}: the store adds variant "{v.sku}" to the family it finds by '
+                    f'name, and another product in the store is also named "{p.name}"; give '
+                    "the families distinct names first, or the variant may land in the other."
+                )
             held = self.live.sku_owner.get(v.sku)
             if held is not None and held != p.handle:
                 self.notices.append(

@@ -272,7 +272,8 @@ def test_documented_error_answers_validate(sandbox_client: httpx.Client, seeded:
     assert gone.status_code == 404
     validate(gone, "2.1", "PUT", "/products/{product-id}")
     rejected = sandbox_client.put(
-        f"/api/2.1/products/{seeded.family[0]}", json={"common": {"name": "Gift Wrap"}}
+        f"/api/2.1/products/{seeded.family[0]}",
+        json={"details": {"price_including_tax": 1, "price_excluding_tax": 1}},
     )
     assert rejected.status_code == 422
     validate(rejected, "2.1", "PUT", "/products/{product-id}")

@@ -24,11 +24,11 @@ def test_served_over_a_socket_with_the_same_answers(sandbox_url: str) -> None:
         found = ok(client.get("/api/2.0/products", params={"sku": "MUG"}))
         assert [p["id"] for p in found["data"]] == [product]
         duplicate = client.post(
-            "/api/2.0/products", json={"name": "Mug", "sku": "X", "price_including_tax": 1}
+            "/api/2.0/products", json={"name": "Cup", "sku": "MUG", "price_including_tax": 1}
         )
         assert (
             duplicate.status_code == 422
-            and duplicate.json()["fields"]["name_existing_id"] == product
+            and duplicate.json()["fields"]["sku_existing_id"] == product
         )
         assert client.get("/api/2.0/nothing").headers["content-type"] == "application/json"
         assert httpx.get(f"{sandbox_url}/api/2.0/products").status_code == 401
