@@ -218,3 +218,30 @@ def test_a_cache_of_another_store_is_dropped(client: Client, state: State) -> No
         report = refresh(c2, cache)
     assert report.store_changed and {k.mode for k in report.kinds} == {"full"}
     other.close()
+
+
+def test_families_sharing_a_name_plan_clean_and_an_added_variant_is_flagged(
+    client: Client, state: State
+) -> None:
+    # Real stores hold several families under one name (issue 18): both are planned by handle.
+    def tee(handle: str, *sizes: str) -> Product:
+        return Product(
+            handle=handle,
+            name="Tee",
+            price=D("10.00"),
+            options=("Size",),
+            variants=tuple(Variant(f"{handle}-{s}", (("Size", s),)) for s in sizes),
+        )
+
+    catalog = Catalog.build(products=[tee("Tee-A", "S"), tee("tee-b", "S")])
+    seed_store(client, catalog)
+    plan = plan_store(client, state, catalog, managed=managed_from(catalog))
+    assert not plan.has_changes and plan.notices == ()
+    grown = Catalog.build(products=[tee("Tee-A", "S", "M"), tee("tee-b", "S")])
+    plan = plan_store(client, state, grown, managed=managed_from(catalog))
+    assert [c.key for c in plan.all_changes() if c.action is Action.CREATE] == ["Tee-A-M"]
+    assert plan.notices == (
+        'Tee-A: the store adds variant "Tee-A-M" to the family it finds by name, and another '
+        'product in the store is also named "Tee"; give the families distinct names first, or '
+        "the variant may land in the other.",
+    )
