@@ -69,6 +69,8 @@ from reconciler.model import (
     Supplier,
     Variant,
     catalog_to_data,
+    category_from_data,
+    clean_text,
     sorted_names,
 )
 from reconciler.problems import Finding, JsonPath, Problem, format_path
@@ -658,6 +660,10 @@ def _variant(v: Mapping[str, Any], options: tuple[str, ...]) -> Variant:
     )
 
 
+def _clean(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)
+
+
 def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
     options = tuple(p.get("options") or ())
     category = p.get("category")
@@ -665,12 +671,12 @@ def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
     paths = p.get("images")
     return Product(
         handle=p["handle"],
-        name=p["name"],
-        description=p.get("description"),
+        name=clean_text(p["name"]),
+        description=_clean(p.get("description")),
         brand=p.get("brand"),
         supplier=p.get("supplier"),
-        supplier_code=p.get("supplier_code"),
-        category=None if category is None else tuple([s.strip() for s in category.split("/")]),
+        supplier_code=_clean(p.get("supplier_code")),
+        category=None if category is None else category_from_data(category),
         tags=None if tags is None else sorted_names(tags),
         active=p.get("active"),
         price=_money(p.get("price")),

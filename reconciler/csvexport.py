@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from charset_normalizer import from_bytes
 
 from reconciler.errors import CatalogError
 from reconciler.importer import CsvRow, Problem
+from reconciler.model import clean_text
 
 # Exports made by a spreadsheet in some locales use ';' or tabs instead of commas.
 _DELIMITERS = (",", ";", "\t")
@@ -25,6 +28,7 @@ class ExportTable:
     columns: tuple[str, ...]  # normalized: stripped, lowercase
     rows: tuple[CsvRow, ...]
     problems: tuple[Problem, ...] = ()  # rows that could not even be split into the columns
+    notice: str | None = None  # how the file was read, when that is worth a line (encoding)
 
 
 def normalize_column(name: str) -> str:
@@ -77,8 +81,9 @@ def parse_export(text: str, *, source: str) -> ExportTable:
                 )
                 continue
             # Short rows are padded: spreadsheets drop trailing empty cells.
-            # Line breaks inside a cell become "\n", whatever the exporting system wrote.
-            values = [c.replace("\r\n", "\n").replace("\r", "\n").strip() for c in cells]
+            # Cells are spelled as live values are (model.clean_text): "\n" line breaks, no
+            # spaces at the ends, whatever the exporting system or spreadsheet wrote.
+            values = [clean_text(c) for c in cells]
             values += [""] * (len(columns) - len(cells))
             rows.append(
                 CsvRow(
@@ -98,20 +103,76 @@ def parse_export(text: str, *, source: str) -> ExportTable:
     )
 
 
-def read_export(path: Path) -> ExportTable:
-    """Read an export file (UTF-8, with or without a byte-order mark)."""
+# Encodings a spreadsheet re-saves an export in (Excel on Windows and on a Mac, and the
+# regional Windows code pages), weighed by charset-normalizer; ties go to the first listed.
+LEGACY_ENCODINGS = (
+    "cp1252",
+    "mac_roman",
+    "cp1250",
+    "cp1251",
+    "cp1253",
+    "cp1254",
+    "cp1257",
+    "shift_jis",
+    "gb18030",
+    "big5",
+    "euc_kr",
+)
+
+
+def decode_export(
+    data: bytes, *, source: str, encoding: str | None = None
+) -> tuple[str, str | None]:
+    """The export's text and, when it was not UTF-8, a one-line notice naming the encoding.
+
+    UTF-8 (with or without a byte-order mark) is read as is. Anything else is detected with
+    charset-normalizer among the encodings spreadsheets save in; `encoding` (--encoding)
+    overrides both.
+    """
+    if encoding is not None:
+        try:
+            return data.decode(encoding), f"read as {encoding} (--encoding)."
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise CatalogError(
+                f"{source}:{line}: the file is not {encoding} (byte {data[exc.start]:#04x}); "
+                "pass the encoding it was saved in, or leave --encoding out to detect it."
+            ) from None
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        bad = exc
+    best = None
+    for match in from_bytes(data, cp_isolation=list(LEGACY_ENCODINGS)):
+        rank = (round(match.chaos, 2), LEGACY_ENCODINGS.index(match.encoding))
+        if best is None or rank < best[0]:
+            best = (rank, match.encoding)
+    if best is None:
+        line = data.count(b"\n", 0, bad.start) + 1
+        raise CatalogError(
+            f"{source}:{line}: the file is not UTF-8 (byte {data[bad.start]:#04x}) and its "
+            "encoding could not be detected; pass --encoding NAME (e.g. cp1252, mac_roman) or "
+            "export it again as UTF-8 CSV."
+        )
+    name = best[1]
+    return data.decode(name), (
+        f"the file is not UTF-8; read it as {_ENCODING_NAMES.get(name, name)} (detected); "
+        "pass --encoding NAME if that is wrong."
+    )
+
+
+_ENCODING_NAMES = {"cp1252": "Windows-1252", "mac_roman": "Mac Roman"}
+
+
+def read_export(path: Path, *, encoding: str | None = None) -> ExportTable:
+    """Read an export file: UTF-8 (with or without a byte-order mark), else the detected legacy
+    encoding (named in the table's notice), or `encoding` when given."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise CatalogError(f"CSV file {path} does not exist: pass the export's path.") from None
     except OSError as exc:
         raise CatalogError(f"CSV file {path} cannot be read ({exc.strerror}).") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise CatalogError(
-            f"{path}:{line}: the file is not UTF-8 (byte {data[exc.start]:#04x}); export it "
-            "again as UTF-8 CSV (Excel: Save As > CSV UTF-8)."
-        ) from None
-    return parse_export(text, source=str(path))
+    text, notice = decode_export(data, source=str(path), encoding=encoding)
+    table = parse_export(text, source=str(path))
+    return replace(table, notice=notice)

@@ -17,6 +17,7 @@ Pure: values in, values out (no files, HTTP, SQLite or click). Three parts:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -38,9 +39,10 @@ from reconciler.model import (
     sorted_names,
 )
 
-# The catalog format's handle: a lowercase slug. Anything else cannot be declared, and since the
-# handle is the family's identity (design invariant 1) it is never rewritten into one silently.
-HANDLE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# A handle is whatever the store holds (API spec: any string; real stores hold `WATSON`,
+# `Mulcher-life`, `0003`, `tee--black`), kept exactly as it is: it is the family's identity
+# (design invariant 1). A lowercase slug is only advice for new products.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_VARIANTS = 200  # API notes 6.1
 # A name, SKU, option, brand, supplier or tag as catalog-file.schema.json's `name` and `sku`
 # allow it: one line, no control characters, no spaces at either end, at most 255 characters.
@@ -49,6 +51,9 @@ NAME_PATTERN = re.compile(
     r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f])?$"
 )
 MAX_NAME = 255
+# A product name as catalog-file.schema.json's `product_name` allows it: a store's name may hold
+# a line break or a control character, which the catalog keeps (it is the store's name).
+PRODUCT_NAME_PATTERN = re.compile(r"^\S([\s\S]*\S)?$")
 MAX_TEXT = 65535
 MONEY_PLACES = 5  # the store keeps prices to 5 decimal places
 
@@ -63,11 +68,11 @@ COLUMNS_READ: dict[str, str] = {
     "sku": "SKU of the variant or simple product (required)",
     "name": "product name, without variant values (required)",
     "description": "description (HTML kept as is)",
-    "product_category": 'category path, levels split by "/" ("Apparel / Tops")',
-    "type": "legacy type: the category when product_category is blank",
+    "product_category": 'category path, levels split at " / " only ("Spirits / Bourbon/Whiskey")',
+    "type": "legacy type: the category when product_category is blank (split the same way)",
     "variant_option_one_name": "first option name (Size); _two_ and _three_ likewise",
     "variant_option_one_value": "first option value (S); _two_ and _three_ likewise",
-    "tags": "comma-separated tag names",
+    "tags": 'tag names separated by ";" (a tag may hold a comma)',
     "brand_name": "brand (name)",
     "supplier_name": "supplier (name)",
     "supplier_code": "supplier code",
@@ -87,7 +92,9 @@ READ_COLUMNS = frozenset(COLUMNS_READ) | _OPTION_COLUMNS
 # Columns of the export that the catalog does not manage (they stay as they are in the store).
 COLUMNS_IGNORED: dict[str, str] = {
     "id": "the store's own id; identity is the handle and SKU",
-    "composite_handle, composite_sku, composite_quantity": "composite products are not managed",
+    "composite_handle, composite_sku, composite_quantity": (
+        "composite products (bundles) are left unmanaged, listed in one notice"
+    ),
     "tax_name, tax_value, outlet_tax_<outlet>": "taxes are the store's settings",
     "account_code, account_code_purchase": "accounting codes are not managed",
     "track_inventory, inventory_<outlet>, reorder_point_<outlet>, restock_level_<outlet>": (
@@ -134,6 +141,7 @@ class ImportResult:
     catalog: Catalog
     problems: tuple[Problem, ...] = ()
     ignored_columns: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # one line each: what was left alone on purpose, and why
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -190,14 +198,20 @@ def gtin_ok(code: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
+# Exports put " / " between category levels; a "/" without spaces is part of a name
+# ("Bourbon/Whiskey"), as the store itself shows it.
+_LEVEL_SEPARATOR = re.compile(r"\s+/\s+")
+
+
 def split_category(text: str) -> tuple[str, ...] | None:
-    parts = tuple(p.strip() for p in text.split("/") if p.strip())
+    parts = tuple(p.strip() for p in _LEVEL_SEPARATOR.split(text) if p.strip())
     return parts or None
 
 
 def split_tags(text: str) -> tuple[str, ...] | None:
+    """Exports join tags with ";" (a comma may be part of a tag: "Kids, Boys")."""
     seen: dict[str, str] = {}
-    for raw in text.split(","):
+    for raw in text.split(";"):
         tag = raw.strip()
         if tag and name_key(tag) not in seen:
             seen[name_key(tag)] = tag
@@ -250,9 +264,26 @@ def name_problem(what: str, value: str) -> str | None:
     return None
 
 
+def product_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a product name (None when it can); see PRODUCT_NAME_PATTERN."""
+    if len(name) > MAX_NAME:
+        return f"name is {len(name)} characters long, more than {MAX_NAME}"
+    if not PRODUCT_NAME_PATTERN.match(name):
+        return f"name {name!r} is blank"
+    return None
+
+
+def untidy_name(name: str) -> bool:
+    """A name a store may hold but nobody would type: a line break or a control character."""
+    return NAME_PATTERN.match(name) is None
+
+
 def undeclarable(p: Product) -> str | None:
     """Why the catalog format cannot declare this product as it is (None when it can)."""
-    checks: list[tuple[str, str | None]] = [("name", p.name), ("sku", p.sku)]
+    problem = product_name_problem(p.name) or name_problem("handle", p.handle)
+    if problem:
+        return problem
+    checks: list[tuple[str, str | None]] = [("sku", p.sku)]
     checks += [("brand", p.brand), ("supplier", p.supplier)]
     checks += [("tag", t) for t in p.tags or ()]
     checks += [("category level", c) for c in p.category or ()]
@@ -264,8 +295,6 @@ def undeclarable(p: Product) -> str | None:
         problem = name_problem(what, value) if value is not None else None
         if problem:
             return problem
-    if p.category and any("/" in c for c in p.category):
-        return f"category level {next(c for c in p.category if '/' in c)!r} contains a '/'"
     for what, text in (("description", p.description), ("supplier_code", p.supplier_code)):
         if text is not None and len(text) > MAX_TEXT:
             return f"{what} is longer than {MAX_TEXT} characters"
@@ -277,11 +306,6 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
     handle = cell("handle", "")
     if not handle:
         raise _RowError("handle is blank (every row needs the handle of its product)")
-    if not HANDLE_PATTERN.match(handle):
-        raise _RowError(
-            f"handle {handle!r} is not a lowercase slug (letters a-z, digits, single '-'); "
-            "change it in the store, export again, and re-run"
-        )
     sku = cell("sku", "")
     if not sku:
         raise _RowError(f'sku is blank for "{handle}" (every row needs its SKU)')
@@ -495,7 +519,20 @@ def catalog_from_csv(
             "product export? (the first line must name the columns)"
         )
     price_column = _price_column(columns, tax_mode)
-    ignored = tuple(c for c in columns if c not in READ_COLUMNS)
+    ignored = tuple(c for c in columns if c not in READ_COLUMNS and c not in _COMPOSITE_COLUMNS)
+    notices: list[str] = []
+    if tax_mode is not None and price_column == "retail_price":
+        notices.append(
+            f"--tax-mode {tax_mode} does not apply: the export has a retail_price column, which "
+            "is the price in the store's own tax mode, so that column is imported."
+        )
+    composites = composite_handles(rows)
+    if composites:
+        shown = ", ".join(f'"{h}"' for h in composites)
+        notices.append(
+            f"{len(composites)} composite product(s) (bundles) left unmanaged, as they are in "
+            f"the store (the catalog does not declare composites yet): {shown}."
+        )
 
     # 1. Each row on its own.
     parsed: list[_Row] = []
@@ -503,6 +540,8 @@ def catalog_from_csv(
     for row in rows:
         if not any(row.cells.values()):
             continue  # a blank line (spreadsheets leave them at the end)
+        if row.cells.get("handle", "") in composites or _composite_row(row):
+            continue
         try:
             r = _parse_row(row, price_column, problems)
         except _RowError as exc:
@@ -583,25 +622,33 @@ def catalog_from_csv(
             continue
         group.append(r)
 
-    # 3. Families, with names unique across the catalog.
+    # 3. Families. A name shared with another family, or one holding a line break, is the
+    # store's own: imported as it is, with a warning (identity is the handle and the SKUs).
     products: list[Product] = []
     names: dict[str, tuple[int, str]] = {}
     for handle, group in families.items():
         if not group:
             continue
         first = group[0]
-        other = names.get(name_key(first.name))
-        if other is not None:
+        other = names.setdefault(name_key(first.name), (first.line, handle))
+        if other[1] != handle:
             problems.append(
                 Problem(
                     f'name {first.name!r} of "{handle}" is also the name of "{other[1]}" '
-                    f"(line {other[0]}); product names are unique in the store; "
-                    f"{len(group)} row(s) skipped",
+                    f"(line {other[0]}); the store holds both, so both are imported",
                     first.line,
+                    Severity.WARNING,
                 )
             )
-            continue
-        names[name_key(first.name)] = (first.line, handle)
+        if untidy_name(first.name):
+            problems.append(
+                Problem(
+                    f'name {first.name!r} of "{handle}" holds a line break or a control '
+                    "character; imported as the store has it",
+                    first.line,
+                    Severity.WARNING,
+                )
+            )
         products.append(_build_product(group, problems))
 
     products, brands, suppliers, tags = _canonical_names(products)
@@ -612,7 +659,36 @@ def catalog_from_csv(
         tags=tags,
     )
     problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
-    return ImportResult(catalog=catalog, problems=tuple(problems), ignored_columns=ignored)
+    return ImportResult(
+        catalog=catalog, problems=tuple(problems), ignored_columns=ignored, notices=tuple(notices)
+    )
+
+
+_COMPOSITE_COLUMNS = ("composite_handle", "composite_sku", "composite_quantity")
+
+
+def _composite_row(row: CsvRow) -> bool:
+    return any(row.cells.get(c, "") for c in _COMPOSITE_COLUMNS)
+
+
+def composite_handles(rows: Sequence[CsvRow]) -> tuple[str, ...]:
+    """Handles of the export's composite products, in row order.
+
+    An export lists a composite (a bundle) as its own row plus one row per component, each
+    naming the component in `composite_handle` / `composite_sku` / `composite_quantity`; a
+    component row may repeat the bundle's handle or leave it blank (then it belongs to the row
+    above). The API can set components only as a whole list in a 2.1 update and has no call
+    that reads them back, so the catalog could not diff them: composites stay unmanaged.
+    """
+    found: dict[str, None] = {}
+    last = ""
+    for row in rows:
+        handle = row.cells.get("handle", "")
+        if _composite_row(row) and (handle or last):
+            found[handle or last] = None
+        if handle:
+            last = handle
+    return tuple(found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,14 +719,19 @@ def image_extension(data: bytes) -> str | None:
     return None
 
 
-def image_path(handle: str, position: int, ext: str) -> str:
-    """Where a downloaded family image goes: `images/<handle>/<position>.<ext>`, 1-based.
+def image_folder(handle: str) -> str:
+    """One safe, distinct folder name per handle: the handle itself when it is a lowercase slug,
+    else its slug plus a hash of the exact handle (a handle may hold "/", "..", or differ from
+    another only in case, which a case-insensitive file system would merge)."""
+    if SLUG_PATTERN.match(handle) and len(handle) <= 80:
+        return handle
+    digest = hashlib.sha256(handle.encode()).hexdigest()[:10]
+    return f"{slugify(handle) or 'product'}-{digest}"
 
-    Only ever called with a handle that matched `HANDLE_PATTERN`, so it is one safe path part.
-    """
-    if not HANDLE_PATTERN.match(handle):
-        raise ValueError(f"handle {handle!r} cannot name a folder")
-    return f"{IMAGES_DIR}/{handle}/{position:02d}.{ext}"
+
+def image_path(handle: str, position: int, ext: str) -> str:
+    """Where a downloaded family image goes: `images/<folder>/<position>.<ext>`, 1-based."""
+    return f"{IMAGES_DIR}/{image_folder(handle)}/{position:02d}.{ext}"
 
 
 def _variant_order(options: tuple[str, ...], v: Variant) -> Variant:
@@ -697,11 +778,6 @@ def compact_live(p: Product) -> Product:
 
 
 def _live_problem(handle: str, product: Product) -> str | None:
-    if not HANDLE_PATTERN.match(handle):
-        return (
-            f'handle "{handle}" is not a lowercase slug (a-z, 0-9, "-"), so the catalog cannot '
-            "declare it; rename it in the store and import again"
-        )
     if not product.name:
         return f'"{handle}" has no name in the store'
     if product.is_family and not product.variants:
@@ -744,17 +820,32 @@ def catalog_from_live(
     tags: Iterable[str] = (),
     problems: Mapping[str, Sequence[str]] | None = None,
     images: Mapping[str, Sequence[Image]] | None = None,
+    composites: Iterable[str] = (),
 ) -> ImportResult:
     """The live store (normalized: products by handle, in the catalog's shape) as a catalog.
 
     Every brand, supplier and tag of the store is declared, so they are managed from now on.
     A product the catalog cannot declare (a handle that is no slug, two families under one
     handle: `problems` from normalization) is reported and left out, never renamed.
-    `images` are the downloaded family images by handle, in the store's order.
+    `images` are the downloaded family images by handle, in the store's order. `composites`
+    (handles of bundles) are left out and named in one notice: the catalog does not manage them.
+    Handles and names are kept exactly as the store holds them; a name another family shares
+    or one holding a line break is imported with a warning.
     """
     found: list[Problem] = []
     out: list[Product] = []
+    bundles = sorted(set(composites) & set(products))
+    notices: list[str] = []
+    if bundles:
+        shown = ", ".join(f'"{h}"' for h in bundles)
+        notices.append(
+            f"{len(bundles)} composite product(s) (bundles) left unmanaged, as they are in the "
+            f"store (the catalog does not declare composites yet): {shown}."
+        )
+    names: dict[str, str] = {}
     for handle in sorted(products):
+        if handle in bundles:
+            continue
         product = products[handle]
         reasons = list((problems or {}).get(handle, ()))
         own = _live_problem(handle, product)
@@ -763,6 +854,23 @@ def catalog_from_live(
         if reasons:
             found.extend(Problem(f"{r}; product left out") for r in reasons)
             continue
+        other = names.setdefault(name_key(product.name), handle)
+        if other != handle:
+            found.append(
+                Problem(
+                    f'name {product.name!r} of "{handle}" is also the name of "{other}" in the '
+                    "store; both are imported",
+                    severity=Severity.WARNING,
+                )
+            )
+        if untidy_name(product.name):
+            found.append(
+                Problem(
+                    f'name {product.name!r} of "{handle}" holds a line break or a control '
+                    "character; imported as the store has it",
+                    severity=Severity.WARNING,
+                )
+            )
         product = _drop_bad_barcodes(compact_live(product), found)
         family_images = (images or {}).get(handle)
         if family_images:
@@ -774,7 +882,7 @@ def catalog_from_live(
         suppliers=[Supplier(s.name, s.description or None) for s in suppliers],
         tags=list(tags),
     )
-    return ImportResult(catalog=catalog, problems=tuple(found))
+    return ImportResult(catalog=catalog, problems=tuple(found), notices=tuple(notices))
 
 
 # ---------------------------------------------------------------------------------------------

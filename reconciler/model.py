@@ -33,6 +33,31 @@ def name_key(name: str) -> str:
     return name.strip().casefold()
 
 
+def clean_text(text: str) -> str:
+    """The one spelling of a text value that every side compares (catalog file, CSV export,
+    live store): line endings as "\\n" (stores and spreadsheets write CR or CRLF), no
+    whitespace at either end (exports trim cells, stores keep what was typed). Two values with
+    the same clean text are the same value, so neither can plan a change to the other."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip()
+
+
+def category_to_data(path: tuple[str, ...]) -> str | list[str]:
+    """A category path as the catalog writes it: `"A / B"`, or a list when a level's own name
+    holds a "/" (`[Spirits, Bourbon/Whiskey]`), since in the string form every "/" separates."""
+    if any("/" in level for level in path):
+        return list(path)
+    return " / ".join(path)
+
+
+def category_from_data(value: str | list[str]) -> tuple[str, ...]:
+    """The path a catalog file declares: a list names its levels, a string splits at "/"."""
+    if isinstance(value, list):
+        return tuple([clean_text(level) for level in value])
+    return tuple([level.strip() for level in value.split("/")])
+
+
 @dataclass(frozen=True)
 class Image:
     """A family image: a file in the catalog directory, identified by the sha256 of its bytes."""
@@ -213,7 +238,7 @@ def product_to_data(p: Product) -> dict[str, Any]:
             "brand": p.brand,
             "supplier": p.supplier,
             "supplier_code": p.supplier_code,
-            "category": " / ".join(p.category) if p.category is not None else None,
+            "category": category_to_data(p.category) if p.category is not None else None,
             "tags": list(p.tags) if p.tags is not None else None,
             "active": p.active,
             "price": _money(p.price),

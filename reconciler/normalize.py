@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from reconciler.model import Product, Variant, format_money, name_key, sorted_names
+from reconciler.model import Product, Variant, clean_text, format_money, name_key, sorted_names
 
 Json = Any
 
@@ -131,6 +131,7 @@ class LiveProduct:
     is_family: bool
     problems: tuple[str, ...] = ()
     image_ids: tuple[str, ...] = ()  # the family's images in the store's order
+    composite: bool = False  # a bundle (`is_composite`): import leaves it unmanaged
 
 
 @dataclass(frozen=True)
@@ -285,8 +286,8 @@ def _supplier_code(row: Json) -> str:
     if code is None:
         for ps in row.get("product_suppliers") or []:
             if ps.get("code"):
-                return str(ps["code"])
-    return str(code or "")
+                return clean_text(str(ps["code"]))
+    return clean_text(str(code or ""))
 
 
 def _is_family_row(row: Json) -> bool:
@@ -312,7 +313,8 @@ class _Member(NamedTuple):
 def _member(row: Json, price_key: str) -> _Member:
     sku = str(row.get("sku") or "")
     options = tuple(
-        (str(o.get("name", "")), str(o.get("value", ""))) for o in row.get("variant_options") or []
+        (clean_text(str(o.get("name", ""))), clean_text(str(o.get("value", ""))))
+        for o in row.get("variant_options") or []
     )
     is_child = bool(row.get("variant_parent_id")) and not row.get("has_variants")
     live_row = None
@@ -441,8 +443,10 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
     own = rows.get(parent.sku)
     product = Product(
         handle=handle,
-        name=str(raw.get("name") or ""),
-        description=str(raw.get("description") or ""),
+        # The text as every side spells it (model.clean_text): a store's CRLF or trailing
+        # space is not a change.
+        name=clean_text(str(raw.get("name") or "")),
+        description=clean_text(str(raw.get("description") or "")),
         brand=_ref_name(raw, "brand_id", "brand", ids.brand),
         supplier=_ref_name(raw, "supplier_id", "supplier", ids.supplier),
         supplier_code=_supplier_code(raw),
@@ -464,6 +468,7 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
         rows=rows,
         is_family=is_family,
         problems=tuple(problems),
+        composite=bool(raw.get("is_composite")),
         image_ids=tuple(
             str(i["id"])
             for i in sorted(raw.get("images") or [], key=lambda i: i.get("position") or 0)

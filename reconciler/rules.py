@@ -694,11 +694,12 @@ class Clash:
     spelling: bool
 
 
-# Kinds that must be declared once, and what they are called in messages.
+# Kinds that must be declared once, and what they are called in messages. Product names are not
+# among them: the API notes say names are unique across families, but real stores hold several
+# families under one name (the store accepted them), and the catalog must be able to adopt them.
 UNIQUE = {
     "handle": "handle",
     "sku": "SKU",
-    "name": "product name",
     "barcode": "barcode",
     "brand": "brand",
     "supplier": "supplier",
@@ -729,12 +730,14 @@ class CrossCheck:
         self._spelled: dict[str, dict[str, _Where]] = {k: {} for k in SPELLED}
         self._exact: dict[str, set[str]] = {k: set() for k in SPELLED}
         # Every product's category, by case-folded path: the store only takes leaf categories.
-        self._placed: dict[str, list[_Where]] = {}
+        self._placed: dict[tuple[str, ...], list[_Where]] = {}
         self.clashes: list[Clash] = []
 
     def _once(self, kind: str, value: str, file: int, path: JsonPath) -> bool:
         seen = self._unique[kind]
-        key = value.strip().casefold()
+        # A handle is compared exactly, as the store holds it ("WATSON" is not "watson");
+        # SKUs, barcodes and names case-insensitively.
+        key = value if kind == "handle" else value.strip().casefold()
         first = seen.get(key)
         if first is None:
             seen[key] = (value, file, path)
@@ -790,7 +793,7 @@ class CrossCheck:
         for i, p in enumerate(products):
             if not isinstance(p, dict):
                 continue
-            for key in ("handle", "name", "sku", "barcode"):
+            for key in ("handle", "sku", "barcode"):
                 value = p.get(key)
                 if isinstance(value, str):
                     once(key, value, file, ("products", i, key))
@@ -798,11 +801,11 @@ class CrossCheck:
                 value = p.get(key)
                 if isinstance(value, str):
                     spell(key, value, file, ("products", i, key))
-            category = p.get("category")
-            if isinstance(category, str):
-                text = category_key_text(category)
+            levels = category_levels(p.get("category"))
+            if levels:
+                text = " / ".join(levels)
                 spell("category", text, file, ("products", i, "category"))
-                self._placed.setdefault(text.casefold(), []).append(
+                self._placed.setdefault(tuple([x.casefold() for x in levels]), []).append(
                     (text, file, ("products", i, "category"))
                 )
             for key, kind in (("tags", "tag"), ("options", "option")):
@@ -837,10 +840,10 @@ class CrossCheck:
         """A product on a category that another product's path goes below is refused by the
         store (products may only sit on a leaf category), so catch it here, before any call."""
         keys = sorted(self._placed)
-        for n, key in enumerate(keys):
-            # Sorted order puts "a / b" right after "a" unless something like "a b" sits between.
-            deeper = next((k for k in keys[n + 1 :] if k.startswith(key + " / ")), None)
-            if deeper is None:
+        for n, key in enumerate(keys[:-1]):
+            # Paths are tuples of levels: sorted, a path's subcategories come right after it.
+            deeper = keys[n + 1]
+            if deeper[: len(key)] != key:
                 continue
             below = self._placed[deeper][0]
             for value, file, path in self._placed[key]:
@@ -853,9 +856,14 @@ class CrossCheck:
                 )
 
 
-def category_key_text(category: str) -> str:
-    """A category path in one canonical spelling of its separators (`A/B` -> `A / B`)."""
-    return " / ".join(part.strip() for part in category.split("/"))
+def category_levels(category: object) -> tuple[str, ...] | None:
+    """The levels a (schema-valid) category declares: a list names them, a string splits at
+    every "/"; None for anything else."""
+    if isinstance(category, str):
+        return tuple([part.strip() for part in category.split("/")])
+    if isinstance(category, list) and category and all(isinstance(c, str) for c in category):
+        return tuple(category)
+    return None
 
 
 def clashes(files: Sequence[Mapping[str, Any]]) -> list[Clash]:
@@ -888,11 +896,6 @@ def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
             f"{quote(clash.first.value)}",
         )
     noun = UNIQUE[kind]
-    if kind == "name":
-        return (
-            f"{quote(clash.at.value)} is also the name of the product at {first_where}",
-            "product names are unique in the store: rename one of them",
-        )
     same = "" if clash.at.value == clash.first.value else f" as {quote(clash.first.value)}"
     return (
         f"{quote(clash.at.value)} is also declared{same} in {first_where}",

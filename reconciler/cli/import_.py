@@ -6,6 +6,7 @@ The decisions (what a row or a live product becomes, which file it goes to) are 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import sys
@@ -27,7 +28,6 @@ from reconciler.errors import CatalogError, UsageError
 from reconciler.importer import (
     COLUMNS_IGNORED,
     COLUMNS_READ,
-    HANDLE_PATTERN,
     CatalogFile,
     ImportResult,
     Problem,
@@ -172,6 +172,7 @@ def read_store(
         tags=[n.name for n in live.names.tags.values()],
         problems={h: lp.problems for h, lp in live.products.items() if lp.problems},
         images=by_handle,
+        composites=[h for h, lp in live.products.items() if lp.composite],
     )
     kept = {p.handle for p in result.catalog.products}
     return LiveImport(
@@ -191,8 +192,8 @@ def _fetch_images(
     images: list[FetchedImage] = []
     for lp in products:
         handle = lp.product.handle
-        if not HANDLE_PATTERN.match(handle):
-            continue  # the product itself is left out (and reported) by catalog_from_live
+        if lp.composite:
+            continue  # left out (and named) by catalog_from_live
         seen: set[str] = set()
         for image_id in lp.image_ids:
             fetched = _fetch_image(client, download, lp, image_id, len(seen) + 1, problems)
@@ -335,10 +336,22 @@ def _columns_help() -> str:
     help="With --from-csv: which of the export's price_including_tax / price_excluding_tax "
     "columns is the price (only needed when the export has no retail_price column).",
 )
+@click.option(
+    "--encoding",
+    default=None,
+    metavar="NAME",
+    help="With --from-csv: the export's text encoding (e.g. cp1252, mac_roman), when the "
+    "detected one is wrong. Default: UTF-8, else detected (and named in a notice).",
+)
 @click.option("--force", is_flag=True, help="Replace the catalog files in a non-empty --out.")
 @click.pass_obj
 def import_(
-    ctx: Context, out_dir: Path | None, csv_path: Path | None, tax_mode: str | None, force: bool
+    ctx: Context,
+    out_dir: Path | None,
+    csv_path: Path | None,
+    tax_mode: str | None,
+    encoding: str | None,
+    force: bool,
 ) -> None:
     """Write a catalog (YAML) from the live store, or from a product CSV export.
 
@@ -363,9 +376,19 @@ def import_(
     out = out_dir if out_dir is not None else ctx.catalog_dir
     if tax_mode is not None and csv_path is None:
         raise UsageError("--tax-mode only applies to --from-csv: the store says its own tax mode.")
+    if encoding is not None and csv_path is None:
+        raise UsageError("--encoding only applies to --from-csv: the store's API speaks UTF-8.")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(
+                f"--encoding {encoding!r} is not a text encoding Python knows: pass a name such "
+                "as utf-8, cp1252 or mac_roman."
+            ) from None
     removed = prepare_output(out, force=force)
     if csv_path is not None:
-        _import_csv(console, out, csv_path, tax_mode=tax_mode, removed=removed)
+        _import_csv(console, out, csv_path, tax_mode=tax_mode, encoding=encoding, removed=removed)
     else:
         _import_store(console, ctx, out, removed=removed)
 
@@ -375,9 +398,17 @@ def _say(console: Console, text: str) -> None:
 
 
 def _import_csv(
-    console: Console, out: Path, csv_path: Path, *, tax_mode: str | None, removed: list[Path]
+    console: Console,
+    out: Path,
+    csv_path: Path,
+    *,
+    tax_mode: str | None,
+    encoding: str | None,
+    removed: list[Path],
 ) -> None:
-    table = read_export(csv_path)
+    table = read_export(csv_path, encoding=encoding)
+    if table.notice:
+        _say(console, f"{csv_path}: {table.notice}")
     try:
         result = catalog_from_csv(
             table.columns, table.rows, tax_mode=TaxMode(tax_mode) if tax_mode else None
@@ -387,6 +418,8 @@ def _import_csv(
     problems = sorted(table.problems + result.problems, key=lambda p: p.line or 0)
     for problem in problems:
         _say(console, problem.render(str(csv_path)))
+    for notice in result.notices:
+        _say(console, f"{csv_path}: {notice}")
     if result.ignored_columns:
         _say(
             console,
@@ -420,6 +453,8 @@ def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Pa
     result = imported.result
     for problem in result.problems:
         _say(console, problem.render(target.label))
+    for notice in result.notices:
+        _say(console, f"{target.label}: {notice}")
     _say(console, _summary(result, target.label, out, written, removed))
     _say(
         console,

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from reconciler.model import Brand, Catalog, Product, Prune, Settings, Supplier, Variant
+from reconciler.model import Brand, Catalog, Product, Prune, Settings, Supplier, Variant, clean_text
 
 # Text people could type in a name: anything printable on one line, no spaces at either end.
 # YAML-significant spellings are mixed in on purpose: they must come back as the same text.
@@ -46,12 +46,20 @@ name_text = st.one_of(
 )
 # Free text (descriptions): anything, including newlines, control characters and spaces.
 free_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # no surrogates
+# A product's text as the model holds it: the one spelling every side compares (clean_text).
+product_text = free_text.map(clean_text)
 money = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False) | st.decimals(
     min_value=0, max_value=1000, places=5, allow_nan=False
 )
 # Category paths are spelled one way across a catalog, so they come from a fixed set.
 # Leaves only: the store (and validate) refuse a product on a category with subcategories.
-CATEGORIES = [("Apparel", "Tops"), ("Apparel", "Socks"), ("Home & Gifts",), ("Ünï", "10", "yes")]
+CATEGORIES = [
+    ("Apparel", "Tops"),
+    ("Apparel", "Socks"),
+    ("Home & Gifts",),
+    ("Ünï", "10", "yes"),
+    ("Spirits", "Bourbon/Whiskey"),  # a level whose name holds "/"
+]
 
 OPTION_NAMES = ["Size", "Colour", "Fit"]
 BRANDS = ["Acme", "Northwind", "Harbour & Co", "yes"]
@@ -70,12 +78,24 @@ def products(draw: st.DrawFn, index: int) -> Product:
     """A valid product whose handle, name, SKUs and barcodes are unique by `index`."""
     family = draw(st.booleans())
     common: dict[str, Any] = {
-        "handle": f"p{index}-x",
-        "name": f"Product {index}",
-        "description": draw(st.none() | free_text),
+        # Handles as real stores hold them, not only slugs.
+        "handle": draw(
+            st.sampled_from(
+                [
+                    f"p{index}-x",
+                    f"WATSON{index}",
+                    f"Mulcher-life{index}",
+                    f"{index:04d}",
+                    f"tee--{index}-",
+                    f"CamelCase{index}",
+                ]
+            )
+        ),
+        "name": draw(st.sampled_from([f"Product {index}", f"Lamp {index}\nWarm White"])),
+        "description": draw(st.none() | product_text),
         "brand": draw(st.none() | st.sampled_from(BRANDS)),
         "supplier": draw(st.none() | st.sampled_from(["Acme Supply", "Trading Co"])),
-        "supplier_code": draw(st.none() | free_text),
+        "supplier_code": draw(st.none() | product_text),
         "category": draw(st.none() | st.sampled_from(CATEGORIES)),
         "tags": draw(
             st.none()

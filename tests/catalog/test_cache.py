@@ -76,7 +76,7 @@ def test_cross_file_checks_run_on_cached_files(write: Write, workdir: Path) -> N
 
 def test_files_with_problems_are_reported_again(write: Write, workdir: Path) -> None:
     cache = _cache(workdir)
-    write("a.yaml", "products:\n  - {handle: Bad, name: A}\n")
+    write("a.yaml", 'products:\n  - {handle: "Bad ", name: A}\n')
     assert len(problems(cache_path=cache)) == 1
     assert len(problems(cache_path=cache)) == 1
 

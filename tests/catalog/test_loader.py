@@ -302,12 +302,12 @@ def test_model_fields(write: Write) -> None:
 
 
 def test_load_catalog_raises_with_every_problem(write: Write) -> None:
-    write("a.yaml", "products:\n  - {handle: A, name: A}\n  - {handle: b}\n")
+    write("a.yaml", 'products:\n  - {handle: " A", name: A}\n  - {handle: b}\n')
     with pytest.raises(CatalogInvalid) as info:
         load_catalog(Path("catalog"))
     assert len(info.value.problems) == 2
     assert str(info.value) == (
-        'catalog/a.yaml:2:14: products[0].handle: "A" is not a lowercase slug '
+        'catalog/a.yaml:2:14: products[0].handle: " A" is not a handle '
         '(for example "a") (and 1 more problem); run "catalog validate" to see every problem'
     )
 

@@ -43,10 +43,10 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             'catalog/a.yaml:3:5: products[1]: missing required key "name"',
         ],
     ),
-    "handle is a lowercase slug": (
-        {"a.yaml": "products:\n  - handle: Gift Wrap\n    name: Gift Wrap\n"},
+    "handle is one line of text, without spaces at its ends": (
+        {"a.yaml": 'products:\n  - handle: "Gift\\tWrap "\n    name: Gift Wrap\n'},
         [
-            'catalog/a.yaml:2:13: products[0].handle: "Gift Wrap" is not a lowercase slug '
+            'catalog/a.yaml:2:13: products[0].handle: "Gift\\tWrap " is not a handle '
             '(for example "gift-wrap")'
         ],
     ),
@@ -206,11 +206,11 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         ],
     ),
     "names are one line, shown escaped": (
-        {"a.yaml": 'products:\n  - {handle: a, name: "Tee\\u2028Two", sku: "A\\tB"}\n'},
+        {"a.yaml": 'products:\n  - {handle: a, name: "Tee\\u2028Two ", sku: "A\\tB"}\n'},
         [
-            'catalog/a.yaml:2:23: products[0].name: "Tee\\u2028Two" is not a name (one line of '
-            "text, without leading or trailing spaces)",
-            'catalog/a.yaml:2:44: products[0].sku: "A\\tB" is not a SKU (one line of text, without '
+            'catalog/a.yaml:2:23: products[0].name: "Tee\\u2028Two " is not a product name (text '
+            "without spaces at either end (a name a store holds may span lines))",
+            'catalog/a.yaml:2:45: products[0].sku: "A\\tB" is not a SKU (one line of text, without '
             "spaces at either end)",
         ],
     ),
@@ -218,7 +218,8 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"a.yaml": "products:\n  - handle: a\n    name: A\n    category: Apparel // Tops\n"},
         [
             'catalog/a.yaml:4:15: products[0].category: "Apparel // Tops" is not a category path, '
-            'root first, parts separated by " / ", e.g. Apparel / Tops'
+            'root first (a string with " / " between levels (Apparel / Tops), or a list of level '
+            'names when a name holds "/" ([Spirits, Bourbon/Whiskey]))'
         ],
     ),
     "tags listed twice in a product, or spelled two ways": (
@@ -296,12 +297,20 @@ def test_skus_clash_case_insensitively_and_within_one_file(write: Write) -> None
     ]
 
 
-def test_family_names_are_unique(write: Write) -> None:
+def test_two_families_may_share_a_name_as_real_stores_do(write: Write) -> None:
     write("a.yaml", TEE)
-    write("b.yaml", "products:\n  - handle: tee-two\n    name: classic tee\n")
+    write("b.yaml", "products:\n  - handle: tee-two\n    name: Classic Tee\n")
+    assert problems() == []
+
+
+def test_handles_are_compared_exactly_as_the_store_holds_them(write: Write) -> None:
+    # WATSON and watson are two handles; WATSON twice is one handle declared twice.
+    write("a.yaml", "products:\n  - {handle: WATSON, name: A}\n  - {handle: watson, name: B}\n")
+    assert problems() == []
+    write("b.yaml", "products:\n  - {handle: WATSON, name: C}\n")
     assert problems() == [
-        'catalog/b.yaml:3:11: products[0].name: "classic tee" is also the name of the product '
-        "at catalog/a.yaml:3:11 (product names are unique in the store: rename one of them)"
+        'catalog/b.yaml:2:14: products[0].handle: "WATSON" is also declared in '
+        "catalog/a.yaml:2:14 (declare each handle once)"
     ]
 
 

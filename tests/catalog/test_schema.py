@@ -44,7 +44,7 @@ def test_every_object_is_strict(name: str) -> None:
 
 
 def test_every_pattern_explains_itself() -> None:
-    # Pattern failures are reported with the description ("is not a lowercase slug").
+    # Pattern failures are reported with the description ("is not a SKU").
     def walk(node: object) -> None:
         if isinstance(node, dict):
             if "pattern" in node:

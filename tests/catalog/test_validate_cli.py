@@ -13,7 +13,7 @@ from reconciler.cli import main
 
 from .helpers import EXAMPLE_CATALOG, Write
 
-BAD = "products:\n  - handle: Gift Wrap\n    name: Gift Wrap\n    prcie: 3.50\n"
+BAD = 'products:\n  - handle: " Gift Wrap"\n    name: Gift Wrap\n    prcie: 3.50\n'
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -40,7 +40,7 @@ def test_problems_one_per_line_then_summary_exit_1(
     code, out, _ = run(capsys, "validate")
     assert code == 1
     assert out.splitlines() == [
-        'catalog/a.yaml:2:13: products[0].handle: "Gift Wrap" is not a lowercase slug '
+        'catalog/a.yaml:2:13: products[0].handle: " Gift Wrap" is not a handle '
         '(for example "gift-wrap")',
         'catalog/a.yaml:4:5: products[0].prcie: unknown key "prcie" (did you mean "price"?)',
         "2 problems in 1 file; 1 product, 0 variants checked",

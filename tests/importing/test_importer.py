@@ -9,8 +9,8 @@ import pytest
 
 from reconciler.catalog import schema_text
 from reconciler.importer import (
-    HANDLE_PATTERN,
     NAME_PATTERN,
+    PRODUCT_NAME_PATTERN,
     CsvRow,
     Severity,
     TaxMode,
@@ -107,7 +107,8 @@ def test_a_simple_products_handle_cannot_be_reused() -> None:
     assert found[0][0] == 3 and "which has no variant options" in found[0][1]
 
 
-def test_product_names_are_unique_across_families() -> None:
+def test_families_sharing_a_name_are_all_imported_with_a_warning() -> None:
+    # Real stores hold several families under one name: the export is the store's truth.
     result = catalog_from_csv(
         COLUMNS,
         rows(
@@ -115,9 +116,11 @@ def test_product_names_are_unique_across_families() -> None:
             {"handle": "mug-2", "sku": "M-2", "name": "MUG"},
         ),
     )
-    assert [p.handle for p in result.catalog.products] == ["mug"]
-    assert result.errors[0].line == 3
-    assert 'is also the name of "mug" (line 2)' in result.errors[0].message
+    assert [p.handle for p in result.catalog.products] == ["mug", "mug-2"]
+    assert result.errors == ()
+    (warning,) = result.problems
+    assert warning.severity is Severity.WARNING and warning.line == 3
+    assert 'is also the name of "mug" (line 2)' in warning.message
 
 
 def test_a_wrong_barcode_is_left_out_with_a_warning() -> None:
@@ -226,21 +229,22 @@ def test_prices_the_store_cannot_hold_are_refused(cell: str, problem: str) -> No
 def test_the_patterns_are_the_schemas() -> None:
     schema = json.loads(schema_text())["$defs"]
     assert NAME_PATTERN.pattern == schema["name"]["pattern"] == schema["sku"]["pattern"]
-    assert HANDLE_PATTERN.pattern == schema["handle"]["pattern"]
+    # A handle is any one-line text the store holds, not only a slug.
+    assert NAME_PATTERN.pattern == schema["handle"]["pattern"]
+    assert PRODUCT_NAME_PATTERN.pattern == schema["product_name"]["pattern"]
 
 
 def test_values_the_catalog_cannot_hold_are_refused_with_their_line() -> None:
     found = errors(
         rows(
-            {"handle": "a", "sku": "A", "name": "Two\nlines"},
+            {"handle": "a", "sku": "A", "name": "Two\nlines"},  # a store's name: imported
             {"handle": "b", "sku": "B\x07", "name": "Bell"},
             {"handle": "c", "sku": "C", "name": "C", "brand_name": "x" * 256},
             tee("T-1", "S\u2028M"),
             {"handle": "d", "sku": "D", "name": "D", "product_category": "Home / Kit\x00chen"},
         )
     )
-    assert [line for line, _ in found] == [2, 3, 4, 5, 6]
-    assert "name 'Two\\nlines' has a line break" in found[0][1]
-    assert "more than 255" in found[2][1]
-    assert "option 'Size' value" in found[3][1]
-    assert "category level" in found[4][1]
+    assert [line for line, _ in found] == [3, 4, 5, 6]
+    assert "more than 255" in found[1][1]
+    assert "option 'Size' value" in found[2][1]
+    assert "category level" in found[3][1]

@@ -13,7 +13,9 @@ SUPPLIERS = ("Acme Supply", "Northwind")
 TAGS = ("summer", "Winter", "cotton", "Wool", "gift")
 OPTIONS = ("Size", "Colour", "Material")
 VALUES = ("S", "M", "L", "Red", "Blue")
-LEAVES = (("Apparel", "Tops"), ("Apparel", "Bottoms"), ("Home",))
+LEAVES = (("Apparel", "Tops"), ("Apparel", "Bottoms"), ("Home",), ("Spirits", "Bourbon/Whiskey"))
+# Handles as real stores hold them (issue 18): capitals, "--", a trailing "-", all digits.
+HANDLES = ("product-{}", "WATSON{}", "Mulcher-life-{}", "tee--{}-", "{:04d}")
 
 
 def gtin(body: str) -> str:
@@ -54,8 +56,9 @@ def products(draw: st.DrawFn, index: int, skus: list[str]) -> Product:
         return skus[-1]
 
     common = {
-        "handle": f"product-{index}",
-        "name": f"Product {index}",
+        "handle": draw(st.sampled_from(HANDLES)).format(index),
+        # Two families may share a name, as in real stores.
+        "name": f"Product {index // 2}",
         "description": draw(descriptions),
         "brand": draw(st.none() | st.sampled_from(BRANDS)),
         "supplier": draw(st.none() | st.sampled_from(SUPPLIERS)),
