@@ -487,11 +487,22 @@ def _build_product(rows: list[_Row], warnings: list[Problem]) -> Product:
 
 def _canonical_names(
     products: list[Product],
+    *,
+    brands_known: Iterable[str] = (),
+    suppliers_known: Iterable[str] = (),
+    tags_known: Iterable[str] = (),
 ) -> tuple[list[Product], list[str], list[str], list[str]]:
-    """One spelling per brand/supplier/tag name (the first seen), used everywhere it appears."""
+    """One spelling per brand/supplier/tag/option name and category level (the first seen),
+    used everywhere it appears: the store's names are case-insensitive, the catalog's are
+    spelled one way (real exports write "Size" on one family and "SIZE" on the next)."""
     brands: dict[str, str] = {}
     suppliers: dict[str, str] = {}
     tags: dict[str, str] = {}
+    for names, known in ((brands, brands_known), (suppliers, suppliers_known), (tags, tags_known)):
+        for n in known:
+            names.setdefault(name_key(n), n)
+    options: dict[str, str] = {}
+    levels: dict[tuple[str, ...], str] = {}
     out: list[Product] = []
     for p in products:
         brand = brands.setdefault(name_key(p.brand), p.brand) if p.brand else None
@@ -499,8 +510,79 @@ def _canonical_names(
         product_tags = (
             sorted_names([tags.setdefault(name_key(t), t) for t in p.tags]) if p.tags else None
         )
-        out.append(replace(p, brand=brand, supplier=supplier, tags=product_tags))
+        category = p.category
+        if category:
+            keys = [name_key(level) for level in category]
+            category = tuple(
+                levels.setdefault(tuple(keys[: i + 1]), level) for i, level in enumerate(category)
+            )
+        spelled = {name_key(o): options.setdefault(name_key(o), o) for o in p.options}
+        out.append(
+            replace(
+                p,
+                brand=brand,
+                supplier=supplier,
+                tags=product_tags,
+                category=category,
+                options=tuple(spelled[name_key(o)] for o in p.options),
+                variants=tuple(
+                    replace(v, options=tuple((spelled[name_key(n)], x) for n, x in v.options))
+                    for v in p.variants
+                ),
+            )
+        )
     return out, list(brands.values()), list(suppliers.values()), list(tags.values())
+
+
+def settle(products: list[Product], problems: list[Problem]) -> list[Product]:
+    """What a store's data may hold but a catalog cannot declare, reconciled without losing a
+    product: a barcode another product already uses is left out (the first keeps it), and a
+    category that other products' categories go below is left out of the products placed on it
+    (the store only puts products on a leaf). Each is a warning; the product is imported."""
+    below = {
+        tuple(name_key(x) for x in p.category[:i])
+        for p in products
+        if p.category
+        for i in range(1, len(p.category))
+    }
+    used: set[str] = set()
+    out: list[Product] = []
+
+    def once(handle: str, sku: str | None, code: str | None) -> str | None:
+        if code is None or code not in used:
+            if code is not None:
+                used.add(code)
+            return code
+        problems.append(
+            Problem(
+                f'barcode {code!r} of "{sku}" ("{handle}") is also the barcode of an earlier '
+                "product; left out of the catalog (so it is not managed)",
+                severity=Severity.WARNING,
+            )
+        )
+        return None
+
+    for p in products:
+        if p.category and tuple(name_key(x) for x in p.category) in below:
+            problems.append(
+                Problem(
+                    f'category "{" / ".join(p.category)}" of "{p.handle}" has subcategories, and '
+                    "the store only puts products on a leaf category; the category is left out "
+                    "of the catalog (so it is not managed)",
+                    severity=Severity.WARNING,
+                )
+            )
+            p = replace(p, category=None)
+        out.append(
+            replace(
+                p,
+                barcode=once(p.handle, p.sku, p.barcode),
+                variants=tuple(
+                    replace(v, barcode=once(p.handle, v.sku, v.barcode)) for v in p.variants
+                ),
+            )
+        )
+    return out
 
 
 def catalog_from_csv(
@@ -652,6 +734,7 @@ def catalog_from_csv(
         products.append(_build_product(group, problems))
 
     products, brands, suppliers, tags = _canonical_names(products)
+    products = settle(products, problems)
     catalog = Catalog.build(
         products=products,
         brands=[Brand(name=b) for b in brands],
@@ -876,11 +959,22 @@ def catalog_from_live(
         if family_images:
             product = replace(product, images=tuple(family_images))
         out.append(product)
+    brands, suppliers = list(brands), list(suppliers)
+    # The store's own spellings win; a product naming one another way is respelled to it.
+    out, brand_names, supplier_names, tag_names = _canonical_names(
+        out,
+        brands_known=[b.name for b in brands],
+        suppliers_known=[s.name for s in suppliers],
+        tags_known=tags,
+    )
+    out = settle(out, found)
+    described = {name_key(b.name): b.description for b in brands}
+    supplied = {name_key(s.name): s.description for s in suppliers}
     catalog = Catalog.build(
         products=out,
-        brands=[Brand(b.name, b.description or None) for b in brands],
-        suppliers=[Supplier(s.name, s.description or None) for s in suppliers],
-        tags=list(tags),
+        brands=[Brand(b, described.get(name_key(b)) or None) for b in brand_names],
+        suppliers=[Supplier(s, supplied.get(name_key(s)) or None) for s in supplier_names],
+        tags=tag_names,
     )
     return ImportResult(catalog=catalog, problems=tuple(found), notices=tuple(notices))
 

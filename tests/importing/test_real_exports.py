@@ -359,3 +359,30 @@ def test_apply_shows_the_plan_with_names_as_written(
     assert "❤" not in err and "😄" not in err
     code, out, _ = cli(capsys, "plan", "--format", "markdown")
     assert code == 0 and "❤" not in out
+
+
+# -- what real stores hold but a catalog cannot declare: reconciled, never a failed import -------
+
+
+def test_spellings_parent_categories_and_shared_barcodes_import_as_warnings(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "messy.csv").write_text(
+        "handle,sku,name,product_category,variant_option_one_name,variant_option_one_value,"
+        "retail_price,barcode\n"
+        "a,A1,A,Apparel / Tops,Size,S,5,9300000000019\n"
+        "a,A2,A,Apparel / Tops,Size,M,5,\n"
+        "b,B1,B,apparel / TOPS / Tees,SIZE,S,5,9300000000019\n"
+        "c,C1,C,Home,,,5,\n",
+        encoding="utf-8",
+    )
+    code, _, err = cli(capsys, "import", "--from-csv", "messy.csv", "--out", "catalog")
+    assert code == 0, err  # the written catalog validates
+    products = declared(project / "catalog")
+    assert sorted(products) == ["a", "b", "c"]
+    assert products["b"]["options"] == ["Size"]  # one spelling per option name
+    assert products["b"]["category"] == "Apparel / Tops / Tees"  # levels spelled as first seen
+    assert "category" not in products["a"]  # a product cannot sit on a parent category
+    assert "barcode" not in products["b"]["variants"][0]  # the first product keeps it
+    assert 'category "Apparel / Tops" of "a" has subcategories' in err
+    assert 'barcode \'9300000000019\' of "B1" ("b") is also the barcode' in err
