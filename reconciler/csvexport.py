@@ -138,6 +138,11 @@ def decode_export(
                 f"{source}:{line}: the file is not {encoding} (byte {data[exc.start]:#04x}); "
                 "pass the encoding it was saved in, or leave --encoding out to detect it."
             ) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
+        try:
+            return data.decode("utf-16"), "the file is UTF-16; read it as such."
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: detect below
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:

@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli.common import Context
 from reconciler.plan import Json
+from reconciler.render import literal
 from reconciler.state import State
 from reconciler.state.ledger import ChangeRecord, Ledger
 
@@ -39,7 +40,9 @@ def render_text(rows: list[ChangeRecord]) -> str:
         lines.append(head)
         for fc in row.fields:
             lines.append(f"    {fc['field']}: {_value(fc.get('before'))} -> {_value(fc['after'])}")
-    return "\n".join(lines)
+    # Names and values are the store's text: a line break or an escape sequence in one is
+    # shown, never acted on.
+    return "\n".join(literal(line) for line in lines)
 
 
 @click.command("history")

@@ -69,3 +69,29 @@ def test_history_of_unknown_key_or_missing_state(tmp_path: Path) -> None:
     none = _catalog("NOPE", state=state)
     assert none.returncode == 0 and none.stdout == ""
     assert "No applied changes recorded for NOPE" in none.stderr
+
+
+def test_history_text_shows_store_text_literally() -> None:
+    from reconciler.cli.history import render_text
+    from reconciler.state.ledger import ChangeRecord
+
+    row = ChangeRecord(
+        id=1,
+        run_id=1,
+        kind="product",
+        key="Mug-:heart:-[red]",
+        action="update",
+        fields=[{"field": "description", "before": "a\r\nb", "after": "\x1b[31mred [/]"}],
+        remote_id=None,
+        remote_version=3,
+        outcome="applied",
+        error=None,
+        at="2026-01-01T00:00:00",
+        git_commit=None,
+        actor="ci",
+        plan_digest=None,
+    )
+    text = render_text([row])
+    assert "update product Mug-:heart:-[red]" in text
+    assert "description: a\\x0d\\x0ab -> \\x1b[31mred [/]" in text
+    assert "\x1b" not in text and "\r" not in text

@@ -386,3 +386,15 @@ def test_spellings_parent_categories_and_shared_barcodes_import_as_warnings(
     assert "barcode" not in products["b"]["variants"][0]  # the first product keeps it
     assert 'category "Apparel / Tops" of "a" has subcategories' in err
     assert 'barcode \'9300000000019\' of "B1" ("b") is also the barcode' in err
+
+
+def test_a_utf16_export_with_tabs_is_read(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Excel's "Unicode text": UTF-16 with a byte-order mark, tab-separated.
+    text = "handle\tsku\tname\tretail_price\r\nCafe\tC1\tCafé Crème\t4.50\r\n"
+    (project / "export.txt").write_bytes(text.encode("utf-16"))
+    code, _, err = cli(capsys, "import", "--from-csv", "export.txt", "--out", "catalog")
+    assert code == 0, err
+    assert "export.txt: the file is UTF-16; read it as such." in err
+    assert declared(project / "catalog")["Cafe"]["name"] == "Café Crème"
