@@ -560,6 +560,19 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
+def parse_yaml(text: str) -> object:
+    """One YAML document as the loader reads it (numbers as decimals, merge keys applied, no
+    duplicate keys); `CatalogInvalid` naming the line of the first reading problem otherwise."""
+    try:
+        return _fast_build(text)
+    except _GiveUp:
+        parsed = _careful_build(text)
+    if parsed.findings:
+        line, column, message, _hint = parsed.findings[0]
+        raise CatalogInvalid(f"line {line}, column {column}: {message}")
+    return parsed.data
+
+
 # --- one file -----------------------------------------------------------------------------------
 
 
@@ -979,8 +992,16 @@ def _shown(path: Path) -> str:
     return path.as_posix()
 
 
-def validate_directory(directory: Path, *, cache_path: Path | None = None) -> Report:
-    """Check every catalog file under `directory`; the catalog, or every problem, located."""
+def validate_directory(
+    directory: Path,
+    *,
+    cache_path: Path | None = None,
+    overrides: Mapping[str, bytes] | None = None,
+) -> Report:
+    """Check every catalog file under `directory`; the catalog, or every problem, located.
+
+    `overrides` (path relative to the directory -> bytes) are checked instead of what is on
+    disk, new files among them too: how a command checks the files it is about to write."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
@@ -993,19 +1014,22 @@ def validate_directory(directory: Path, *, cache_path: Path | None = None) -> Re
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _validate(directory, cache_path)
+        return _validate(directory, cache_path, overrides or {})
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _validate(directory: Path, cache_path: Path | None) -> Report:
+def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, bytes]) -> Report:
     cache_ = _Cache(cache_path)
     loaded: list[_LoadedFile] = []
-    for path in catalog_files(directory):
+    paths = catalog_files(directory)
+    known = {p.relative_to(directory).as_posix() for p in paths}
+    paths.extend(directory / rel for rel in sorted(overrides) if rel not in known)
+    for path in paths:
         rel = path.relative_to(directory).as_posix()
         shown = _shown(path)
-        loaded.append(_load_file(path, rel, shown, cache_))
+        loaded.append(_load_file(path, rel, shown, cache_, content=overrides.get(rel)))
     problems = [p for f in loaded for p in f.problems]
 
     for clash in rules.clashes([_as_dict(f.raw) for f in loaded]):
@@ -1038,24 +1062,29 @@ def _as_dict(raw: object) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-def _load_file(path: Path, rel: str, shown: str, cache_: _Cache) -> _LoadedFile:
+def _load_file(
+    path: Path, rel: str, shown: str, cache_: _Cache, *, content: bytes | None = None
+) -> _LoadedFile:
     def fail(message: str, hint: str | None = None) -> _LoadedFile:
         return _LoadedFile(rel, shown, None, None, None, [Problem(shown, 1, 1, "", message, hint)])
 
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or a link to /dev/zero would never end
-            return fail("not a regular file", "catalog files must be plain files")
-        if st.st_size > MAX_FILE_BYTES:
-            return fail(
-                f"the file is {st.st_size / 1048576:.1f} MB, more than "
-                f"{MAX_FILE_BYTES // 1048576} MB",
-                "split it into several files",
-            )
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        return fail(f"cannot read the file: {exc.strerror}")
+    if content is not None:
+        raw = content  # what a command is about to write, checked before it is written
+    else:
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a link to /dev/zero would never end
+                return fail("not a regular file", "catalog files must be plain files")
+            if st.st_size > MAX_FILE_BYTES:
+                return fail(
+                    f"the file is {st.st_size / 1048576:.1f} MB, more than "
+                    f"{MAX_FILE_BYTES // 1048576} MB",
+                    "split it into several files",
+                )
+            with path.open("rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            return fail(f"cannot read the file: {exc.strerror}")
     if len(raw) > MAX_FILE_BYTES:  # it grew between stat and read
         return fail(
             f"the file is more than {MAX_FILE_BYTES // 1048576} MB", "split it into several files"
@@ -1154,6 +1183,7 @@ __all__ = [
     "catalog_files",
     "dump_catalog",
     "load_catalog",
+    "parse_yaml",
     "schema_path",
     "schema_text",
     "to_yaml",
