@@ -30,6 +30,7 @@ returned, so a caller never writes a file that does not mean exactly what was as
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ def _tree(text: str) -> _Node:
             if isinstance(e, MappingEndEvent | SequenceEndEvent):
                 node = stack.pop()
                 pending_key.pop()
-                node.end = e.end_mark.index
+                node.end = e.end_mark.index if e.end_mark is not None else node.start
                 _attach(stack, pending_key, node)
                 if not stack:
                     root = node
@@ -185,6 +186,11 @@ def _scalar(value: str | bool | int | Decimal, *, style: str, flow: bool) -> str
     return json.dumps(text, ensure_ascii=False)
 
 
+def scalar_text(value: str | bool | int | Decimal) -> str:
+    """`value` as a block-context YAML scalar: plain when it reads back the same, else quoted."""
+    return _scalar(value, style="", flow=False)
+
+
 def _style_of(node: _Node | None) -> str:
     if node is None or node.kind != "scalar" or node.style in ("|", ">"):
         return ""
@@ -206,23 +212,68 @@ class _Splice:
     text: str
 
 
-class _Editor:
+class Document:
+    """A file's text (without a byte-order mark) and where each of its values is."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.newline = "\r\n" if "\r\n" in text else "\n"
-        self.root = _tree(text)
-        self.splices: list[_Splice] = []
+        try:
+            self.root = _tree(text)
+        except yaml.YAMLError as exc:
+            raise EditError(f"the file is not valid YAML ({' '.join(str(exc).split())})") from None
+
+    def node(self, path: JsonPath) -> _Node | None:
+        node: _Node | None = self.root
+        for part in path:
+            if node is None:
+                return None
+            if node.kind == "map" and isinstance(part, str):
+                node = _find(node, part)
+            elif node.kind == "seq" and isinstance(part, int) and 0 <= part < len(node.items):
+                node = node.items[part]
+            else:
+                return None
+        return node
+
+    def line_of(self, path: JsonPath) -> int:
+        """The line of the value at `path`, or of the end of the nearest mapping holding it
+        (where a missing key is added)."""
+        node = self.node(path)
+        if node is not None:
+            return node.line
+        for n in range(len(path) - 1, -1, -1):
+            parent = self.node(path[:n])
+            if parent is not None:
+                end = parent.last_end() if parent.flow else self.line_end(parent.last_end())
+                return self.text.count("\n", 0, end) + 1
+        return 1
+
+    def list_end(self, path: JsonPath) -> tuple[int, str]:
+        """Where to add items to the block list at `path`: the index after its last line, and
+        the indentation of its dashes."""
+        node = self.node(path)
+        if node is None or node.kind != "seq" or node.flow or not node.items:
+            raise EditError(f"{format_path(path)} is not a block list with items")
+        dash = self.line_start(node.items[-1].start)
+        indent = self.text[dash : self.text.index("-", dash)]
+        return self.line_end(node.items[-1].last_end()), indent
 
     def line_start(self, index: int) -> int:
         return self.text.rfind("\n", 0, index) + 1
 
     def line_end(self, index: int) -> int:
         """The index just past the end of the line holding `index` (after its newline)."""
+        if index > 0 and self.text[index - 1] == "\n":
+            return index  # a block scalar's span already ends with its line
         found = self.text.find("\n", index)
         return len(self.text) if found < 0 else found + 1
 
-    def indent_of(self, node: _Node) -> str:
-        return " " * (node.start - self.line_start(node.start))
+
+class _Editor(Document):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.splices: list[_Splice] = []
 
     def apply(self, edit: Edit) -> None:
         *parents, last = edit.path
@@ -337,8 +388,6 @@ class _Editor:
         )
         at = self.line_end(mapping.last_end())
         prefix = "" if self.text[at - 1 : at] == "\n" else self.newline
-        if at == mapping.last_end() and at > 0 and self.text[at - 1] == "\n":
-            prefix = ""
         self.splices.append(
             _Splice(at, at, f"{prefix}{indent}{key_text}: {rendered}{self.newline}")
         )
@@ -346,7 +395,7 @@ class _Editor:
     def result(self) -> str:
         out = self.text
         ordered = sorted(self.splices, key=lambda s: (s.start, s.end))
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in itertools.pairwise(ordered):
             if b.start < a.end:
                 raise EditError("two edits overlap; make them one at a time")
         for s in reversed(ordered):
@@ -363,10 +412,7 @@ def edit_text(text: str, edits: Sequence[Edit]) -> str:
     body = text.removeprefix("\ufeff")
     if not edits:
         return text
-    try:
-        editor = _Editor(body)
-    except yaml.YAMLError as exc:
-        raise EditError(f"the file is not valid YAML ({' '.join(str(exc).split())})") from None
+    editor = _Editor(body)
     for edit in edits:
         editor.apply(edit)
     result = editor.result()
@@ -425,4 +471,4 @@ def _same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-__all__ = ["Edit", "EditError", "edit_text"]
+__all__ = ["Document", "Edit", "EditError", "edit_text", "scalar_text"]

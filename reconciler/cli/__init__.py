@@ -66,6 +66,12 @@ def _register() -> None:
     from reconciler.cli.apply import apply
 
     cli.add_command(apply)
+    from reconciler.cli.pull import pull_command
+
+    cli.add_command(pull_command)
+    from reconciler.cli.merge import merge_command
+
+    cli.add_command(merge_command)
     from reconciler.cli import history
 
     cli.add_command(history.history)
