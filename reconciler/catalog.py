@@ -1130,6 +1130,11 @@ class _Dumper(yaml.SafeDumper):
 _NUMERIC_LOOKING = re.compile(r"[-+]?(\.?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?|0o[0-7]+)")
 
 
+def looks_numeric(text: str) -> bool:
+    """Whether a YAML 1.2 reader would take this plain text for a number (so write it quoted)."""
+    return _NUMERIC_LOOKING.fullmatch(text) is not None
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (descriptions) reads best as a literal block; the emitter falls back to
     # quoting by itself when a block cannot represent the text exactly.

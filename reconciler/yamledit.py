@@ -48,7 +48,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from reconciler.catalog import parse_yaml
+from reconciler.catalog import looks_numeric, parse_yaml
 from reconciler.errors import CatalogError
 from reconciler.problems import JsonPath, format_path
 
@@ -177,7 +177,8 @@ def _scalar(value: str | bool | int | Decimal, *, style: str, flow: bool) -> str
         text = format(value, "f")
     else:
         text = str(value)
-    if style == "" and "\n" not in text and _reads_as(text, value, flow=flow):
+    plain_ok = not (isinstance(value, str) and looks_numeric(text))
+    if style == "" and plain_ok and "\n" not in text and _reads_as(text, value, flow=flow):
         return text
     if style == "'" and "\n" not in text:
         quoted = "'" + text.replace("'", "''") + "'"
