@@ -66,7 +66,7 @@ class ValueChange:
     field: str
     before: Json
     after: Json
-    source_line: int | None = None  # merge: the line of the supplier's file it came from
+    source_lines: tuple[int, ...] = ()  # merge: the supplier file's lines it came from
 
     def to_json(self) -> dict[str, Json]:
         data = {
@@ -77,8 +77,8 @@ class ValueChange:
             "before": self.before,
             "after": self.after,
         }
-        if self.source_line is not None:
-            data["source_line"] = self.source_line
+        if self.source_lines:
+            data["source_lines"] = list(self.source_lines)
         return data
 
 
@@ -118,7 +118,9 @@ class WriteBack:
             "command": command,
             "written": written,
             "files": sorted(self.files),
-            "changes": [c.to_json() for c in self.changes],
+            "changes": [
+                c.to_json() for c in sorted(self.changes, key=lambda c: (c.file, c.line, c.key))
+            ],
             "created": list(self.created),
             "skipped": [s.to_json() for s in self.skipped],
             "refused": [{"file": f, "reason": r} for f, r in sorted(self.refused.items())],
@@ -186,7 +188,7 @@ class _Edits:
         field_name: str,
         before: Json,
         value: Value,
-        source_line: int | None = None,
+        source_lines: tuple[int, ...] = (),
     ) -> None:
         full: JsonPath = ("products", place.product, *path)
         if (place.rel, full) in self.paths:
@@ -206,7 +208,7 @@ class _Edits:
                 field_name,
                 before,
                 _json(value),
-                source_line,
+                source_lines,
             )
         )
 
@@ -364,6 +366,32 @@ def _pull_variant_field(
             result.skipped.append(Skipped(sku, "the store has no value for it", field_name))
             continue
         values[sku] = value
+    _write_variants(edits, family, product, field_name, values)
+
+
+def _write_variants(
+    edits: _Edits,
+    family: _Place,
+    product: dict[str, Any],
+    field_name: str,
+    values: dict[str, Value],
+    lines: Mapping[str, int] | None = None,
+) -> None:
+    """New values of one field for some variants of a family, written where they belong: on
+    the family when every variant inheriting its value takes the same new one, on each
+    variant otherwise. Values equal to what the variant has now are left alone."""
+    variants: list[dict[str, Any]] = list(product.get("variants") or [])
+    index = {v["sku"]: j for j, v in enumerate(variants)}
+    values = {
+        sku: v
+        for sku, v in values.items()
+        if sku in index
+        and (
+            isinstance(v, dict)
+            or not _equal(_effective(product, variants[index[sku]], field_name), v)
+        )
+    }
+    lines = lines or {}
     handle = product["handle"]
     if field_name in _INHERITED and field_name in product:
         inheriting = [v["sku"] for v in variants if field_name not in v]
@@ -376,6 +404,7 @@ def _pull_variant_field(
                 field_name=field_name,
                 before=_current(product, field_name),
                 value=values[inheriting[0]],
+                source_lines=tuple(sorted(lines[s] for s in inheriting if s in lines)),
             )
             for sku in inheriting:
                 values.pop(sku)
@@ -402,11 +431,16 @@ def _pull_variant_field(
             ("variants", index[sku], field_name),
             key=sku,
             field_name=field_name,
-            before=_current(variant, field_name)
-            if field_name in variant
-            else _current(product, field_name),
+            before=_current(variant if field_name in variant else product, field_name),
             value=value,
+            source_lines=(lines[sku],) if sku in lines else (),
         )
+
+
+def _effective(product: Mapping[str, Any], variant: Mapping[str, Any], field_name: str) -> Any:
+    if field_name in variant:
+        return variant[field_name]
+    return product.get(field_name) if field_name in _INHERITED else None
 
 
 # --- merge: a supplier's price file into the catalog ------------------------------------------
@@ -464,6 +498,8 @@ def merge(
         result.skipped.append(Skipped("", p.message, None, p.line, error=True))
     new_rows: list[tuple[int, str, dict[str, Value]]] = []
     seen: dict[str, int] = {}
+    by_family: dict[_Place, dict[str, dict[str, Value]]] = defaultdict(lambda: defaultdict(dict))
+    lines: dict[str, int] = {}
     for row in table.rows:
         sku = row.cells.get(key_column, "").strip()
         if not sku:
@@ -517,7 +553,26 @@ def merge(
             else:
                 new_rows.append((row.line, sku, values))
             continue
-        _merge_row(edits, source, place, sku, values, row.line)
+        if place.variant is None:
+            _merge_row(edits, source, place, sku, values, row.line)
+            continue
+        family = _Place(place.rel, place.product, None)
+        for field_name, value in values.items():
+            if field_name == "supplier_code":  # family-wide in the catalog
+                _merge_row(
+                    edits,
+                    source,
+                    family,
+                    source.product(family)["handle"],
+                    {field_name: value},
+                    row.line,
+                )
+            else:
+                by_family[family][field_name][sku] = value
+                lines[sku] = row.line
+    for family, fields in by_family.items():
+        for field_name, family_values in fields.items():
+            _write_variants(edits, family, source.product(family), field_name, family_values, lines)
     merged = _finish(edits, result)
     if new_rows and create_in is not None:
         _create(merged, source, create_in, new_rows)
@@ -542,34 +597,23 @@ def _merge_row(
     edits: _Edits,
     source: CatalogSource,
     place: _Place,
-    sku: str,
+    key: str,
     values: Mapping[str, Value],
     line: int,
 ) -> None:
+    """Values of a simple product, or a family's own fields (its supplier code)."""
     product = source.product(place)
     for field_name, value in values.items():
-        if place.variant is None:
-            target: dict[str, Any] = product
-            path: JsonPath = (field_name,)
-        elif field_name == "supplier_code":
-            target, path = product, (field_name,)  # a family-wide field
-        else:
-            target = product["variants"][place.variant]
-            path = ("variants", place.variant, field_name)
-        fallback = product if place.variant is not None and field_name not in target else target
-        current = fallback.get(field_name)
-        if _equal(current, value):
+        if _equal(product.get(field_name), value):
             continue
         edits.add(
             place,
-            path,
-            key=sku
-            if field_name != "supplier_code" or place.variant is None
-            else product["handle"],
+            (field_name,),
+            key=key,
             field_name=field_name,
-            before=_current(fallback, field_name),
+            before=_current(product, field_name),
             value=value,
-            source_line=line,
+            source_lines=(line,),
         )
 
 
@@ -611,7 +655,7 @@ def _create(
                 lines.append(f"    {field_name}: {shown}\n")
         result.created.append(sku)
         result.changes.append(
-            ValueChange(source.shown(create_in), 0, sku, "product", None, "created", line)
+            ValueChange(source.shown(create_in), 0, sku, "product", None, "created", (line,))
         )
     if not lines:
         return
@@ -637,7 +681,12 @@ def _append_products(text: str, lines: list[str]) -> str:
     body = text.removeprefix("\ufeff")
     document = Document(body)
     at, indent = document.list_end(("products",))
-    block = "".join(f"{indent}{line[2:]}" for line in lines).replace("\n", document.newline)
+    # Products separated by blank lines stay so: each new one gets one too.
+    spaced = f"\n\n{indent}- " in body.replace("\r\n", "\n")
+    block = "".join(
+        ("\n" if spaced and line.startswith("  - ") else "") + f"{indent}{line[2:]}"
+        for line in lines
+    ).replace("\n", document.newline)
     prefix = "" if at == 0 or body[at - 1] == "\n" else document.newline
     return bom + body[:at] + prefix + block + body[at:]
 
@@ -704,7 +753,12 @@ def render_text(result: WriteBack, *, written: bool, source: str | None = None) 
     """One line per change and per skipped row or field, then what was written."""
     lines: list[str] = []
     for c in sorted(result.changes, key=lambda c: (c.file, c.line, c.key)):
-        origin = f" (from {source}:{c.source_line})" if source and c.source_line else ""
+        origin = ""
+        if source and c.source_lines:
+            more = len(c.source_lines) - 1
+            origin = f" (from {source}:{c.source_lines[0]}" + (
+                f" and {more} more row{'' if more == 1 else 's'})" if more else ")"
+            )
         if c.field == "product":
             lines.append(f"{c.file}: {c.key}: new simple product{origin}")
             continue

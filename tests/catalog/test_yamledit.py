@@ -84,8 +84,7 @@ def test_every_example_catalog_changes_only_the_edited_values(tmp_path: Path) ->
     assert "# yaml-language-server" in apparel.splitlines()[0]
     assert (
         '{sku: TEE-S-BLK, options: {Size: S, Colour: Black}, barcode: "9300000000057", '
-        "supply_price: 2.50}"
-        in apparel
+        "supply_price: 2.50}" in apparel
     )
     assert "    tags: [summer, cotton, organic, bestseller, edited]" in apparel
     home = (catalog / "home.yaml").read_text()
