@@ -48,6 +48,7 @@ GIT_FILE_LIMIT = 100 * 1024 * 1024
 
 PLAN_MARKER = "<!-- lightspeed-catalog:plan -->"
 DRIFT_LABEL = "catalog-drift"
+DRIFT_BRANCH_PREFIX = "catalog-drift/"
 STATE_BRANCH = "catalog-state"
 STATE_FILE_NAME = "state.db"
 BOT_IDENTITY = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
@@ -642,6 +643,60 @@ def drift_issue_body(
     )
 
 
+def drift_pr_marker(store: str) -> str:
+    return f"<!-- lightspeed-catalog:drift-pr store={store} -->"
+
+
+def drift_pr_branch(store: str) -> str:
+    """The branch that carries one store's accepted drift (rewritten by every check)."""
+    return f"{DRIFT_BRANCH_PREFIX}{check_store_key(store)}"
+
+
+def drift_pr_title(store: str) -> str:
+    return f"Accept the store's changes: {store}"
+
+
+def drift_pr_body(store: str, pull_json: Mapping[str, Json], *, run: RunInfo | None = None) -> str:
+    """The pull request's description: every value `catalog pull` wrote, with its file:line."""
+    run = run or RunInfo()
+    changes = list(pull_json.get("changes") or [])
+    n = len(changes)
+    lines = [
+        drift_pr_marker(store),
+        f"The nightly drift check found {n} value{'s' if n != 1 else ''} changed in store "
+        f"`{store}` outside the catalog. This pull request writes the store's values into the "
+        "catalog (`catalog pull`), so nothing is overwritten at the next apply.",
+        "",
+        "Merge it to keep the store's values; close it to let the next apply restore the "
+        "catalog's. It is rewritten by each check (do not push to its branch) and closes itself "
+        "when the drift is gone.",
+        "",
+        "| Where | Object | Field | Catalog had | Store has |",
+        "|---|---|---|---|---|",
+    ]
+    for c in changes:
+        where = f"{c.get('file', '')}:{c.get('line', '')}".replace("|", "\\|")
+        key = str(c.get("key", "")).replace("|", "\\|")
+        lines.append(
+            f"| `{where}` | `{key}` | {c.get('field', '')} | {_cell(c.get('before'))} "
+            f"| {_cell(c.get('after'))} |"
+        )
+    left = [s for s in pull_json.get("skipped") or [] if s.get("field")]
+    refused = list(pull_json.get("refused") or [])
+    if left or refused:
+        lines += ["", "Not taken:", ""]
+        lines += [f"- `{s.get('key', '')}` {s.get('field')}: {s.get('reason', '')}" for s in left]
+        lines += [f"- {r.get('reason', '')}" for r in refused]
+    footer = run.footer()
+    if footer:
+        lines += ["", f"<sub>Last checked: {footer}.</sub>"]
+    return fit(
+        "\n".join(lines) + "\n",
+        limit=COMMENT_LIMIT,
+        note="_More changes than fit here; the diff of this pull request has them all._",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # GitHub's REST API
 # ---------------------------------------------------------------------------------------------
@@ -819,6 +874,30 @@ class GitHub:
         ).json()
         return _issue(data)
 
+    # --- pull requests ---
+
+    def open_pulls(self, *, head: str) -> list[Issue]:
+        """Open pull requests from branch `head` of this repository."""
+        owner = self.repository.split("/", 1)[0]
+        raw = self._paginate(
+            f"/repos/{self.repository}/pulls", {"state": "open", "head": f"{owner}:{head}"}
+        )
+        return [_issue(p) for p in raw]
+
+    def create_pull(self, *, title: str, body: str, head: str, base: str) -> Issue:
+        data = self._request(
+            "POST",
+            f"/repos/{self.repository}/pulls",
+            json_body={"title": title, "body": body, "head": head, "base": base},
+        ).json()
+        return _issue(data)
+
+    def update_pull(self, number: int, **changes: Json) -> Issue:
+        data = self._request(
+            "PATCH", f"/repos/{self.repository}/pulls/{number}", json_body=changes
+        ).json()
+        return _issue(data)
+
 
 def _issue(data: Mapping[str, Json]) -> Issue:
     return Issue(
@@ -908,6 +987,100 @@ def sync_drift_issue(
         return UpsertResult(Upsert.UNCHANGED, keep.number, len(mine) - 1)
     gh.update_issue(keep.number, body=body)
     return UpsertResult(Upsert.UPDATED, keep.number, len(mine) - 1)
+
+
+def sync_drift_pull_request(
+    gh: GitHub,
+    store: str,
+    *,
+    pushed: bool,
+    base: str,
+    body: str = "",
+    run: RunInfo | None = None,
+) -> UpsertResult:
+    """One open pull request per store while `catalog pull` has something to accept.
+
+    `pushed`: the store's drift branch now holds the pulled catalog (see `push_catalog`); the
+    pull request is opened, or its description brought up to date. Otherwise any open one is
+    closed with a comment saying why."""
+    branch = drift_pr_branch(store)
+    mine = gh.open_pulls(head=branch)
+    if not pushed:
+        if not mine:
+            return UpsertResult(Upsert.NONE)
+        where = (run or RunInfo()).footer()
+        for pull in mine:
+            gh.create_comment(
+                pull.number,
+                "The drift check found nothing left to accept"
+                + (f" ({where})" if where else "")
+                + "; closing.",
+            )
+            gh.update_pull(pull.number, state="closed")
+        return UpsertResult(Upsert.CLOSED, mine[0].number)
+    if not mine:
+        created = gh.create_pull(title=drift_pr_title(store), body=body, head=branch, base=base)
+        return UpsertResult(Upsert.CREATED, created.number)
+    keep = mine[0]
+    if _without_footer(keep.body) == _without_footer(body):
+        return UpsertResult(Upsert.UNCHANGED, keep.number)
+    gh.update_pull(keep.number, body=body)
+    return UpsertResult(Upsert.UPDATED, keep.number)
+
+
+def push_catalog(
+    repo: Path,
+    *,
+    catalog_dir: str,
+    branch: str,
+    message: str,
+    remote: str = "origin",
+    identity: tuple[str, str] = BOT_IDENTITY,
+) -> str | None:
+    """Commit the checkout's catalog directory as it is now on top of HEAD and make `branch`
+    on the remote point at that commit (replacing what it held: the branch is the bot's).
+
+    Written with a private index, so the checkout's index and working tree are untouched.
+    Returns the commit, or None when the catalog does not differ from HEAD (nothing pushed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(repo, "read-tree", "HEAD", env=index)
+        _git(repo, "add", "-A", "--", catalog_dir, env=index)
+        tree = _git(repo, "write-tree", env=index).decode().strip()
+    if tree == _git(repo, "rev-parse", "HEAD^{tree}").decode().strip():
+        return None
+    name, email = identity
+    author = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    commit = _git(repo, "commit-tree", tree, "-p", "HEAD", "-m", message, env=author)
+    sha = commit.decode().strip()
+    try:
+        _git(repo, "push", "--quiet", "--force", remote, f"{sha}:refs/heads/{branch}")
+    except GitError as exc:
+        raise GitHubError(
+            f"Could not push the pulled catalog to branch {branch} ({exc}); check that the job "
+            "has `contents: write` and that the branch is not protected."
+        ) from exc
+    return sha
+
+
+def _git(
+    repo: Path, *args: str, env: Mapping[str, str] | None = None, input_: bytes | None = None
+) -> bytes:
+    """Run git in `repo`; its stdout, or `GitError` with the last line it said."""
+    full_env = {**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"}
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, input=input_, capture_output=True, env=full_env, check=False
+    )
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        last = stderr.splitlines()[-1] if stderr else f"exit {proc.returncode}"
+        raise GitError(f"git {args[0]} failed ({last}).", status=proc.returncode, stderr=stderr)
+    return proc.stdout
 
 
 def _without_footer(body: str) -> str:
@@ -1001,20 +1174,7 @@ class StateBranch:
     def _git(
         self, *args: str, env: Mapping[str, str] | None = None, input_: bytes | None = None
     ) -> bytes:
-        full_env = {**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"}
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=self.repo,
-            input=input_,
-            capture_output=True,
-            env=full_env,
-            check=False,
-        )
-        if proc.returncode != 0:
-            stderr = proc.stderr.decode("utf-8", "replace").strip()
-            last = stderr.splitlines()[-1] if stderr else f"exit {proc.returncode}"
-            raise GitError(f"git {args[0]} failed ({last}).", status=proc.returncode, stderr=stderr)
-        return proc.stdout
+        return _git(self.repo, *args, env=env, input_=input_)
 
     def _path(self, store: str) -> str:
         return f"{check_store_key(store)}/{STATE_FILE_NAME}"

@@ -9,6 +9,7 @@ summaries are skipped when their files are not set, and `comment --dry-run` prin
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,19 @@ from reconciler.github import (
     append_summary,
     apply_summary,
     check_store_key,
+    drift_pr_body,
+    drift_pr_branch,
     drifted_fields,
     make_result,
     plan_comment,
     plan_summary,
+    push_catalog,
     read_results,
     resolve_stores,
     settings_stores,
     snapshot_state,
     sync_drift_issue,
+    sync_drift_pull_request,
     upsert_comment,
     write_outputs,
 )
@@ -448,5 +453,78 @@ def drift(ctx: Context, store: str, plan_path: Path, exit_code: int) -> None:
     write_outputs(
         ctx.environ.get("GITHUB_OUTPUT"),
         {"drift": str(count), "issue": str(outcome.number or ""), "outcome": str(outcome.outcome)},
+    )
+    _note(summary.removeprefix("### ").strip())
+
+
+@ci.command("drift-pr")
+@click.option("--store", required=True, help="Store domain prefix the drift check ran for.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The drift job's directory: plan.exit, and after `catalog pull` pull.json, pull.exit "
+    "and the pulled catalog in pulled/.",
+)
+@click.option(
+    "--base",
+    default="",
+    help="Branch the pull request merges into (default: the branch this run checked out).",
+)
+@click.pass_obj
+def drift_pr(ctx: Context, store: str, directory: Path, base: str) -> None:
+    """Open, update or close the store's pull request that accepts its drift.
+
+    Puts the catalog `catalog pull` wrote (DIR/pulled) in place of the checkout's, commits it
+    on top of the checked-out commit, pushes it to the branch catalog-drift/STORE (rewritten
+    each time) and keeps one pull request from that branch; with nothing to accept, closes
+    it. A failed plan or pull proves nothing, so the pull request is then left as it is.
+    """
+    key = check_store_key(store)
+    plan_exit = _read_text(directory / "plan.exit").strip()
+    if plan_exit not in ("0", "2"):
+        raise CatalogError(
+            f"The drift check for store {key} could not plan (exit {plan_exit or 'unknown'}); "
+            "its drift pull request was left unchanged."
+        )
+    pull_json = _read_json(directory / "pull.json") if plan_exit == "2" else None
+    if plan_exit == "2" and not isinstance(pull_json, dict):
+        pull_exit = _read_text(directory / "pull.exit").strip() or "unknown"
+        raise CatalogError(
+            f"`catalog pull` failed for store {key} (exit {pull_exit}); its drift pull request "
+            "was left unchanged."
+        )
+    run = RunInfo.from_environ(ctx.environ)
+    pushed = None
+    count = 0
+    if isinstance(pull_json, dict) and pull_json.get("files"):
+        count = len(pull_json.get("changes") or [])
+        shutil.rmtree(ctx.catalog_dir)
+        shutil.copytree(directory / "pulled", ctx.catalog_dir)
+        pushed = push_catalog(
+            Path.cwd(),
+            catalog_dir=str(ctx.catalog_dir),
+            branch=drift_pr_branch(key),
+            message=f"Accept the store's values for {count} catalog field"
+            f"{'s' if count != 1 else ''} ({key})",
+        )
+    target = base or ctx.environ.get("GITHUB_REF_NAME", "") or "main"
+    body = drift_pr_body(key, pull_json, run=run) if pushed and isinstance(pull_json, dict) else ""
+    with _github(ctx) as gh:
+        outcome = sync_drift_pull_request(
+            gh, key, pushed=pushed is not None, base=target, body=body, run=run
+        )
+    number = f" #{outcome.number}" if outcome.number else ""
+    summary = (
+        f"### Drift in `{key}`: pull request{number} {outcome.outcome} with {count} value"
+        f"{'s' if count != 1 else ''} from the store\n"
+        if pushed
+        else f"### Nothing to accept from `{key}` (pull request: {outcome.outcome})\n"
+    )
+    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), summary)
+    write_outputs(
+        ctx.environ.get("GITHUB_OUTPUT"),
+        {"pull-request": str(outcome.number or ""), "outcome": str(outcome.outcome)},
     )
     _note(summary.removeprefix("### ").strip())

@@ -133,7 +133,43 @@ class FakeGitHub:
                     if key in body:
                         issue[key] = body[key]
                 return Reply(200, issue)
+            case ("GET", ["pulls"]):
+                owner = self.repository.split("/")[0]
+                items = [
+                    i
+                    for i in sorted(self.issues.values(), key=lambda i: -i["number"])
+                    if "pull_request" in i
+                    and query.get("state", "open") in ("all", i["state"])
+                    and query.get("head", f"{owner}:{i.get('head', {}).get('ref')}")
+                    == f"{owner}:{i.get('head', {}).get('ref')}"
+                ]
+                return self._page(path, query, items)
+            case ("POST", ["pulls"]):
+                number = max(self.issues, default=0) + 1
+                self.issues[number] = {
+                    "number": number,
+                    "title": body["title"],
+                    "body": body.get("body", ""),
+                    "state": "open",
+                    "labels": [],
+                    "head": {"ref": body["head"]},
+                    "base": {"ref": body["base"]},
+                    "pull_request": {"url": "..."},
+                }
+                return Reply(201, self.issues[number])
+            case ("PATCH", ["pulls", number]):
+                pull = self.issues.get(int(number))
+                if pull is None or "pull_request" not in pull:
+                    return Reply(404, {"message": "Not Found"})
+                for key in ("title", "body", "state", "base"):
+                    if key in body:
+                        pull[key] = body[key]
+                return Reply(200, pull)
         return Reply(404, {"message": "Not Found"})
+
+    def pulls(self) -> list[dict[str, Any]]:
+        """Pull requests opened through the API (the ones with a head branch)."""
+        return [i for i in self.issues.values() if "head" in i]
 
     def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in comment.items() if k != "issue"}

@@ -349,6 +349,33 @@ def test_a_failed_plan_never_closes_a_drift_issue(
     assert issue["state"] == "open"
 
 
+def test_a_failed_plan_or_pull_never_closes_the_drift_pull_request(
+    run: Callable[..., Result], fake: FakeGitHub, served: dict[str, str], tmp_path: Path
+) -> None:
+    fake.issues[8] = {
+        "number": 8,
+        "title": "Accept the store's changes: acme",
+        "body": "",
+        "state": "open",
+        "labels": [],
+        "head": {"ref": "catalog-drift/acme"},
+        "base": {"ref": "main"},
+        "pull_request": {"url": "..."},
+    }
+    directory = tmp_path / "drift-acme"
+    directory.mkdir()
+    (directory / "plan.exit").write_text("1\n")
+    failed = run("ci", "drift-pr", "--store", "acme", "--dir", str(directory), env=served)
+    assert isinstance(failed.exception, CatalogError)
+    assert "could not plan (exit 1)" in str(failed.exception)
+    (directory / "plan.exit").write_text("2\n")
+    (directory / "pull.exit").write_text("1\n")
+    failed = run("ci", "drift-pr", "--store", "acme", "--dir", str(directory), env=served)
+    assert isinstance(failed.exception, CatalogError)
+    assert "`catalog pull` failed for store acme (exit 1)" in str(failed.exception)
+    assert fake.issues[8]["state"] == "open" and fake.writes() == []
+
+
 # --- state -------------------------------------------------------------------------------------
 
 

@@ -354,3 +354,87 @@ def test_two_stores_plan_side_by_side_and_one_failure_hides_nothing(
     assert "`acme`: 10 to create" in comment["body"]
     assert "`beta`: plan failed" in comment["body"]
     assert "revoked" not in comment["body"]
+
+
+def test_drift_opens_one_pull_request_with_the_pulled_values(
+    repo: tuple[Path, Path],
+    github: tuple[FakeGitHub, str],
+    store: tuple[SandboxStore, str],
+    runs: Callable[..., Results],
+) -> None:
+    """CATALOG_DRIFT_REPORT=pull-request: the nightly check pulls the store's value into the
+    catalog and offers it as one pull request per store, kept current and closed when gone."""
+    origin, _work = repo
+    fake, _ = github
+    sandbox, store_url = store
+    settings = {"LIGHTSPEED_STORE": "acme", "LIGHTSPEED_BASE_URL": store_url}
+    succeeded(
+        only(runs("catalog-apply.yml", ref="main", event_name="push", variables=settings), "apply")
+    )
+    main = git(origin, "rev-parse", "main")
+
+    set_price(sandbox, "TEE-M-BLK", 31.0)
+    with_pr = {**settings, "CATALOG_DRIFT_REPORT": "pull-request"}
+    night = runs("catalog-drift.yml", ref="main", event_name="schedule", variables=with_pr)
+    drift = succeeded(only(night, "drift"))
+    assert drift.step("Open, update or close the drift issue").outcome == "skipped"
+    accept = succeeded(only(night, "accept"))
+    assert (
+        accept.step("Open, update or close the drift pull request").outputs["outcome"] == "created"
+    )
+    [pull] = fake.pulls()
+    assert pull["head"] == {"ref": "catalog-drift/acme"} and pull["base"] == {"ref": "main"}
+    assert "TEE-M-BLK" in pull["body"] and "`31.00`" in pull["body"]
+    assert not [i for i in fake.issues.values() if "pull_request" not in i]  # no issue
+    # The branch is main plus one commit that changes exactly the drifted value.
+    assert git(origin, "rev-parse", "catalog-drift/acme~1") == main
+    diff = git(origin, "diff", "--unified=0", main, "catalog-drift/acme")
+    changed = [d for d in diff.splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---")]
+    assert changed == [
+        "-      - {sku: TEE-M-BLK, options: {Size: M, Colour: Black}}",
+        "+      - {sku: TEE-M-BLK, options: {Size: M, Colour: Black}, price: 31.00}",
+    ]
+    assert TOKEN not in git(origin, "log", "-p", "catalog-drift/acme")
+
+    # The next night, same drift: still one pull request, its description unchanged.
+    night = runs("catalog-drift.yml", ref="main", event_name="schedule", variables=with_pr)
+    accept = succeeded(only(night, "accept"))
+    assert accept.step("Open, update or close the drift pull request").outputs["outcome"] in (
+        "unchanged",
+        "updated",
+    )
+    assert len(fake.pulls()) == 1
+
+    # Both: the issue and the pull request side by side.
+    both = {**settings, "CATALOG_DRIFT_REPORT": "both"}
+    night = runs("catalog-drift.yml", ref="main", event_name="schedule", variables=both)
+    succeeded(only(night, "accept"))
+    assert len([i for i in fake.issues.values() if "pull_request" not in i]) == 1
+
+    # The store's value is put back: the pull request closes itself.
+    set_price(sandbox, "TEE-M-BLK", 25.0)
+    night = runs("catalog-drift.yml", ref="main", event_name="schedule", variables=with_pr)
+    accept = succeeded(only(night, "accept"))
+    assert (
+        accept.step("Open, update or close the drift pull request").outputs["outcome"] == "closed"
+    )
+    assert pull["state"] == "closed"
+
+
+def test_the_default_drift_report_runs_no_accept_job(
+    repo: tuple[Path, Path],
+    github: tuple[FakeGitHub, str],
+    store: tuple[SandboxStore, str],
+    runs: Callable[..., Results],
+) -> None:
+    sandbox, store_url = store
+    settings = {"LIGHTSPEED_STORE": "acme", "LIGHTSPEED_BASE_URL": store_url}
+    succeeded(
+        only(runs("catalog-apply.yml", ref="main", event_name="push", variables=settings), "apply")
+    )
+    set_price(sandbox, "TEE-M-BLK", 31.0)
+    night = runs("catalog-drift.yml", ref="main", event_name="schedule", variables=settings)
+    drift = succeeded(only(night, "drift"))
+    assert drift.step("pull").outcome == "skipped"
+    assert only(night, "accept").result == "skipped"
+    assert github[0].pulls() == []

@@ -93,6 +93,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
 # so a new one has to be added here deliberately.
 VARIABLES = {
     "CATALOG_PACKAGE": ".",
+    "CATALOG_DIR": "catalog",
     "LIGHTSPEED_STORE": "acme",
     "PLAN_DIR": "plan-acme",
     "EXIT_CODE": "2",
@@ -213,6 +214,8 @@ def test_the_workflows_run_the_commands_they_should() -> None:
         "ci comment",
         "ci record",
         "ci drift",
+        "ci drift-pr",
+        "pull",
     } <= commands
     assert {"ci state"} <= commands
 
@@ -235,8 +238,9 @@ def test_no_expression_inside_a_script(name: str) -> None:
 
 @pytest.mark.parametrize("name", all_workflows())
 def test_the_token_reaches_only_the_steps_that_talk_to_the_store(name: str) -> None:
-    """The only secret is LIGHTSPEED_TOKEN, and only the steps running `catalog plan` or
-    `catalog apply` get it: not pip (a package build runs code), git, or the glue."""
+    """The only secret is LIGHTSPEED_TOKEN, and only the steps running `catalog plan`,
+    `catalog apply` or `catalog pull` get it: not pip (a package build runs code), git, or the
+    glue."""
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
     assert set(re.findall(r"secrets\.(\w+)", text)) <= {"LIGHTSPEED_TOKEN"}
     workflow = load(name)
@@ -246,7 +250,8 @@ def test_the_token_reaches_only_the_steps_that_talk_to_the_store(name: str) -> N
         for step in job["steps"]:
             env = step.get("env", {})
             talks = any(
-                argv[0] in ("plan", "apply") for argv in catalog_invocations(step.get("run", ""))
+                argv[0] in ("plan", "apply", "pull")
+                for argv in catalog_invocations(step.get("run", ""))
             )
             if talks:
                 assert env.get("LIGHTSPEED_TOKEN") == "${{ secrets.LIGHTSPEED_TOKEN }}"
@@ -257,7 +262,12 @@ def test_the_token_reaches_only_the_steps_that_talk_to_the_store(name: str) -> N
 @pytest.mark.parametrize("name", CATALOG_WORKFLOWS)
 def test_store_jobs_are_a_matrix_with_their_own_state_and_environment(name: str) -> None:
     jobs = load(name)["jobs"]
-    store_jobs = [j for j in jobs.values() if "matrix" in j.get("strategy", {})]
+    # The jobs that talk to a store (the drift job's `accept` only talks to GitHub).
+    store_jobs = [
+        j
+        for j in jobs.values()
+        if "matrix" in j.get("strategy", {}) and "secrets.LIGHTSPEED_TOKEN" in str(j)
+    ]
     assert store_jobs, f"{name} has no per-store matrix job"
     for job in store_jobs:
         assert job["strategy"]["fail-fast"] is False
@@ -320,6 +330,10 @@ def test_least_privilege() -> None:
     assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
     drift = load("catalog-drift.yml")["jobs"]["drift"]
     assert drift["permissions"] == {"contents": "read", "issues": "write"}
+    # Only the job that pushes the drift branch may write, and it never sees the store's token.
+    accept = load("catalog-drift.yml")["jobs"]["accept"]
+    assert accept["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert "LIGHTSPEED_TOKEN" not in str(accept)
 
 
 def test_project_ci_runs_the_readme_test_command_on_python_311() -> None:
@@ -333,12 +347,14 @@ def test_project_ci_runs_the_readme_test_command_on_python_311() -> None:
 
 @pytest.mark.parametrize("name", CATALOG_WORKFLOWS)
 def test_jobs_that_touch_the_state_branch_keep_git_credentials(name: str) -> None:
-    """`ci state pull|push` fetches (and apply pushes) the catalog-state branch: in a private
-    repository that needs the checkout's credentials; the other jobs drop them."""
+    """`ci state pull|push` fetches (and apply pushes) the catalog-state branch, and `ci
+    drift-pr` pushes the drift branch: in a private repository that needs the checkout's
+    credentials; the other jobs drop them."""
     for job_id, job in load(name)["jobs"].items():
         scripts = " ".join(s.get("run", "") for s in job["steps"])
         checkout = next(
             s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout")
         )
         persisted = checkout.get("with", {}).get("persist-credentials", True)
-        assert persisted is ("ci state" in scripts), f"{name}: {job_id}"
+        pushes = "ci state" in scripts or "ci drift-pr" in scripts
+        assert persisted is pushes, f"{name}: {job_id}"
