@@ -30,6 +30,7 @@ from reconciler.errors import CatalogError, UsageError
 from reconciler.model import name_key
 from reconciler.plan import Action, Kind, Plan
 from reconciler.problems import JsonPath
+from reconciler.render import label, show
 from reconciler.yamledit import Document, Edit, EditError, Value, edit_text, scalar_text
 
 FORMAT_VERSION = 1
@@ -739,16 +740,6 @@ def check(result: WriteBack, directory: Path) -> WriteBack:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _show(value: Json) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, list):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def render_text(result: WriteBack, *, written: bool, source: str | None = None) -> str:
     """One line per change and per skipped row or field, then what was written."""
     lines: list[str] = []
@@ -763,7 +754,8 @@ def render_text(result: WriteBack, *, written: bool, source: str | None = None) 
             lines.append(f"{c.file}: {c.key}: new simple product{origin}")
             continue
         lines.append(
-            f"{c.file}:{c.line}: {c.key}: {c.field} {_show(c.before)} -> {_show(c.after)}{origin}"
+            f"{c.file}:{c.line}: {c.key}: {label(c.field)} {show(c.field, c.before)} -> "
+            f"{show(c.field, c.after)}{origin}"
         )
     for s in sorted(result.skipped, key=lambda s: (s.line or 0, s.key, s.field or "")):
         where = f"{source}:{s.line}: " if source and s.line else ""

@@ -106,7 +106,7 @@ def test_odd_column_names_update_the_right_skus_with_a_minimal_diff(catalog_dir:
     for same in ("accessories.yaml", "catalog.yaml"):
         assert (catalog_dir / same).read_bytes() == (EXAMPLE / same).read_bytes()
     out = done.stdout
-    assert "catalog/footwear.yaml:12: trail-runner: supply_price 70.00 -> 71.00 (from " in out
+    assert "catalog/footwear.yaml:12: trail-runner: supply price 70.00 -> 71.00 (from " in out
     assert f"{csv}:5 and 4 more rows)" in out
     assert f"{csv}:10: NEW-SOCK-1: skipped: SKU not in the catalog" in out
     assert "Wrote 5 changes to 3 files." in out
