@@ -78,7 +78,7 @@ def pull_command(
     for rel, content in sorted(result.files.items()):
         write_atomic(ctx.catalog_dir, rel, content)
     if fmt == "json":
-        json.dump(result.to_json(command="pull", written=True), sys.stdout, indent=2)
+        json.dump(result.to_json(command="pull", written=bool(result.files)), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_text(result, written=True))
