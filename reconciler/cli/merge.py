@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context
+from reconciler.cli.common import Context, stderr_console
 from reconciler.cli.import_ import write_atomic
 from reconciler.cli.validate import parse_cache_path
 from reconciler.csvexport import read_export
@@ -88,6 +88,8 @@ def merge_command(
     mapping = parse_mapping(maps)
     load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     table = read_export(file)
+    if table.notice:
+        stderr_console().print(table.notice, markup=False, highlight=False)
     source = CatalogSource(ctx.catalog_dir)
     rel = _catalog_relative(ctx.catalog_dir, create_in) if create_in is not None else None
     result = check(

@@ -186,3 +186,12 @@ def test_usage_and_column_errors_are_one_sentence(catalog_dir: Path) -> None:
     assert no_column.returncode == 1
     assert f"{csv}:1: no column 'sku' in the header" in no_column.stderr
     assert len(no_column.stderr.strip().splitlines()) == 1
+
+
+def test_a_legacy_encoded_supplier_file_is_read_and_said_so(catalog_dir: Path) -> None:
+    csv = catalog_dir.parent / "supplier.csv"
+    csv.write_bytes("SKU;Coût unitaire\nGIFT-WRAP;1,25\n".encode("cp1252"))
+    done = _run(catalog_dir, str(csv), "--map", "coût unitaire=supply_price")
+    assert done.returncode == 0, done.stderr
+    assert "GIFT-WRAP: supply price (none) -> 1.25" in done.stdout
+    assert "cp1252" in done.stderr.lower() or "windows-1252" in done.stderr.lower()
