@@ -8,6 +8,20 @@ Parts, each in its own module over the one `State`:
 - `ledger`: apply runs and applied changes, managed keys and their remote ids, create intents;
 - `lock`: the one-apply-per-store lock.
 
+Concurrency (threads of one apply, the lock's renewal thread, a `catalog plan` in another
+process): the file never answers "database is locked".
+- WAL: readers never block the writer, nor the writer them.
+- One writer at a time per process: the State's connection is shared by threads under one
+  lock (`ledger.state_lock`); the apply lock keeps a connection of its own.
+- Every write transaction begins with `BEGIN IMMEDIATE`, taking the write lock before it reads
+  anything. A deferred transaction that has read and then writes fails at once with
+  SQLITE_BUSY when another connection committed in between (its snapshot is stale; no busy
+  timeout helps): that was the crash while the lock was renewed. Waiting for the write lock
+  up front is covered by the busy timeout instead.
+- Autocommit connections: no implicit transaction is ever left open holding the lock.
+- Transactions are short: adoption records in batches (`Ledger.record_adoptions`), so the
+  renewal thread waits milliseconds, never its expiry.
+
 The schema evolves only through `schema.MIGRATIONS`; the applied count is SQLite's
 `user_version`, so old state files are upgraded in place and newer ones are refused.
 """
@@ -22,6 +36,11 @@ import sqlite_utils
 from reconciler.errors import StateError
 from reconciler.state.schema import MIGRATIONS
 
+# Seconds a connection waits for another one's write transaction before "database is locked".
+# Every write transaction is short (a batch of at most a few thousand rows), so this is only
+# reached when another process hangs while holding the file.
+BUSY_TIMEOUT = 30.0
+
 
 class State:
     """An open state file. `State(":memory:")` is a throwaway one for tests."""
@@ -31,7 +50,12 @@ class State:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            # Autocommit (isolation_level=None): no implicit transaction is ever left open
+            # holding the file; every write goes through `ledger.transaction`, which takes the
+            # write lock up front (BEGIN IMMEDIATE) so the busy timeout covers every wait.
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+            )
             # WAL: a reader (plan) never blocks the apply that writes; each commit is atomic.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -56,9 +80,14 @@ class State:
                 f"(schema {current}, this one knows {len(MIGRATIONS)}): upgrade the tool."
             )
         for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
-            with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                self.db.conn.rollback()
+                raise
+            self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.conn.close()

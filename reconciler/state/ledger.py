@@ -56,11 +56,26 @@ def state_lock(state: State) -> threading.RLock:
 def transaction(state: State) -> Iterator[None]:
     """Writes to a State as one transaction: a crash inside leaves all of them or none.
 
-    Nests (sqlite-utils' `atomic`: inner blocks are savepoints, only the outermost commits), so
-    several ledger or cache writes can be grouped. Holds the State's lock throughout.
+    Nests (inner blocks are savepoints, only the outermost commits), so several ledger or
+    cache writes can be grouped. Holds the State's lock throughout. The outermost block takes
+    SQLite's write lock before anything is read (`BEGIN IMMEDIATE`, see `reconciler.state`):
+    a deferred transaction that reads and then writes cannot wait for another connection's
+    commit and fails with "database is locked".
     """
-    with state_lock(state), state.db.atomic():
-        yield
+    with state_lock(state):
+        conn = state.db.conn
+        if conn.in_transaction:
+            with state.db.atomic():  # a savepoint inside the enclosing transaction
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def now_iso() -> str:

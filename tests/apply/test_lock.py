@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -136,3 +137,27 @@ def test_sigkilled_holder_is_taken_over_without_unlock(tmp_path: Path) -> None:
     assert out.splitlines() == ["acquired", "released"], err
     events = lock_events(State(path))
     assert any(e["event"] == "takeover" and e["pid"] != victim.pid for e in events)
+
+
+def test_renewal_during_a_ledger_transaction_never_locks_the_file(tmp_path: Path) -> None:
+    """The crash of issue 18: a ledger transaction reads, the renewal thread commits on its own
+    connection, then the transaction writes. A deferred transaction fails at once there
+    ("database is locked": its snapshot is stale); one that took the write lock up front makes
+    the renewal wait for it instead."""
+    from reconciler.state.ledger import Ledger
+
+    state = State(tmp_path / "state.db")
+    ledger = Ledger(state)
+    intent = ledger.begin_intent(run_id=None, kind="product", key="tee", payload_digest="d")
+    lock = ApplyLock(state, "store", holder=ME, renew_every=3600).acquire()
+    renewed: list[bool] = []
+    with ledger.transaction():
+        assert [i.id for i in ledger.pending_intents()] == [intent]  # a read first
+        renewal = threading.Thread(target=lambda: renewed.append(lock.renew()))
+        renewal.start()
+        renewal.join(timeout=0.5)  # the renewal commits now (deferred) or waits (immediate)
+        ledger.finish_intent(intent, outcome="done", remote_id="r1")
+    renewal.join(timeout=10)
+    assert renewed == [True]
+    assert not ledger.pending_intents()
+    lock.release()
