@@ -70,7 +70,7 @@ from reconciler.plan import (
 )
 from reconciler.rules import image_type
 from reconciler.state import State
-from reconciler.state.ledger import Ledger
+from reconciler.state.ledger import Adoption, Ledger
 from reconciler.state.lock import ApplyLock
 
 FORMAT_VERSION = 1
@@ -78,6 +78,9 @@ FORMAT_VERSION = 1
 MAX_CREATE_ATTEMPTS = 4
 _NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE)
 _RETIRE = (Action.DEACTIVATE, Action.DELETE)
+# Adoptions recorded per transaction: large enough that a big store's adoption is a few
+# statements, small enough that the lock's renewal thread waits milliseconds for the file.
+ADOPT_BATCH = 2_000
 
 
 def default_parallelism(estimate: Estimate) -> int:
@@ -1353,6 +1356,53 @@ class _Recorder:
         self.order.append(change)
         self.emit(ApplyEvent("change", change=result))
 
+    def adopt(self, changes: Iterable[Change]) -> None:
+        """Adoptions (no request made): recorded like `record(change, "applied")`, but in
+        batches of one transaction each, so adopting a large store costs a few statements
+        and the lock's renewal thread never waits long for the file."""
+        fresh: dict[int, Change] = {}
+        for change in changes:
+            if id(change) not in self.outcomes:
+                fresh.setdefault(id(change), change)
+        todo = list(fresh.values())
+        for start in range(0, len(todo), ADOPT_BATCH):
+            batch = todo[start : start + ADOPT_BATCH]
+            rows = self.ledger.record_adoptions(
+                self.run_id,
+                [
+                    Adoption(
+                        kind=str(c.kind),
+                        key=c.key,
+                        remote_id=c.remote_id,
+                        applied=self._applied(c),
+                        manage=c.kind is not Kind.IMAGE,  # images: by content (`on_applied`)
+                    )
+                    for c in batch
+                ],
+            )
+            for change, row in zip(batch, rows, strict=True):
+                self.rows[id(change)] = row
+                result = ChangeOutcome(
+                    kind=str(change.kind),
+                    key=change.key,
+                    action=str(change.action),
+                    outcome="applied",
+                    remote_id=change.remote_id,
+                )
+                self.outcomes[id(change)] = result
+                self.order.append(change)
+                self.emit(ApplyEvent("change", change=result))
+
+    def _applied(self, change: Change) -> dict[str, Json]:
+        """The values a change leaves applied, as the managed table keeps them."""
+        applied: dict[str, Json] = {f.field: f.after for f in change.fields}
+        if change.kind is Kind.PRODUCT and "sku" not in applied:
+            found = self.live.products.get(change.key)
+            if found is not None and not found.is_family and found.product.sku:
+                # `catalog history SKU` finds a simple product through its recorded SKU.
+                applied["sku"] = found.product.sku
+        return applied
+
     def _managed(self, change: Change, remote_id: str | None) -> None:
         if change.kind is Kind.IMAGE:  # images are remembered by content (`on_applied`)
             return
@@ -1364,17 +1414,11 @@ class _Recorder:
                 for sku in found.rows if found else ():
                     self.ledger.forget_managed(str(Kind.VARIANT), sku)
             return
-        applied: dict[str, Json] = {f.field: f.after for f in change.fields}
-        if change.kind is Kind.PRODUCT and "sku" not in applied:
-            found = self.live.products.get(key)
-            if found is not None and not found.is_family and found.product.sku:
-                # `catalog history SKU` finds a simple product through its recorded SKU.
-                applied["sku"] = found.product.sku
         self.ledger.record_managed(
             kind,
             key,
             remote_id=remote_id,
-            applied=applied,
+            applied=self._applied(change),
             run_id=self.run_id,
             replace=change.action in (Action.CREATE, Action.ADOPT),
         )
@@ -1463,8 +1507,8 @@ def apply_plan(
         parents = {
             id(child): top for top in plan.changes for child in top.children
         }  # an adopted image's family
+        recorder.adopt(adopted)
         for change in adopted:
-            recorder.record(change, "applied")
             if change.kind is Kind.IMAGE:
                 _record_adopted_image(ledger, change, parents.get(id(change)), live)
         for change, reason in refused:
@@ -1692,6 +1736,7 @@ def _first(learned: Learned) -> str | None:
 
 def _record_versions(live: Live, recorder: _Recorder, ledger: Ledger) -> None:
     """After a refresh: the version (and id) the store gave each applied object."""
+    found_rows: list[tuple[int, str | None, int | None]] = []
     for change in recorder.order:
         outcome = recorder.outcomes[id(change)]
         if outcome.outcome != "applied" or change.action is Action.DELETE:
@@ -1700,7 +1745,7 @@ def _record_versions(live: Live, recorder: _Recorder, ledger: Ledger) -> None:
         if found is None:
             continue
         remote_id, version = found
-        ledger.set_change_remote(recorder.rows[id(change)], remote_id, version)
+        found_rows.append((recorder.rows[id(change)], remote_id, version))
         recorder.outcomes[id(change)] = ChangeOutcome(
             **{**outcome.__dict__, "remote_id": remote_id, "remote_version": version}
         )
@@ -1708,6 +1753,8 @@ def _record_versions(live: Live, recorder: _Recorder, ledger: Ledger) -> None:
             ledger.record_managed(
                 str(change.kind), change.key, remote_id=remote_id, applied={}, run_id=None
             )
+    # One transaction for them all: a 10,000-family adoption reads back 60,000 rows.
+    ledger.set_change_remotes(found_rows)
 
 
 def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | None:

@@ -126,6 +126,7 @@ class ApplyLock:
         self.renew_every = renew_every if renew_every is not None else ttl / 3
         self.acquired_at: str | None = None
         self.took_over: LockInfo | None = None  # the stale holder replaced, if any
+        self.misses = 0  # renewals that failed on a busy file (the expiry leaves room)
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -248,6 +249,7 @@ class ApplyLock:
                     return
             except sqlite3.Error:
                 # A busy file: try again next tick; the expiry leaves room for a few misses.
+                self.misses += 1
                 continue
 
     def release(self) -> None:

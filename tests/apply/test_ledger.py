@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.state import State
-from reconciler.state.ledger import Ledger
+from reconciler.state.ledger import Adoption, Ledger
 
 
 def _run(ledger: Ledger, commit: str) -> int:
@@ -122,3 +122,32 @@ def test_a_transaction_commits_its_writes_together_or_not_at_all(tmp_path: Path)
     except KeyboardInterrupt:
         pass
     assert [i.key for i in onlooker.pending_intents()] == ["sale"]  # still unknown, looked up
+
+
+def test_adoptions_in_one_batch_record_what_one_by_one_records_would(tmp_path: Path) -> None:
+    ledger = Ledger(State(tmp_path / "state.db"))
+    run = _run(ledger, "abc")
+    ledger.record_managed("variant", "TEE-S", remote_id="id-1", applied={"price": "9.00"})
+    before = ledger.record_change(run, kind="brand", key="Acme", action="create")
+    ids = ledger.record_adoptions(
+        run,
+        [
+            Adoption("variant", "TEE-S", None, {"sku": "TEE-S"}),
+            Adoption("product", "tee", "p1", {"sku": "TEE"}),
+            Adoption("image", "tee/front.png", "i1", manage=False),
+        ],
+    )
+    assert ids == [before + 1, before + 2, before + 3]
+    assert ledger.managed("variant")["TEE-S"].remote_id == "id-1"  # None keeps the known id
+    assert ledger.last_applied("variant", "TEE-S") == {"sku": "TEE-S"}  # replaced, not merged
+    assert ledger.managed("product")["tee"].run_id == run
+    assert ledger.managed("image") == {}
+    rows = ledger.changes(run)
+    assert [(r.kind, r.key, r.action, r.outcome, r.fields) for r in rows[1:]] == [
+        ("variant", "TEE-S", "adopt", "applied", []),
+        ("product", "tee", "adopt", "applied", []),
+        ("image", "tee/front.png", "adopt", "applied", []),
+    ]
+    ledger.set_change_remotes([(ids[1], "p1", 7)])
+    assert ledger.changes(run)[2].remote_version == 7
+    assert ledger.record_adoptions(run, []) == []
