@@ -15,8 +15,9 @@ So the requests sent equal the plan's estimate (`Change.requests`), barring retr
 
 Steps depend on the steps that create what they reference (a family on its new brand, an added
 variant on its family's renamed `common`); independent steps run concurrently on
-`parallelism` threads sharing one client. A write budget starts each step only when the store's
-rate-limit window has room for it (the client's 429 waits stay the backstop). A step that
+`parallelism` threads sharing one client. A step starts only when the store's rate-limit window
+has room for it: the client counts every request of the window, the refresh and look-ups as
+much as the writes (its 429 waits stay the backstop). A step that
 fails does not stop the others; the steps that depend on it are skipped and reported.
 
 Crash safety (design invariant 6): before a create is sent, an intent row is written; after
@@ -39,7 +40,6 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -87,81 +87,11 @@ def default_parallelism(estimate: Estimate) -> int:
     """Enough threads to spend a window's budget well within the window.
 
     A write takes roughly 0.15-0.5 s; with `limit / window` requests allowed per second, about
-    that many in flight keep the pipe full, and the write budget stops them at the limit.
+    that many in flight keep the pipe full, and the client's window meter stops them at the limit.
     Bounded to 4..16: fewer wastes a small window, more only crowds the store.
     """
     per_second = estimate.rate_limit / max(estimate.window_seconds, 1.0)
     return max(4, min(16, math.ceil(per_second)))
-
-
-class WriteBudget:
-    """At most `limit` requests in any `window` seconds, the way X-Series counts them.
-
-    Steps start only when the store will accept their write, so a long apply fills each
-    window instead of running into 429s (whose whole-second Retry-After wastes time). A slot is
-    held from a write's start until `window` seconds after it finished: the store saw it
-    somewhere in between, so this never starts one too early. `foreign` counts requests in the
-    window that are not this apply's writes (the refresh before it, lookups, another app); it
-    is re-estimated from the store's `X-RateLimit-Remaining` as answers come in. Whatever the
-    estimate misses still meets the client's 429 handling.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        foreign: int = 0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = max(1, limit)
-        self.window = window
-        self.clock = clock
-        self.in_flight = 0
-        self.foreign = max(0, foreign)
-        self.finished: deque[float] = deque()  # completion times of this apply's writes
-
-    def _expire(self, now: float) -> None:
-        while self.finished and self.finished[0] <= now - self.window:
-            self.finished.popleft()
-
-    def delay(self) -> float:
-        """Seconds until one more write may start (0: now)."""
-        now = self.clock()
-        self._expire(now)
-        excess = self.in_flight + len(self.finished) + self.foreign - self.limit
-        if excess < 0:
-            return 0.0
-        if excess >= len(self.finished):  # nothing of ours expires soon: wait for answers
-            return _TICK
-        return max(_TICK, self.finished[excess] + self.window - now)
-
-    def start(self) -> None:
-        self.in_flight += 1
-
-    def end(self, remaining: int | None) -> None:
-        """A write finished; `remaining` is the store's latest X-RateLimit-Remaining."""
-        self.in_flight -= 1
-        now = self.clock()
-        self.finished.append(now)
-        self._expire(now)
-        if remaining is not None:
-            ours = self.in_flight + len(self.finished)
-            self.foreign = max(0, self.limit - remaining - ours)
-
-
-_TICK = 0.01
-
-
-def write_budget(client: Client, estimate: Estimate) -> WriteBudget | None:
-    """The store's budget if it told us one (X-RateLimit-Limit), less what is already spent."""
-    stats = client.stats()
-    if not stats.rate_limit:
-        return None
-    remaining = stats.rate_remaining if stats.rate_remaining is not None else stats.rate_limit
-    return WriteBudget(
-        stats.rate_limit, estimate.window_seconds, foreign=stats.rate_limit - remaining
-    )
 
 
 # -- values the caller sees ------------------------------------------------------------------
@@ -1514,10 +1444,10 @@ def apply_plan(
         for change, reason in refused:
             recorder.record(change, "failed", error=f"refused: {reason}")
         _mark_lookups(steps, ledger)
-        budget = write_budget(client, plan.estimate)
         paced = client.pace_by_remaining
-        # With a budget, apply meters its writes itself; the client keeps its 429 waits.
-        client.pace_by_remaining = paced and budget is None
+        # The client meters every request against the store's window; spacing requests out
+        # near its end as well would only stretch every later window to the sustained rate.
+        client.pace_by_remaining = paced and client.stats().rate_limit is None
         try:
             _run_steps(
                 steps,
@@ -1529,7 +1459,6 @@ def apply_plan(
                 parallelism=parallelism or default_parallelism(plan.estimate),
                 lock=lock,
                 planned=step_requests,
-                budget=budget,
             )
         finally:
             client.pace_by_remaining = paced
@@ -1603,7 +1532,6 @@ def _run_steps(
     parallelism: int,
     lock: ApplyLock | None,
     planned: int,
-    budget: WriteBudget | None,
 ) -> None:
     by_id = {s.id: s for s in steps}
     waiting = {s.id: len(s.deps) for s in steps}
@@ -1640,11 +1568,9 @@ def _run_steps(
                 recorder.record(change, "skipped", error=reason)
             stack.extend(dependants[sid])
 
-    def finish(step: Step, result: _Done, intent_id: int | None, *, sent: bool = True) -> None:
+    def finish(step: Step, result: _Done, intent_id: int | None) -> None:
         nonlocal done_requests
         done_requests += step.requests
-        if budget is not None and sent:
-            budget.end(client.stats().rate_remaining)
         # The intent's outcome and the change rows commit together: a kill between them
         # would leave an object that no record calls ours (neither pending nor applied).
         with ledger.transaction():
@@ -1683,7 +1609,9 @@ def _run_steps(
                     stopped = "the apply lock was lost (another apply took it over)"
                 pause = 0.0
                 while ready and len(running) < parallelism and stopped is None:
-                    pause = budget.delay() if budget is not None else 0.0
+                    # Start a step only when the store's window has room for its request
+                    # (the client counts every request: refresh, look-ups, writes).
+                    pause = client.rate_delay()
                     if pause > 0:
                         break
                     step = by_id[heapq.heappop(ready)]
@@ -1691,7 +1619,7 @@ def _run_steps(
                     try:
                         step.prepare(ids)
                     except CatalogError as exc:
-                        finish(step, _Done(error=str(exc)), None, sent=False)
+                        finish(step, _Done(error=str(exc)), None)
                         continue
                     step.before_send(ledger)
                     intent_id = None
@@ -1700,15 +1628,13 @@ def _run_steps(
                         intent_id = ledger.begin_intent(
                             run_id=recorder.run_id, kind=kind, key=key, payload_digest=step.digest()
                         )
-                    if budget is not None:
-                        budget.start()
                     running[pool.submit(_execute, step, client, counter)] = (step, intent_id)
                 if not running:
                     if pause > 0 and ready:
                         time.sleep(pause)
                         continue
                     break
-                # Wake for a finished write, or when the budget lets the next one start.
+                # Wake for a finished write, or when the window lets the next one start.
                 finished, _ = wait(
                     running, timeout=pause if pause > 0 else None, return_when=FIRST_COMPLETED
                 )

@@ -4,8 +4,12 @@ Rules it keeps (API notes sections 3-6):
 
 - Every call carries the bearer token, a descriptive User-Agent and a timeout. The token lives
   only in the httpx client's headers: it is never in a repr, an exception message or a log line.
-- Pacing: the store says how many requests are left in its window (`X-RateLimit-Remaining`);
-  when few are left, requests are spaced at the sustained rate instead of running into 429s.
+- Pacing: once the store has told its limit (`X-RateLimit-Limit`), every request this client
+  sends, reads and look-ups as much as writes, is counted in a sliding window as long as the
+  store's (`RateWindow`), and a request starts only when the window has room; requests the
+  store counted that this client did not send are estimated from `X-RateLimit-Remaining`. When
+  few are left, requests are also spaced at the sustained rate. So an apply draws no 429 at
+  the real limit.
 - A 429 makes *every* thread sharing this client wait until the HTTP-date `Retry-After`.
 - 5xx answers and connection failures are retried with capped exponential backoff and full
   jitter, but only when retrying is safe: reads and idempotent writes (PUT, DELETE, image
@@ -24,6 +28,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -89,6 +94,76 @@ class ClientStats:
     rate_remaining: int | None = None  # X-RateLimit-Remaining as last reported
 
 
+class RateWindow:
+    """At most `limit` requests in any `window` seconds, the way X-Series counts them: every
+    request, reads and look-ups as much as writes.
+
+    A request holds a slot from its start until `window` seconds after its answer: the store
+    counted it somewhere in between, so a slot is never reused too early. `foreign` counts
+    requests in the store's window that this meter did not see (another app, a run before
+    this one); it is re-estimated from each answer's `X-RateLimit-Remaining`. Not thread-safe
+    by itself: the client calls it under its lock.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        foreign: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = max(1, limit)
+        self.window = window
+        self.clock = clock
+        self.foreign = max(0, foreign)
+        self.in_flight: dict[int, float] = {}  # ticket -> start time
+        self.finished: deque[float] = deque()  # answer times, oldest first
+        self._tickets = 0
+
+    def _expire(self, now: float) -> None:
+        while self.finished and self.finished[0] <= now - self.window:
+            self.finished.popleft()
+
+    def delay(self) -> float:
+        """Seconds until one more request may start (0: now)."""
+        now = self.clock()
+        self._expire(now)
+        excess = len(self.in_flight) + len(self.finished) + self.foreign - self.limit
+        if excess < 0:
+            return 0.0
+        if excess >= len(self.finished):  # nothing of ours expires soon: wait for answers
+            return _TICK
+        return max(_TICK, self.finished[excess] + self.window - now)
+
+    def start(self) -> int:
+        """A request is being sent; returns its ticket for `end`."""
+        self._tickets += 1
+        self.in_flight[self._tickets] = self.clock()
+        return self._tickets
+
+    def end(self, remaining: int | None, ticket: int | None = None) -> None:
+        """A request was answered (or failed); `remaining` is what its answer said is left.
+
+        The store counted that answer's request and everything of ours started before it; a
+        request started after it may not have reached the store yet, so it is not taken for
+        foreign traffic (an answer in a burst must not shrink the estimate below the truth).
+        """
+        now = self.clock()
+        started = self.in_flight.pop(ticket, now) if ticket is not None else now
+        if ticket is None and self.in_flight:
+            self.in_flight.pop(next(iter(self.in_flight)))
+        self.finished.append(now)
+        self._expire(now)
+        if remaining is not None:
+            before = sum(1 for t in self.in_flight.values() if t <= started)
+            ours = before + len(self.finished)
+            self.foreign = max(0, self.limit - remaining - ours)
+
+
+_TICK = 0.01
+
+
 class Client:
     """A thread-safe client for one store.
 
@@ -151,6 +226,14 @@ class Client:
         self._blocked_until = 0.0  # epoch seconds before which no thread may send (429)
         self._next_slot = 0.0  # earliest start of the next paced request
         self._stats = ClientStats()
+        # Every request of the store's window, once the store has told its limit.
+        self._meter: RateWindow | None = None
+
+    def rate_delay(self) -> float:
+        """Seconds until the store's window has room for one more request (0: now, or no
+        limit known). Apply starts a step only then, instead of parking a thread."""
+        with self._lock:
+            return self._meter.delay() if self._meter is not None else 0.0
 
     def __repr__(self) -> str:  # never the token
         return f"Client(base_url={self.base_url!r})"
@@ -425,9 +508,10 @@ class Client:
         attempts = 0
         limited = 0
         while True:
-            self._wait_turn()
+            ticket = self._wait_turn()
             attempts += 1
             self._count(requests=1)
+            response: httpx.Response | None = None
             try:
                 response = self._http.request(method, path, params=params, json=json, files=files)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -457,7 +541,8 @@ class Client:
                     method=method,
                     path=path,
                 ) from None
-            self._note_limits(response)
+            finally:
+                self._note_limits(response, ticket)
             status = response.status_code
             if status == 429:
                 limited += 1
@@ -515,15 +600,20 @@ class Client:
                     path=path,
                 ) from None
 
-    def _wait_turn(self) -> None:
-        """Sleep until this thread may send: after any Retry-After, and at the paced rate."""
+    def _wait_turn(self) -> int | None:
+        """Sleep until this thread may send: after any Retry-After, when the store's window
+        has room (every request counted), and at the paced rate. Returns the request's ticket
+        in the window meter, if there is one."""
         while True:
             with self._lock:
                 now = self._clock()
                 start = max(self._blocked_until, self._next_slot)
                 if start <= now:
-                    self._reserve_slot(now)
-                    return
+                    room = self._meter.delay() if self._meter is not None else 0.0
+                    if room <= 0:
+                        self._reserve_slot(now)
+                        return self._meter.start() if self._meter is not None else None
+                    start = now + room
                 delay = start - now
             self._nap(delay)
 
@@ -586,12 +676,21 @@ class Client:
                 return min(max(when, now + 0.05), now + 2 * RATE_WINDOW_SECONDS)
         return now + min(self._backoff_cap, self._backoff_base * 2.0**limited)
 
-    def _note_limits(self, response: httpx.Response) -> None:
-        limit = _int_header(response, "X-RateLimit-Limit")
-        remaining = _int_header(response, "X-RateLimit-Remaining")
-        if limit is None and remaining is None:
-            return
+    def _note_limits(self, response: httpx.Response | None, ticket: int | None) -> None:
+        """After every request, answered or not: free its place in flight, and learn the
+        store's limit and what is left of its window."""
+        limit = _int_header(response, "X-RateLimit-Limit") if response is not None else None
+        remaining = _int_header(response, "X-RateLimit-Remaining") if response is not None else None
         with self._lock:
+            if self._meter is not None:
+                self._meter.end(remaining, ticket)
+            elif limit is not None:
+                # The first answer that tells the limit: from now on every request is metered,
+                # this one already among those the store counted.
+                self._meter = RateWindow(limit, self._rate_window, clock=self._clock)
+                self._meter.end(remaining, self._meter.start())
+            if limit is None and remaining is None:
+                return
             self._stats = _replace(
                 self._stats,
                 rate_limit=limit if limit is not None else self._stats.rate_limit,

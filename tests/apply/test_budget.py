@@ -1,8 +1,9 @@
-"""The write budget: never more than the store's limit in any window, and no idle slot."""
+"""The client's window meter: never more than the store's limit in any window, and no idle
+slot."""
 
 from __future__ import annotations
 
-from reconciler.apply import WriteBudget
+from reconciler.client import RateWindow as WriteBudget
 
 
 class Clock:

@@ -266,15 +266,28 @@ def test_pacing_spreads_requests_when_the_window_is_nearly_spent() -> None:
 
 
 def test_sandbox_rate_limit_is_waited_out_not_failed() -> None:
-    store = SandboxStore(":memory:", token=TOKEN, rate_limit=RateLimit(3, 1.0))
+    """Every request counts in the window (reads too): the client waits for room instead of
+    drawing 429s, also for requests another app spent in the same window."""
+    store = SandboxStore(":memory:", token=TOKEN, rate_limit=RateLimit(6, 1.0))
     transport = SandboxTransport(store)
+    other = httpx.Client(
+        transport=transport,
+        base_url="http://sandbox.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    for _ in range(4):  # another app spends most of the window first
+        assert other.get("/api/2.0/brands").status_code == 200
     with Client("http://sandbox.test", TOKEN, transport=transport, rate_window=1.0) as client:
-        for _ in range(5):
-            client.get("/api/2.0/tags")
+        for n in range(14):
+            if n % 2:
+                client.create_tag(f"tag {n}")
+            else:
+                client.get("/api/2.0/tags")
         stats = client.stats()
-    assert stats.rate_limited >= 1
-    assert stats.requests == 5 + stats.rate_limited
-    assert store.stats()["rate_limited"] == stats.rate_limited
+    other.close()
+    assert stats.rate_limited == 0 and store.stats()["rate_limited"] == 0
+    assert stats.requests == 14
+    assert stats.waits >= 1
     store.close()
 
 
