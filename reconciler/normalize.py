@@ -5,7 +5,11 @@ Pure: takes the store's JSON (as the cache holds it) and returns values. Rules (
 - A family is the set of rows sharing a handle; simple products are one row.
 - Ids become names: brand, supplier, tags (sorted like the model sorts them), the category as
   its path of names, variant attribute names. An embedded `brand`/`supplier`/`type` object may
-  be `{}` or `null`: both mean "none".
+  be `{}` or `null`: both mean "none"; one with an id and no id field is read by its id.
+- Tags come from `tag_ids`, or from the embedded `categories` array (2.0 embeds the product's
+  tags there) when a row has no `tag_ids`.
+- A variant option name repeated on one row (the spec's own example has one) is read once,
+  its first value, and reported in `LiveProduct.notices`, never collapsed without a word.
 - Only the price field the store's tax mode writes is read (the other is computed and carries
   5 decimals); money is quantized to the store's precision and written like the model writes it.
 - `is_active` (older rows: `active`) gives `active`; the barcode is the first non-CUSTOM product
@@ -129,9 +133,10 @@ class LiveProduct:
     version: int
     rows: Mapping[str, LiveRow]
     is_family: bool
-    problems: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # why the catalog cannot declare it as it is
     image_ids: tuple[str, ...] = ()  # the family's images in the store's order
     composite: bool = False  # a bundle (`is_composite`): import leaves it unmanaged
+    notices: tuple[str, ...] = ()  # remarks on what the store holds (read, but worth fixing)
 
 
 @dataclass(frozen=True)
@@ -241,26 +246,24 @@ def _embedded_name(obj: Json) -> str | None:
 
 
 def _ref_name(row: Json, id_field: str, embedded: str, index: Mapping[str, str]) -> str | None:
-    ref = row.get(id_field)
-    if ref:
-        return index.get(str(ref)) or _embedded_name(row.get(embedded))
-    return None
+    # The id field, else the embedded object's id (the spec's examples carry one, the other or
+    # both); an id the name list does not know takes the embedded name. `{}` / `null`: none.
+    obj = row.get(embedded)
+    ref = row.get(id_field) or (obj.get("id") if isinstance(obj, dict) else None)
+    return (index.get(str(ref)) if ref else None) or _embedded_name(obj)
 
 
 def _category(row: Json, ids: _Ids) -> tuple[str, ...] | None:
-    for key in ("product_category", "type"):
-        obj = row.get(key)
-        if isinstance(obj, dict) and obj.get("category_path"):
-            return tuple(str(s.get("name", "")) for s in obj["category_path"])
-    for key in ("product_category_id", "product_type_id"):
-        ref = row.get(key)
-        if ref and str(ref) in ids.category:
-            return ids.category[str(ref)]
-    for key in ("product_category", "type"):
-        name = _embedded_name(row.get(key))
-        if name:
-            return (name,)
-    return None
+    # Only what the spec declares on a product: the embedded `type` (its `category_path` when
+    # the store sends one) and `product_type_id`, resolved through the category list.
+    obj = row.get("type")
+    if isinstance(obj, dict) and obj.get("category_path"):
+        return tuple(str(s.get("name", "")) for s in obj["category_path"] if isinstance(s, dict))
+    ref = row.get("product_type_id") or (obj.get("id") if isinstance(obj, dict) else None)
+    if ref and str(ref) in ids.category:
+        return ids.category[str(ref)]
+    name = _embedded_name(obj)
+    return (name,) if name else None
 
 
 def _barcode(row: Json) -> str | None:
@@ -278,7 +281,18 @@ def _active(row: Json) -> bool:
 
 
 def _tags(row: Json, ids: _Ids) -> tuple[str, ...]:
-    return sorted_names([ids.tag.get(str(t), str(t)) for t in row.get("tag_ids") or []])
+    """Tag names from `tag_ids`, or, when a row has none, from the embedded `categories` array
+    (2.0 products embed their tags there as {id, name}; some real rows carry only that). An id
+    the tag list does not know takes its embedded name; one known nowhere stays as the id."""
+    embedded = {
+        str(t["id"]): str(t["name"])
+        for t in row.get("categories") or []
+        if isinstance(t, dict) and t.get("id") and t.get("name") and not t.get("deleted_at")
+    }
+    refs = row.get("tag_ids")
+    if refs is None:
+        refs = list(embedded)
+    return sorted_names([ids.tag.get(str(t)) or embedded.get(str(t), str(t)) for t in refs])
 
 
 def _supplier_code(row: Json) -> str:
@@ -308,14 +322,29 @@ class _Member(NamedTuple):
     is_family_row: bool
     option_names: tuple[str, ...]
     row: LiveRow | None
+    repeated: tuple[str, ...] = ()  # option names the row holds more than once
+
+
+def _options(row: Json) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A row's (name, value) options, each name once (the first), and the names repeated."""
+    options: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for o in row.get("variant_options") or []:
+        if not isinstance(o, dict):
+            continue
+        name, value = clean_text(str(o.get("name") or "")), clean_text(str(o.get("value") or ""))
+        if name_key(name) in seen:
+            repeated.append(name)
+            continue
+        seen.add(name_key(name))
+        options.append((name, value))
+    return tuple(options), tuple(dict.fromkeys(repeated))
 
 
 def _member(row: Json, price_key: str) -> _Member:
     sku = str(row.get("sku") or "")
-    options = tuple(
-        (clean_text(str(o.get("name", ""))), clean_text(str(o.get("value", ""))))
-        for o in row.get("variant_options") or []
-    )
+    options, repeated = _options(row)
     is_child = bool(row.get("variant_parent_id")) and not row.get("has_variants")
     live_row = None
     if sku:
@@ -342,6 +371,7 @@ def _member(row: Json, price_key: str) -> _Member:
         is_family_row=_is_family_row(row),
         option_names=tuple(name for name, _ in options if name),
         row=live_row,
+        repeated=repeated,
     )
 
 
@@ -431,6 +461,14 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
             if name_key(name) not in seen:
                 seen.add(name_key(name))
                 option_names.append(name)
+    notices: list[str] = []
+    for m in members:
+        for name in m.repeated:
+            notices.append(
+                f'the store holds variant option "{name}" more than once on '
+                f"{f'SKU {m.sku!r}' if m.sku else f'row {m.id}'}; only its first value is read "
+                "(remove the repeat in the store)"
+            )
     rows: dict[str, LiveRow] = {}
     for m in members:
         if m.row is None:
@@ -469,6 +507,7 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
         is_family=is_family,
         problems=tuple(problems),
         composite=bool(raw.get("is_composite")),
+        notices=tuple(notices),
         image_ids=tuple(
             str(i["id"])
             for i in sorted(raw.get("images") or [], key=lambda i: i.get("position") or 0)

@@ -572,7 +572,7 @@ class _Planner:
             self._check_leaf(p)
         if found is None:
             return self._create(p)
-        for problem in found.problems:
+        for problem in (*found.problems, *found.notices):
             self.notices.append(f"{p.handle}: {problem}.")
         if found.is_family != p.is_family:
             shape = "a product with variants" if found.is_family else "a simple product"

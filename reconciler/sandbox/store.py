@@ -708,7 +708,6 @@ class SandboxStore:
             "brand": lookups.brand_sample(doc["brand_id"]),
             "product_type_id": doc["product_category_id"],
             "type": lookups.type_sample(doc["product_category_id"]),
-            "product_category": lookups.category(doc["product_category_id"]),
             "tag_ids": list(doc["tag_ids"]),
             "categories": lookups.tags(doc["tag_ids"]),
             "product_codes": [dict(c) for c in doc["product_codes"]],

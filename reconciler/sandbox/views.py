@@ -108,11 +108,6 @@ class Lookups:
             return {}
         return self._tree.render_type(id)
 
-    def category(self, id: str | None) -> JSON | None:
-        if not id or not self._tree.known(id):
-            return None
-        return self._tree.render(id)
-
     def tags(self, ids: list[str]) -> list[JSON]:
         return [
             {k: self._tags[i][k] for k in ("id", "name", "deleted_at", "version")}

@@ -45,10 +45,9 @@ KEEP: Mapping[str, frozenset[str]] = {
             "supplier_code",
             "product_suppliers",
             "product_type_id",
-            "product_category_id",
-            "product_category",
             "type",
             "tag_ids",
+            "categories",
             "product_codes",
             "images",
             "deleted_at",
@@ -67,12 +66,21 @@ def trim(kind: str, obj: Json) -> Json:
     out = {k: v for k, v in obj.items() if k in keep and v not in (None, [], {})}
     for key in ("brand", "supplier"):
         if isinstance(out.get(key), dict):
-            out[key] = {k: v for k, v in out[key].items() if k in ("name", "deleted_at") and v}
-    for key in ("type", "product_category"):
-        found = out.get(key)
-        if isinstance(found, dict):
-            path = [{"name": step.get("name")} for step in found.get("category_path") or []]
-            out[key] = {"name": found.get("name"), **({"category_path": path} if path else {})}
+            out[key] = {
+                k: v for k, v in out[key].items() if k in ("id", "name", "deleted_at") and v
+            }
+    if isinstance(out.get("categories"), list):
+        # 2.0 embeds the product's tags here; a row without `tag_ids` is read from them.
+        out["categories"] = [
+            {k: t.get(k) for k in ("id", "name", "deleted_at") if t.get(k)}
+            for t in out["categories"]
+            if isinstance(t, dict)
+        ]
+    found = out.get("type")
+    if isinstance(found, dict):
+        path = [{"name": step.get("name")} for step in found.get("category_path") or []]
+        kept = {k: found.get(k) for k in ("id", "name") if found.get(k)}
+        out["type"] = {**kept, **({"category_path": path} if path else {})}
     if isinstance(out.get("variant_options"), list):
         out["variant_options"] = [
             {"name": o.get("name"), "value": o.get("value")} for o in out["variant_options"]

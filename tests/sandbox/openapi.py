@@ -130,6 +130,66 @@ def validate(
     return body
 
 
+# Fields the sandbox sends that the published schemas do not declare, each with the reason it
+# is kept. The client reads none of them (tests/plan/test_normalize.py proves it by
+# normalizing responses with every undeclared field stripped). Anything else undeclared in a
+# product, brand, supplier, tag, category or variant-attribute response fails conformance.
+UNDECLARED_ALLOWED: dict[str, str] = {}
+
+
+def undeclared_fields(body: Any, schema: dict[str, Any]) -> set[str]:
+    """Paths (`data[].brand.version`) of object fields in `body` that `schema` (a
+    `response_schema` root) does not declare. Array indices are written `[]`."""
+    found: set[str] = set()
+    _walk(body, schema, schema, "", found)
+    return found
+
+
+def _resolve(node: Any, root: dict[str, Any]) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _branches(node: Any, root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema and every allOf / anyOf / oneOf member, resolved."""
+    node = _resolve(node, root)
+    if not isinstance(node, dict):
+        return []
+    out = [node]
+    for key in ("allOf", "anyOf", "oneOf"):
+        for member in node.get(key) or []:
+            out.extend(_branches(member, root))
+    return out
+
+
+def _walk(value: Any, node: Any, root: dict[str, Any], path: str, found: set[str]) -> None:
+    branches = _branches(node, root)
+    if isinstance(value, dict):
+        properties: dict[str, Any] = {}
+        open_ended = False
+        for branch in branches:
+            properties.update(branch.get("properties") or {})
+            extra = branch.get("additionalProperties")
+            open_ended = open_ended or extra is True or isinstance(extra, dict)
+        if not properties:
+            return  # an object the spec leaves free-form
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if key in properties:
+                _walk(item, properties[key], root, where, found)
+            elif not open_ended:
+                found.add(where)
+    elif isinstance(value, list):
+        items = [b["items"] for b in branches if "items" in b]
+        for item in value:
+            for schema in items:
+                _walk(item, schema, root, f"{path}[]", found)
+
+
 def route_shape(path: str) -> str:
     """A path with every parameter written `{}`, to compare paths across naming styles."""
     return re.sub(r"\{[^}]+\}", "{}", path)
