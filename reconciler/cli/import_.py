@@ -156,7 +156,12 @@ def read_store(
     cache = Cache(state)
     report = refresh(client, cache, mode="auto", on_progress=say)
     live = load_live(cache)
-    problems: list[Problem] = []
+    # What the store holds that is read, but worth fixing there (a repeated option name).
+    problems: list[Problem] = [
+        Problem(f'product "{handle}": {notice}', severity=Severity.WARNING)
+        for handle, lp in sorted(live.products.items())
+        for notice in lp.notices
+    ]
     with_images = [lp for _, lp in sorted(live.products.items()) if lp.image_ids]
     images: list[FetchedImage] = []
     if download is not None and with_images:

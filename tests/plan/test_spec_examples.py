@@ -146,3 +146,16 @@ def test_absent_relations_as_empty_objects_or_null(absent: dict[str, Any] | None
 def test_an_embedded_brand_without_an_id_field_is_read_by_its_id() -> None:
     row = simple_row(brand={"id": "b1", "name": "Old name"})
     assert live([row], brands=[BRAND]).products["0006"].product.brand == "Acme"
+
+
+def test_a_repeated_option_name_is_a_notice_of_the_plan_naming_the_product() -> None:
+    from reconciler.importer import catalog_from_live
+    from reconciler.plan import make_plan
+
+    got = normalize_live(products=[_bravo()], tax_exclusive=False)
+    catalog = catalog_from_live({h: lp.product for h, lp in got.products.items()}).catalog
+    plan = make_plan(catalog, got, store="demo")
+    assert any(
+        n.startswith('bravo: the store holds variant option "Fabric" more than once')
+        for n in plan.notices
+    )

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import jsonschema
 import pytest
 
+from reconciler.normalize import Live, normalize_live
 from reconciler.sandbox import SandboxStore, SandboxTransport, build_app
 
 from .builders import GIF, Seeded, seed_everything, upload
-from .openapi import ERRATA, documented_routes, operation, response_schema, route_shape, validate
+from .openapi import (
+    CLIENT_READS,
+    ERRATA,
+    UNDECLARED_ALLOWED,
+    documented_routes,
+    field_key,
+    operation,
+    response_schema,
+    route_shape,
+    strip_fields,
+    undeclared_fields,
+    validate,
+)
 
 Send = Callable[[httpx.Client, Seeded], httpx.Response]
 
@@ -317,3 +331,69 @@ def test_spec_translation_turns_nullable_into_null() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate({"data": {**brand, "deleted_at": 5}})
     assert "responses" in operation("2.0", "GET", "/brands")
+
+
+READS = [
+    ("/products", lambda s: "/api/2.0/products"),
+    ("/products/{product_id}", lambda s: f"/api/2.0/products/{s.family[0]}"),
+    ("/brands", lambda s: "/api/2.0/brands"),
+    ("/brands/{brand_id}", lambda s: f"/api/2.0/brands/{s.brand}"),
+    ("/suppliers", lambda s: "/api/2.0/suppliers"),
+    ("/suppliers/{supplier_id}", lambda s: f"/api/2.0/suppliers/{s.supplier}"),
+    ("/tags", lambda s: "/api/2.0/tags"),
+    ("/tags/{tag_id}", lambda s: f"/api/2.0/tags/{s.tag}"),
+    ("/product_types", lambda s: "/api/2.0/product_types"),
+    ("/product_types/{product_type_id}", lambda s: f"/api/2.0/product_types/{s.leaf_category}"),
+    ("/product_categories", lambda s: "/api/2.0/product_categories"),
+    ("/variant_attributes", lambda s: "/api/2.0/variant_attributes"),
+    ("/variant_attributes/{attribute-id}", lambda s: f"/api/2.0/variant_attributes/{s.attribute}"),
+]
+
+
+def _undeclared(client: httpx.Client, path: str, url: str) -> tuple[Any, set[str]]:
+    response = client.get(url)
+    body = validate(response, "2.0", "GET", path)
+    schema = response_schema("2.0", "GET", path, response.status_code)
+    assert schema is not None
+    return body, undeclared_fields(body, schema)
+
+
+@pytest.mark.parametrize(("path", "url"), READS, ids=[p for p, _ in READS])
+def test_reads_send_no_undeclared_field_beyond_the_documented_list(
+    path: str, url: Callable[[Seeded], str], sandbox_client: httpx.Client, seeded: Seeded
+) -> None:
+    _, found = _undeclared(sandbox_client, path, url(seeded))
+    extra = sorted(f for f in found if field_key(f) not in UNDECLARED_ALLOWED)
+    assert not extra, f"GET {path} sends fields the spec does not declare: {extra}"
+
+
+def test_the_client_reads_no_sandbox_only_field(
+    sandbox_client: httpx.Client, seeded: Seeded
+) -> None:
+    """The store normalized from the sandbox's reads equals the store normalized from the same
+    reads with every undeclared field stripped (but the documented CLIENT_READS)."""
+    bodies: dict[str, tuple[Any, Any]] = {}
+    for path, url in READS:
+        body, found = _undeclared(sandbox_client, path, url(seeded))
+        bare = strip_fields(body, {f for f in found if field_key(f) not in CLIENT_READS})
+        bodies[path] = (body, bare)
+
+    def store(which: int) -> Live:
+        def rows(path: str) -> list[Any]:
+            data = bodies[path][which]["data"]
+            return list(data["categories"] if isinstance(data, dict) else data)
+
+        return normalize_live(
+            products=rows("/products"),
+            brands=rows("/brands"),
+            suppliers=rows("/suppliers"),
+            tags=rows("/tags"),
+            attributes=rows("/variant_attributes"),
+            categories=rows("/product_categories"),
+            tax_exclusive=False,
+        )
+
+    full, bare = store(0), store(1)
+    assert full.products and bare == full
+    tee = full.products["classic-tee"].product
+    assert (tee.brand, tee.category, tee.tags) == ("Acme", ("Apparel", "Tops"), ("summer",))
