@@ -99,10 +99,11 @@ class RateWindow:
     request, reads and look-ups as much as writes.
 
     A request holds a slot from its start until `window` seconds after its answer: the store
-    counted it somewhere in between, so a slot is never reused too early. `foreign` counts
-    requests in the store's window that this meter did not see (another app, a run before
-    this one); it is re-estimated from each answer's `X-RateLimit-Remaining`. Not thread-safe
-    by itself: the client calls it under its lock.
+    counted it somewhere in between, so a slot is never reused too early. Each answer's
+    `X-RateLimit-Remaining` corrects the count: requests the store holds that this meter did
+    not see (another app, a run before this one) become `foreign`, and requests of ours the
+    store no longer holds (it let them go first) are let go. Not thread-safe by itself: the
+    client calls it under its lock.
     """
 
     def __init__(
@@ -118,11 +119,11 @@ class RateWindow:
         self.clock = clock
         self.foreign = max(0, foreign)
         self.in_flight: dict[int, float] = {}  # ticket -> start time
-        self.finished: deque[float] = deque()  # answer times, oldest first
+        self.finished: deque[tuple[float, float]] = deque()  # (start, answer), oldest first
         self._tickets = 0
 
     def _expire(self, now: float) -> None:
-        while self.finished and self.finished[0] <= now - self.window:
+        while self.finished and self.finished[0][1] <= now - self.window:
             self.finished.popleft()
 
     def delay(self) -> float:
@@ -134,7 +135,7 @@ class RateWindow:
             return 0.0
         if excess >= len(self.finished):  # nothing of ours expires soon: wait for answers
             return _TICK
-        return max(_TICK, self.finished[excess] + self.window - now)
+        return max(_TICK, self.finished[excess][1] + self.window - now)
 
     def start(self) -> int:
         """A request is being sent; returns its ticket for `end`."""
@@ -145,20 +146,35 @@ class RateWindow:
     def end(self, remaining: int | None, ticket: int | None = None) -> None:
         """A request was answered (or failed); `remaining` is what its answer said is left.
 
-        The store counted that answer's request and everything of ours started before it; a
-        request started after it may not have reached the store yet, so it is not taken for
-        foreign traffic (an answer in a burst must not shrink the estimate below the truth).
+        Only what the answer surely reflects is compared with it, so the count is never
+        corrected below the store's (which would draw a 429); it may stay above it by the
+        requests in flight, until the next answer.
         """
         now = self.clock()
-        started = self.in_flight.pop(ticket, now) if ticket is not None else now
-        if ticket is None and self.in_flight:
-            self.in_flight.pop(next(iter(self.in_flight)))
-        self.finished.append(now)
+        if ticket is not None:
+            started = self.in_flight.pop(ticket, now)
+        else:
+            # A caller that does not track tickets: one of those in flight ended, and its
+            # answer is taken to count all of them.
+            if self.in_flight:
+                self.in_flight.pop(next(iter(self.in_flight)))
+            started = now
         self._expire(now)
         if remaining is not None:
-            before = sum(1 for t in self.in_flight.values() if t <= started)
-            ours = before + len(self.finished)
-            self.foreign = max(0, self.limit - remaining - ours)
+            counted = self.limit - remaining  # what the store's window held at this request
+            # Ours it surely counted: this one, and those answered before this one was sent
+            # (one sent earlier but still unanswered may have reached the store after it).
+            sure = 1 + sum(1 for _, answered in self.finished if answered <= started)
+            surplus = sure - counted
+            while surplus > 0 and self.finished and self.finished[0][1] <= started:
+                # The store already let some of ours go (its window began earlier than ours):
+                # the oldest. Whichever leaves the store first, ours never drops below its count.
+                self.finished.popleft()
+                surplus -= 1
+            # Whatever else it holds is someone else's; ours in flight are counted already, so
+            # this errs on the safe side by at most those, until the next answer.
+            self.foreign = max(0, -surplus)
+        self.finished.append((started, now))
 
 
 _TICK = 0.01

@@ -40,3 +40,24 @@ def test_foreign_requests_are_counted_then_re_estimated_from_the_store() -> None
     budget.end(remaining=9)  # the store's window holds only our write: nothing foreign
     assert budget.foreign == 0
     assert budget.delay() == 0.0
+
+
+def test_every_request_counts_and_the_store_corrects_what_it_no_longer_holds() -> None:
+    clock = Clock()
+    window = WriteBudget(4, 10.0, clock=clock)
+    for remaining in (3, 2, 1):  # three reads, answered one by one
+        window.end(remaining, window.start())
+        clock.now += 0.1
+    last = window.start()
+    assert window.delay() > 0  # the fourth is in flight: the window is full
+    # Its answer says the store holds only it (the others fell out of the store's window
+    # earlier than ours, e.g. a window that restarted): those three are let go.
+    window.end(3, last)
+    assert window.delay() == 0.0 and window.foreign == 0 and len(window.finished) == 1
+    # A request started after an answer's is not taken for someone else's.
+    early = window.start()
+    clock.now += 0.01
+    late = window.start()
+    window.end(0, early)  # the store: full, holding the last one, `early`, and two others'
+    assert window.foreign == 2
+    window.end(None, late)
