@@ -138,10 +138,15 @@ class RateWindow:
         return max(_TICK, self.finished[excess][1] + self.window - now)
 
     def start(self) -> int:
-        """A request is being sent; returns its ticket for `end`."""
+        """A request is about to be sent; returns its ticket for `sent` and `end`."""
         self._tickets += 1
         self.in_flight[self._tickets] = self.clock()
         return self._tickets
+
+    def sent(self, ticket: int) -> None:
+        """The request goes out now: its place in the order the store sees them."""
+        if ticket in self.in_flight:
+            self.in_flight[ticket] = self.clock()
 
     def end(self, remaining: int | None, ticket: int | None = None) -> None:
         """A request was answered (or failed); `remaining` is what its answer said is left.
@@ -171,9 +176,12 @@ class RateWindow:
                 # the oldest. Whichever leaves the store first, ours never drops below its count.
                 self.finished.popleft()
                 surplus -= 1
-            # Whatever else it holds is someone else's; ours in flight are counted already, so
-            # this errs on the safe side by at most those, until the next answer.
-            self.foreign = max(0, -surplus)
+            # Whatever else it holds is someone else's. Ours sent before this one reached the
+            # store before it too (requests are stamped as they go out), so they are not
+            # taken for someone else's: counting them twice would waste a slot each.
+            earlier = 1 + sum(1 for t in self.in_flight.values() if t <= started)
+            earlier += sum(1 for sent, _ in self.finished if sent <= started)
+            self.foreign = max(0, counted - earlier)
         self.finished.append((started, now))
 
 
@@ -528,6 +536,10 @@ class Client:
             attempts += 1
             self._count(requests=1)
             response: httpx.Response | None = None
+            if ticket is not None:
+                with self._lock:
+                    if self._meter is not None:
+                        self._meter.sent(ticket)
             try:
                 response = self._http.request(method, path, params=params, json=json, files=files)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
