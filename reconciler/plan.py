@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from reconciler.diff import diff_fields
 from reconciler.errors import UsageError
-from reconciler.model import Catalog, Product, Prune, Variant, name_key, sorted_names
+from reconciler.model import Catalog, Image, Product, Prune, Variant, name_key, sorted_names
 from reconciler.normalize import (
     FAMILY_FIELDS,
     ROW_FIELDS,
@@ -29,6 +29,7 @@ from reconciler.normalize import (
     path_key,
     row_values,
 )
+from reconciler.rules import quote
 
 FORMAT_VERSION = 1
 
@@ -647,7 +648,7 @@ class _Planner:
             Change(
                 Kind.IMAGE, img.path, Action.CREATE, (FieldChange("position", None, i),), requests=1
             )
-            for i, img in enumerate(p.images or (), start=1)
+            for i, img in enumerate(self._distinct_images(p), start=1)
         )
         # A whole family with all its variants is one POST (API notes 6.3); the POST takes
         # one `is_active` for the family, so each variant declared otherwise costs a PUT.
@@ -903,7 +904,7 @@ class _Planner:
         out: list[Change] = []
         present: list[tuple[int, str, str]] = []  # (desired position, path, image id)
         wanted: set[str] = set()
-        for position, img in enumerate(p.images, start=1):
+        for position, img in enumerate(self._distinct_images(p), start=1):
             image_id = uploaded.get(img.sha256)
             if image_id is None:
                 out.append(
@@ -948,12 +949,31 @@ class _Planner:
                     )
         return out
 
+    def _distinct_images(self, p: Product) -> list[Image]:
+        """The family's images with each content once, in catalog order, and a notice for each
+        repeat. The store reuses the existing image when the same file is uploaded again to the
+        same product (API notes 7), so a family cannot hold two images of identical bytes: a
+        second path to the same bytes adds nothing, and planning it would never converge."""
+        first_path: dict[str, str] = {}
+        out: list[Image] = []
+        for img in p.images or ():
+            first = first_path.setdefault(img.sha256, img.path)
+            if first == img.path:
+                out.append(img)
+                continue
+            self.notices.append(
+                f"{p.handle}: image {quote(img.path)} has the same bytes as {quote(first)}; the "
+                "store keeps one image for both (it reuses an upload of the same file), so it is "
+                "planned once, at the first one's position."
+            )
+        return out
+
     def _adopt_images(self, p: Product, live_ids: list[str]) -> list[Change]:
         """No record of this family's images (a lost state file): take the store's images,
         in their order, to be the catalog's, by position; upload only the catalog's images
         beyond the store's count. Store images beyond the catalog's are not ours: left alone."""
         out: list[Change] = []
-        for position, img in enumerate(p.images or (), start=1):
+        for position, img in enumerate(self._distinct_images(p), start=1):
             if position <= len(live_ids):
                 out.append(
                     Change(

@@ -48,3 +48,25 @@ def test_uploaded_once_then_moved_or_deleted_only(
     rows = {r["handle"]: r for r in harness.raw_products()}
     assert len(rows["classic-tee"]["images"]) == 1
     assert [i["path"] for i in harness.ledger.images("classic-tee")] == [back.strip()[2:]]
+
+
+def test_identical_bytes_under_two_paths_upload_once_and_converge(
+    harness: Harness, store: SandboxStore, tmp_path: Path
+) -> None:
+    # The store reuses the existing image when the same file is uploaded again to the same
+    # product (API notes 7): the family gets one image, the plan says why, and it converges.
+    directory = example_catalog(tmp_path)
+    images = directory / "images" / "classic-tee"
+    (images / "copy.jpg").write_bytes((images / "front.jpg").read_bytes())
+    apparel = directory / "apparel.yaml"
+    front = "      - images/classic-tee/front.jpg\n"
+    text = apparel.read_text(encoding="utf-8")
+    apparel.write_text(text.replace(front, front + "      - images/classic-tee/copy.jpg\n"))
+    first = apply_dir(harness, directory)
+    declared = sum(len(p.images or ()) for p in load_catalog(directory).products)
+    assert first == {UPLOAD: declared - 1}
+    plan, _ = harness.plan(load_catalog(directory))
+    assert any("copy.jpg" in n and "front.jpg" in n for n in plan.notices), plan.notices
+    assert apply_dir(harness, directory) == {}
+    rows = {r["handle"]: r for r in harness.raw_products()}
+    assert len(rows["classic-tee"]["images"]) == 2  # front (and copy) + back
