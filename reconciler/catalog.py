@@ -113,6 +113,8 @@ def _checker() -> rules.SchemaChecker:
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 # PyYAML's own YAML 1.1 implicit resolvers (first character -> [(tag, regexp)]), so plain
 # scalars get exactly the types `yaml.safe_load` would give them.
 _IMPLICIT: dict[str | None, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
@@ -198,6 +200,42 @@ def _plain(value: str) -> object:
 _KIND_WORDS = {"int": "whole number", "float": "number", "timestamp": "date", "bool": "yes/no"}
 
 
+def _number_form(text: str) -> str | None:
+    """The YAML 1.1 number form a plain scalar that reads as a number was written in, when that
+    form is not the decimal people (and YAML 1.2 readers) see: `12:50` is 770 in base 60, `0123`
+    is octal 83, `0x10` is 16, `0b101` is 5. None for plain decimals such as 25, 0.5 or 012.5."""
+    t = text.lstrip("+-")
+    if ":" not in t and (len(t) < 2 or t[0] != "0" or t[1] == "."):
+        return None  # the common case, decided without a regular expression
+    tag = _plain_tag(text)
+    if tag == _FLOAT:
+        return "base-60" if ":" in t else None
+    if tag != _INT:
+        return None  # text, a date or time
+    if ":" in t:
+        return "base-60"
+    return {"x": "hexadecimal", "b": "binary"}.get(t[1], "octal")
+
+
+def _number_form_finding(path: JsonPath, text: str, form: str) -> Finding:
+    """Refuses a number written in a YAML 1.1-only form, with the decimal to write instead."""
+    try:
+        value = _plain(text)
+    except (ValueError, KeyError, InvalidOperation, ArithmeticError):
+        value = text
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("+-").replace("_", "")
+    if form == "base-60":
+        parts = digits.split(":")
+        meant = f"{sign}{parts[0]}.{parts[1]}" if len(parts) == 2 and "." not in digits else value
+        hint = f"write the amount with a decimal point, e.g. {meant}"
+    elif form == "octal":
+        hint = f"write it without the leading zero: {sign}{digits.lstrip('0') or '0'}"
+    else:
+        hint = f"write it in decimal: {value}"
+    return Finding(path, f"{text} is a YAML 1.1 {form} number, read as {value}", hint)
+
+
 # --- the fast pass ------------------------------------------------------------------------------
 
 
@@ -239,6 +277,10 @@ def _fast_build(text: str) -> object:
                             raise _GiveUp from None
                         if value is _MERGE:
                             raise _GiveUp
+                        if (value.__class__ is int or value.__class__ is Decimal) and _number_form(
+                            e.value
+                        ):
+                            raise _GiveUp  # refused by the careful pass, which knows where
             elif cls is MappingStartEvent or cls is SequenceStartEvent:
                 if (
                     e.anchor is not None
@@ -625,6 +667,8 @@ def _check_file(rel: str, raw: bytes) -> _FileResult:
     findings = checker.file_findings(data)
     if isinstance(data, dict):
         findings.extend(rules.file_findings(data, root_file=rel == rules.ROOT_FILE))
+    if parsed is not None:
+        findings.extend(_number_form_findings(parsed, {f.path for f in findings}))
     if findings:
         if parsed is None:
             parsed = _careful_build(text)
@@ -632,6 +676,18 @@ def _check_file(rel: str, raw: bytes) -> _FileResult:
     if problems or not isinstance(data, dict):  # not a mapping: the schema has said so
         return _FileResult(problems, None, raw=data)
     return _FileResult([], data)
+
+
+def _number_form_findings(parsed: _Parsed, reported: set[JsonPath]) -> list[Finding]:
+    """Numbers written in a YAML 1.1-only form where a number is taken (prices): `price: 12:50`
+    would silently be 770. Where the schema already refused the value (a SKU written 0123), its
+    message says it and hints the quotes, so one problem gets one message."""
+    out: list[Finding] = []
+    for path, text in parsed.sources.items():
+        form = _number_form(text)
+        if form is not None and path not in reported:
+            out.append(_number_form_finding(path, text, form))
+    return out
 
 
 def _locate(f: Finding, parsed: _Parsed) -> tuple[int, int, str, str, str | None]:

@@ -328,6 +328,15 @@ def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list
         return [Finding(path, message, hint, quote_source=quote_source and value is not None)]
     if keyword == "pattern" and isinstance(value, str):
         hint = how
+        if (what or "").startswith("an amount") and _OCTAL_12.fullmatch(value):
+            # YAML 1.1 reads 0o17 as text; people and YAML 1.2 tools read octal 15.
+            return [
+                Finding(
+                    path,
+                    f"{value} is a YAML 1.2 octal number, not an amount",
+                    f"write it in decimal: {int(value[2:].replace('_', ''), 8)}",
+                )
+            ]
         if path and path[-1] == "handle":
             slug = slugify(value)
             hint = f"for example {quote(slug)}" if slug else hint
@@ -352,6 +361,9 @@ def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list
     if keyword == "minimum":
         return [Finding(path, f"{value} is below {error.validator_value}", what)]
     return [Finding(path, error.message)]
+
+
+_OCTAL_12 = re.compile(r"0o[0-7][0-7_]*")
 
 
 def slugify(text: str) -> str:

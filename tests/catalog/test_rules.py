@@ -71,6 +71,34 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             "with at most 5 decimals, e.g. 25.00",
         ],
     ),
+    "YAML 1.1 number forms in prices are refused with the decimal to write": (
+        {
+            "a.yaml": (
+                "products:\n  - handle: a\n    name: A\n    sku: 0123\n"
+                "    price: 12:50\n    supply_price: 0123\n"
+                "  - handle: b\n    name: B\n    sku: B\n    price: 0x10\n    supply_price: 0b101\n"
+                "  - handle: c\n    name: C\n    sku: C\n    price: 0o17\n    supply_price: 012.5\n"
+                "  - handle: d\n    name: D\n    options: [Size]\n    variants:\n"
+                "      - {sku: D1, options: {Size: S}, price: 1:30, supply_price: 0.50}\n"
+            )
+        },
+        [
+            "catalog/a.yaml:4:10: products[0].sku: expected text, got the number 83 "
+            '(write it in quotes: "0123")',
+            "catalog/a.yaml:5:12: products[0].price: 12:50 is a YAML 1.1 base-60 number, "
+            "read as 770 (write the amount with a decimal point, e.g. 12.50)",
+            "catalog/a.yaml:6:19: products[0].supply_price: 0123 is a YAML 1.1 octal number, "
+            "read as 83 (write it without the leading zero: 123)",
+            "catalog/a.yaml:10:12: products[1].price: 0x10 is a YAML 1.1 hexadecimal number, "
+            "read as 16 (write it in decimal: 16)",
+            "catalog/a.yaml:11:19: products[1].supply_price: 0b101 is a YAML 1.1 binary number, "
+            "read as 5 (write it in decimal: 5)",
+            "catalog/a.yaml:15:12: products[2].price: 0o17 is a YAML 1.2 octal number, "
+            "not an amount (write it in decimal: 15)",
+            "catalog/a.yaml:21:46: products[3].variants[0].price: 1:30 is a YAML 1.1 base-60 "
+            "number, read as 90 (write the amount with a decimal point, e.g. 1.30)",
+        ],
+    ),
     "prices have at most 5 decimals and are finite": (
         {
             "a.yaml": (
