@@ -338,6 +338,7 @@ class _Parsed:
     values: Positions = field(default_factory=dict)  # path -> (line, column) of the value
     keys: Positions = field(default_factory=dict)  # path -> (line, column) of its key
     sources: dict[JsonPath, str] = field(default_factory=dict)  # plain non-text scalars, as written
+    unreadable: set[JsonPath] = field(default_factory=set)  # reported already: no second message
 
 
 class _Frame:
@@ -454,6 +455,8 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
             # e.g. an integer of more digits than Python converts, 2024-02-30, or !!int abc
             kind = tag.rsplit(":", 1)[-1]
             problem(at, f"{rules.quote(e.value)} cannot be read as a {_KIND_WORDS.get(kind, kind)}")
+            if path is not None:
+                out.unreadable.add(path)
             return e.value
 
     parser: Any = None
@@ -668,6 +671,8 @@ def _check_file(rel: str, raw: bytes) -> _FileResult:
     if isinstance(data, dict):
         findings.extend(rules.file_findings(data, root_file=rel == rules.ROOT_FILE))
     if parsed is not None:
+        if parsed.unreadable:
+            findings = [f for f in findings if f.path not in parsed.unreadable]
         findings.extend(_number_form_findings(parsed, {f.path for f in findings}))
     if findings:
         if parsed is None:

@@ -76,9 +76,11 @@ def parse_money(raw: Json) -> Decimal | None:
         return None
     try:
         value = Decimal(str(raw))
+        # The catalog's amounts are bounded (the schema's `money`); a store's answer is not, and
+        # one too long to quantize in 28 digits is no price the catalog could have written.
+        return store_money(value) if value.is_finite() else None
     except InvalidOperation:
         return None
-    return store_money(value) if value.is_finite() else None
 
 
 def barcode_type(code: str) -> str:

@@ -66,6 +66,7 @@ _KEYWORDS = frozenset(
         "maxLength",
         "pattern",
         "minimum",
+        "exclusiveMaximum",
         "minItems",
         "maxItems",
         "items",
@@ -112,6 +113,9 @@ class _Compiler:
         if "minimum" in schema:
             low = schema["minimum"]
             checks.append(lambda v: not _is_number(v) or not v < low)
+        if "exclusiveMaximum" in schema:
+            high = schema["exclusiveMaximum"]
+            checks.append(lambda v: not _is_number(v) or not v >= high)
         if {"minItems", "maxItems", "items"} & set(schema):
             checks.append(self.array(schema))
         if {"properties", "required", "additionalProperties"} & set(schema):
@@ -360,6 +364,11 @@ def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list
         return [Finding(path, f"is {len(value)} characters long, more than {limit}", what)]
     if keyword == "minimum":
         return [Finding(path, f"{value} is below {error.validator_value}", what)]
+    if keyword == "exclusiveMaximum":
+        if isinstance(value, float) and not math.isfinite(value):
+            return []  # `money_problem` says it is not an amount at all
+        limit = error.validator_value
+        return [Finding(path, f"{value} is too large: amounts are below {limit:,}", what)]
     return [Finding(path, error.message)]
 
 

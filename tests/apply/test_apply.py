@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 
 from reconciler.apply import ApplyEvent, apply_plan, is_done, remaining, stale_reasons
+from reconciler.catalog import load_catalog
 from reconciler.client import Client
 from reconciler.normalize import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
@@ -362,3 +364,26 @@ def test_a_family_create_with_an_unknown_outcome_owns_its_variants(harness: Harn
     assert 'variant "TEE-S" now exists in the store' in reasons
     pending = [("product", "tee")]
     assert stale_reasons(saved, now, catalog_digest=None, done=done, unsure=pending) == []
+
+
+def test_the_largest_allowed_amounts_apply_and_converge(harness: Harness, tmp_path: Path) -> None:
+    # The store answers prices as JSON numbers (doubles): the schema's bound, below 10^9 with 5
+    # decimals, is what reads back exactly as written.
+    directory = tmp_path / "catalog"
+    directory.mkdir()
+    (directory / "a.yaml").write_text(
+        "products:\n"
+        "  - {handle: big, name: Big, sku: BIG, price: 999999999.99999,"
+        " supply_price: '999999999.99999'}\n"
+        "  - handle: big-tee\n    name: Big Tee\n    price: 999999999.99999\n"
+        "    options: [Size]\n    variants:\n"
+        "      - {sku: BT-S, options: {Size: S}, supply_price: 999999999.99998}\n"
+        "      - {sku: BT-M, options: {Size: M}, price: 0.00001}\n",
+        encoding="utf-8",
+    )
+    wanted = load_catalog(directory)
+    _, result = harness.apply(wanted)
+    assert result.ok, [c for c in result.changes if c.outcome != "applied"]
+    again, _ = harness.plan(wanted)
+    assert not again.has_changes, [(c.key, c.fields) for c in again.all_changes()]
+    assert_store_holds(harness, wanted)

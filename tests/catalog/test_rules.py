@@ -66,9 +66,9 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         },
         [
             "catalog/a.yaml:4:12: products[0].price: -1 is below 0 "
-            "(an amount of at least 0 with at most 5 decimals, e.g. 25.00)",
-            'catalog/a.yaml:5:19: products[0].supply_price: "1,50" is not an amount of at least 0 '
-            "with at most 5 decimals, e.g. 25.00",
+            "(an amount from 0 to 999999999.99999 with at most 5 decimals, e.g. 25.00)",
+            'catalog/a.yaml:5:19: products[0].supply_price: "1,50" is not an amount from 0 to '
+            "999999999.99999 with at most 5 decimals, e.g. 25.00",
         ],
     ),
     "YAML 1.1 number forms in prices are refused with the decimal to write": (
@@ -97,6 +97,27 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             "not an amount (write it in decimal: 15)",
             "catalog/a.yaml:21:46: products[3].variants[0].price: 1:30 is a YAML 1.1 base-60 "
             "number, read as 90 (write the amount with a decimal point, e.g. 1.30)",
+        ],
+    ),
+    "prices are below 10^9, the most a double reads back to 5 decimals": (
+        {
+            "a.yaml": (
+                "products:\n  - handle: a\n    name: A\n    sku: A\n"
+                "    price: 1000000000\n    supply_price: '12345678901234567890'\n"
+                "  - handle: b\n    name: B\n    sku: B\n"
+                "    price: 999999999.99999\n    supply_price: '0999999999.99999'\n"
+                "  - handle: c\n    name: C\n    sku: C\n    price: 123456789012345678901234\n"
+            )
+        },
+        [
+            "catalog/a.yaml:5:12: products[0].price: 1000000000 is too large: amounts are below "
+            "1,000,000,000 (an amount from 0 to 999999999.99999 with at most 5 decimals, "
+            "e.g. 25.00)",
+            'catalog/a.yaml:6:19: products[0].supply_price: "12345678901234567890" is not an '
+            "amount from 0 to 999999999.99999 with at most 5 decimals, e.g. 25.00",
+            "catalog/a.yaml:15:12: products[2].price: 123456789012345678901234 is too large: "
+            "amounts are below 1,000,000,000 (an amount from 0 to 999999999.99999 with at most "
+            "5 decimals, e.g. 25.00)",
         ],
     ),
     "prices have at most 5 decimals and are finite": (

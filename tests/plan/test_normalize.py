@@ -78,6 +78,17 @@ def test_money_is_exact_at_the_stores_precision(raw: object, text: str) -> None:
     assert money_text(parse_money(raw)) == text
 
 
+@pytest.mark.parametrize("raw", [1e25, "9" * 24, "1e999999", 123456789012345678901234])
+def test_a_store_amount_too_long_for_any_catalog_is_no_price(raw: object) -> None:
+    # No InvalidOperation from quantizing past 28 digits: the plan writes the catalog's price.
+    assert parse_money(raw) is None
+
+
+@pytest.mark.parametrize("raw", [999999999.99999, "999999999.99999"])
+def test_the_largest_catalog_amount_reads_back_exactly(raw: object) -> None:
+    assert money_text(parse_money(raw)) == money_text(Decimal("999999999.99999"))
+
+
 def test_catalog_and_live_money_agree_whatever_the_spelling() -> None:
     assert money_text(Decimal("27")) == money_text(parse_money(27.0)) == "27.00"
 
