@@ -14,14 +14,18 @@ How YAML is read, and why:
   keys or anything irregular) and records no positions. Only when it gives up, or when a file has
   a problem, does the careful pass run: it records the line and column of every value, so a
   problem found by path (`products[3].variants[2].sku`) maps back to where it was written.
-- Limits: file size, nesting depth and the number of values aliases may add, so a "billion
-  laughs" file is refused as soon as its aliases add more than `MAX_ALIAS_VALUES` values.
+- Limits: file size, nesting depth, and the values and text aliases may add, so a "billion
+  laughs" file is refused as soon as its aliases add more than `MAX_ALIAS_VALUES` values, and a
+  small file aliasing one long description thousands of times as soon as they add more than
+  `MAX_ALIAS_BYTES` characters.
 
 The parse cache (`cache_path`) keeps, per file, the checked data of files that had no problems,
 keyed by the sha256 of their name and bytes; an unchanged file is neither parsed nor checked
-again. Cross-file checks (duplicate handles, SKUs, names, barcodes, spellings) and image checks
-run on every load. The cache is JSON, written atomically, and ignored when it is unreadable,
-corrupt or written by another version of this code.
+again. A file whose aliases add more text than the file holds is not cached (it costs a parse
+next time), so the cache stays a small multiple of the files it caches. Cross-file checks
+(duplicate handles, SKUs, names, barcodes, spellings) and image checks run on every load. The
+cache is JSON, written atomically, and ignored when it is unreadable, corrupt or written by
+another version of this code.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 20  # a catalog needs 5 levels; deep nesting is an attack or a mistake
 MAX_ALIAS_VALUES = 100_000  # values that aliases may add to one file
+MAX_ALIAS_BYTES = 4 * 1024 * 1024  # characters of text that aliases may add to one file
 SCHEMA_FILE = "catalog-file.schema.json"
 CACHE_FORMAT = 1
 
@@ -339,10 +344,11 @@ class _Parsed:
     keys: Positions = field(default_factory=dict)  # path -> (line, column) of its key
     sources: dict[JsonPath, str] = field(default_factory=dict)  # plain non-text scalars, as written
     unreadable: set[JsonPath] = field(default_factory=set)  # reported already: no second message
+    alias_bytes: int = 0  # characters of text aliases added
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "key", "key_at", "merges", "path", "size")
+    __slots__ = ("anchor", "container", "key", "key_at", "merges", "path", "size", "weight")
 
     def __init__(self, container: Any, path: JsonPath, anchor: str | None) -> None:
         self.container = container
@@ -352,6 +358,7 @@ class _Frame:
         self.key_at: tuple[int, int] = (0, 0)
         self.merges: list[tuple[object, tuple[int, int]]] = []
         self.size = 1
+        self.weight = 1  # characters of text in it, counting each value as at least one
 
 
 _NO_KEY = object()  # the mapping waits for a key
@@ -375,7 +382,7 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
     one, which yields events as it reads and has no such limit; only invalid files pay for it.
     """
     out = _Parsed(data=None, findings=[])
-    anchors: dict[str, tuple[object, int]] = {}
+    anchors: dict[str, tuple[object, int, int]] = {}  # name -> (value, values, characters)
     open_anchors: set[str] = set()
     added = 0  # values aliases have added so far
     stack: list[_Frame] = []
@@ -398,12 +405,13 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
             return (*top.path, top.key), False
         return None, False
 
-    def add(value: object, size: int, at: tuple[int, int], is_key: bool) -> None:
+    def add(value: object, size: int, weight: int, at: tuple[int, int], is_key: bool) -> None:
         if not stack:
             root.append(value)
             return
         top = stack[-1]
         top.size += size
+        top.weight += weight
         container = top.container
         if isinstance(container, list):
             container.append(value)
@@ -485,23 +493,24 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
                 if isinstance(frame.container, dict):
                     _merge(frame, problem)
                 if frame.anchor is not None:
-                    anchors[frame.anchor] = (frame.container, frame.size)
+                    anchors[frame.anchor] = (frame.container, frame.size, frame.weight)
                     open_anchors.discard(frame.anchor)
                 path, is_key = slot()
                 if is_key:
                     problem(frame_at(frame, out), "a key must be text, not a list or mapping")
                     stack[-1].key = _BAD_KEY
                     continue
-                add(frame.container, frame.size, at, False)
+                add(frame.container, frame.size, frame.weight, at, False)
                 continue
             path, is_key = slot()
             if path is not None and not is_key:
                 out.values[path] = at
             if cls is ScalarEvent:
                 value = scalar(e, at, path if not is_key else None)
+                weight = len(e.value) + 1
                 if e.anchor is not None:
-                    anchors[e.anchor] = (value, 1)
-                add(value, 1, at, is_key)
+                    anchors[e.anchor] = (value, 1, weight)
+                add(value, 1, weight, at, is_key)
             elif cls is AliasEvent:
                 if e.anchor in open_anchors:
                     problem(
@@ -513,8 +522,9 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
                 if e.anchor not in anchors:
                     problem(at, f"alias *{e.anchor} has no anchor &{e.anchor} before it")
                     raise _Fatal
-                value, size = anchors[e.anchor]
+                value, size, weight = anchors[e.anchor]
                 added += size
+                out.alias_bytes += weight
                 if added > MAX_ALIAS_VALUES:
                     problem(
                         at,
@@ -522,7 +532,15 @@ def _careful_build(text: str, parser_class: Any = _Parser) -> _Parsed:
                         "write the values out, or use fewer aliases",
                     )
                     raise _Fatal
-                add(value, size, at, is_key)
+                if out.alias_bytes > MAX_ALIAS_BYTES:
+                    problem(
+                        at,
+                        f"aliases add more than {MAX_ALIAS_BYTES // 1048576} MB of text to this "
+                        "file",
+                        "write the values out, or use fewer aliases of long text",
+                    )
+                    raise _Fatal
+                add(value, size, weight, at, is_key)
             elif cls is MappingStartEvent or cls is SequenceStartEvent:
                 if len(stack) >= MAX_DEPTH:
                     problem(
@@ -628,6 +646,7 @@ class _FileResult:
     problems: list[tuple[int, int, str, str, str | None]]  # (line, column, path, message, hint)
     data: dict[str, Any] | None  # the checked document; None if the file has problems
     raw: object = None  # the document as read, for the cross-file checks when it has problems
+    cacheable: bool = True  # False when aliases made the data much larger than the file
 
 
 def _decode(raw: bytes) -> tuple[str | None, list[tuple[int, int, str, str, str | None]]]:
@@ -680,7 +699,8 @@ def _check_file(rel: str, raw: bytes) -> _FileResult:
         problems.extend(_locate(f, parsed) for f in findings)
     if problems or not isinstance(data, dict):  # not a mapping: the schema has said so
         return _FileResult(problems, None, raw=data)
-    return _FileResult([], data)
+    # Text is cached about as long as it is written, except what aliases repeat.
+    return _FileResult([], data, cacheable=parsed is None or parsed.alias_bytes <= len(text))
 
 
 def _number_form_findings(parsed: _Parsed, reported: set[JsonPath]) -> list[Finding]:
@@ -836,7 +856,7 @@ class _Cache:
                 header.get("fingerprint") == _code_fingerprint()
                 and header.get("sha256") == hashlib.sha256(body).hexdigest()
             ):
-                blob = json.loads(body)
+                blob = json.loads(body.decode("utf-8", "surrogatepass"))
                 files, images = blob["files"], blob["images"]
                 if isinstance(files, dict) and isinstance(images, dict):
                     self.files, self.images = files, images
@@ -877,7 +897,11 @@ class _Cache:
             return
         try:
             blob = {"files": self.used_files, "images": self.used_images}
-            body = json.dumps(blob, default=_decimal_default, separators=(",", ":")).encode()
+            # Text as UTF-8, not \u escapes (half the size for most scripts); surrogatepass
+            # keeps a lone surrogate YAML allows ("\ud800") from losing the whole cache.
+            body = json.dumps(
+                blob, default=_decimal_default, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8", "surrogatepass")
             header = {
                 "fingerprint": _code_fingerprint(),
                 "sha256": hashlib.sha256(body).hexdigest(),
@@ -1157,7 +1181,8 @@ def _load_file(
     result = _check_file(rel, raw)
     problems = [Problem(shown, line, col, p, m, h) for line, col, p, m, h in result.problems]
     if result.data is not None:
-        cache_.put_file(key, result.data)
+        if result.cacheable:
+            cache_.put_file(key, result.data)
         return _LoadedFile(rel, shown, raw, result.data, result.data, [])
     return _LoadedFile(rel, shown, raw, None, result.raw, problems)
 
@@ -1242,6 +1267,7 @@ def dump_catalog(catalog: Catalog) -> str:
 
 
 __all__ = [
+    "MAX_ALIAS_BYTES",
     "MAX_ALIAS_VALUES",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",

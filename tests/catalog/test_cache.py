@@ -141,3 +141,45 @@ def test_an_unwritable_cache_only_costs_speed(write: Write, workdir: Path) -> No
     blocker.write_text("a file where the cache directory would be")
     catalog = load_catalog(Path("catalog"), cache_path=blocker / "parse-cache")
     assert catalog.products[0].handle == "tee"
+
+
+def _aliased_descriptions(description_chars: int, products: int) -> str:
+    lines = [
+        "products:",
+        f'  - {{handle: p0, name: P0, sku: S0, description: &d "{"x" * description_chars}"}}',
+    ]
+    lines += [
+        f"  - {{handle: p{i}, name: P{i}, sku: S{i}, supplier_code: CODE-{i:08d}, description: *d}}"
+        for i in range(1, products)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_of_long_text_is_refused_and_writes_no_cache_entry(
+    write: Write, workdir: Path
+) -> None:
+    # 1.8 MB aliasing one 65,000-character description 20,000 times: 1.3 GB once expanded.
+    path = write("a.yaml", _aliased_descriptions(65_000, 20_000))
+    assert 1_500_000 < path.stat().st_size < 2_000_000
+    cache = _cache(workdir)
+    [problem] = problems(cache_path=cache)
+    assert problem.startswith("catalog/a.yaml:")
+    assert "aliases add more than 4 MB of text to this file" in problem
+    assert not cache.exists() or cache.stat().st_size < 10_000
+
+
+def test_the_cache_stays_a_small_multiple_of_the_files_it_caches(
+    write: Write, workdir: Path
+) -> None:
+    # Allowed, but 50 aliases of 60,000 characters are 3 MB of text from a 64 KB file: it is
+    # read again next time rather than cached at 45 times its size.
+    aliased = write("aliased.yaml", _aliased_descriptions(60_000, 50))
+    plain = write("plain.yaml", TEE)
+    cache = _cache(workdir)
+    first = load_catalog(Path("catalog"), cache_path=cache)
+    assert sum(1 for p in first.products if p.description == "x" * 60_000) == 50
+    size = cache.stat().st_size
+    assert size < 4 * (aliased.stat().st_size + plain.stat().st_size)
+    assert size < aliased.stat().st_size  # the aliased file is not in it at all
+    again = load_catalog(Path("catalog"), cache_path=cache)
+    assert again == first
