@@ -69,6 +69,10 @@ class Objects:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all (a rejected request leaves no trace)."""

@@ -237,9 +237,15 @@ class SandboxStore:
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock, self._db.transaction():
-            self._settle_images()
-            yield
+        with self._lock:
+            if self._pending_images and not self._db.in_transaction:
+                # Processing that is due settles in a transaction of its own: settling inside
+                # the request's would be rolled back with a refused request, after the pending
+                # list had already let go of the image, leaving it `processing` for good.
+                with self._db.transaction():
+                    self._settle_images()
+            with self._db.transaction():
+                yield
 
     # -- seed --------------------------------------------------------------------------------
 

@@ -152,3 +152,13 @@ def test_at_most_250_images_per_product(sandbox_client: httpx.Client, product: s
         ok(upload(sandbox_client, product, PNG + n.to_bytes(2, "big")), 201)
     refused = upload(sandbox_client, product, PNG + b"one more")
     assert refused.status_code == 422 and "image" in refused.json()["fields"]
+
+
+def test_processing_settles_even_when_the_request_that_settles_it_fails(
+    sandbox_client: httpx.Client, product: str
+) -> None:
+    image_id = ok(upload(sandbox_client, product), 201)["data"]["id"]
+    time.sleep(0.05)  # processing is due; the next request settles it, then is refused
+    refused = sandbox_client.post("/api/2.0/products", json={"name": ""})
+    assert refused.status_code == 422
+    assert wait_until_uploaded(sandbox_client, image_id)["status"] == "uploaded"
