@@ -59,7 +59,48 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+# Request limits. The X-Series API documents none of these, so each is a [choice] of the sandbox
+# (in the sense of lightspeed-xseries.md): generous for any real catalog, and refused before a
+# hostile request costs memory or a stack. The client must not depend on them.
+# - A request body is at most MAX_BODY_BYTES: a 10 MB image (API notes 7) and its multipart
+#   wrapping. Larger: 413 Payload Too Large, judged by Content-Length before anything is read,
+#   and by counting what arrives when there is none.
+# - A JSON body is application/json (or a +json type, any charset); another declared type is
+#   415 Unsupported Media Type. A body without Content-Type is read as JSON, as a 2.0 store
+#   does for older clients. Image uploads take multipart/form-data only: otherwise 415.
+# - JSON nests at most MAX_JSON_DEPTH levels (a family create needs 5): deeper is 400.
+# - `name`, `handle`, `sku` and option values are at most MAX_NAME_CHARS characters, any other
+#   text MAX_TEXT_CHARS (a description): longer is 422 naming the field.
+MAX_BODY_BYTES = MAX_IMAGE_BYTES + 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_NAME_CHARS = 255
+MAX_TEXT_CHARS = 65_535
+_NAME_KEYS = frozenset({"name", "handle", "sku", "value", "attribute_value"})
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    return ApiError(415, "Unsupported Media Type", message)
+
+
+def payload_too_large() -> ApiError:
+    return ApiError(
+        413, "Payload Too Large", f"A request body can be at most {MAX_BODY_BYTES // 1048576} MB"
+    )
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 async def _json_body(request: Request) -> object:
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json_type(content_type):
+        raise unsupported_media_type(
+            f"Send the body as application/json, not {content_type.split(';', 1)[0].strip()}"
+        )
     raw = await request.body()
     if not raw.strip():
         raise bad_request("A JSON request body is required")
@@ -68,9 +109,43 @@ async def _json_body(request: Request) -> object:
         raise ValueError(f"{name} is not valid JSON")
 
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=refuse_constant)
+        body = json.loads(raw, parse_float=Decimal, parse_constant=refuse_constant)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as error:
         raise bad_request(f"Malformed JSON: {error}") from None
+    _check_shape(body)
+    return body
+
+
+def _too_deep() -> ApiError:
+    return bad_request(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _check_shape(body: object) -> None:
+    """Refuses JSON nested too deep (400) and text too long for its field (422, every field)."""
+    errors: dict[str, str] = {}
+    stack: list[tuple[object, str, int, str]] = [(body, "", 1, "")]
+    while stack:
+        value, path, depth, key = stack.pop()
+        if isinstance(value, str):
+            limit = MAX_NAME_CHARS if key in _NAME_KEYS else MAX_TEXT_CHARS
+            if len(value) > limit:
+                errors[path or "body"] = f"{key or 'text'} may be at most {limit:,} characters"
+            continue
+        if isinstance(value, dict):
+            items: list[tuple[str, object, str]] = [
+                (f"{path}.{k}" if path else str(k), v, str(k)) for k, v in value.items()
+            ]
+        elif isinstance(value, list):
+            items = [(f"{path}[{i}]", v, key) for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        stack.extend((v, p, depth + 1, k) for p, v, k in items)
+    if errors:
+        raise invalid(dict(sorted(errors.items())))
 
 
 def build_app(store: SandboxStore) -> Starlette:
@@ -201,7 +276,9 @@ def build_app(store: SandboxStore) -> Starlette:
 
     async def upload_image(request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise bad_request("Upload the image as multipart/form-data in the field 'image'")
+            raise unsupported_media_type(
+                "Upload the image as multipart/form-data in the field 'image'"
+            )
         async with request.form(max_files=1, max_fields=10) as form:
             upload = form.get("image")
             if not isinstance(upload, UploadFile):
@@ -367,6 +444,22 @@ async def _server_error(request: Request, error: Exception) -> Response:
     )
 
 
+def _limited(receive: Receive) -> Receive:
+    """`receive` that refuses a body growing past MAX_BODY_BYTES (one sent without a length)."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise payload_too_large()
+        return message
+
+    return limited
+
+
 class TrafficGate:
     """Pure ASGI middleware for `/api/` requests: count, authenticate, limit, inject faults."""
 
@@ -398,6 +491,13 @@ class TrafficGate:
             response = ApiJSONResponse(verdict.body, verdict.status, headers=verdict.headers)
             await response(scope, receive, send)
             return
+
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            response = ApiJSONResponse(payload_too_large().body(), 413, headers=verdict.headers)
+            await response(scope, receive, send)
+            return
+        receive = _limited(receive)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -55,7 +55,7 @@ def test_json_base64_and_wrong_field_uploads_are_refused(
 ) -> None:
     path = f"/api/2.0/products/{product}/actions/image_upload"
     as_json = sandbox_client.post(path, json={"image": "iVBORw0KGgo="})
-    assert as_json.status_code == 400 and "multipart" in as_json.json()["message"]
+    assert as_json.status_code == 415 and "multipart" in as_json.json()["message"]
     wrong_field = sandbox_client.post(path, files={"file": ("a.png", PNG, "image/png")})
     assert wrong_field.status_code == 422
     base64_text = sandbox_client.post(
