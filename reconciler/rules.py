@@ -425,7 +425,9 @@ class SchemaChecker:
         else:
             for error in self._validator("file").iter_errors(data):
                 findings.extend(schema_findings(error, ()))
-        return findings
+        # jsonschema reports each missing required key as an error of its own, and each error
+        # names every missing key: one message per problem.
+        return list(dict.fromkeys(findings))
 
 
 # --- semantic checks, one file ---------------------------------------------------------------

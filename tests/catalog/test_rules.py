@@ -32,6 +32,14 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             'catalog/a.yaml:4:5: products[0].prcie: unknown key "prcie" (did you mean "price"?)',
         ],
     ),
+    "a numeric key: one message for it and one per missing key": (
+        {"a.yaml": "products:\n  - {1: x}\n"},
+        [
+            'catalog/a.yaml:2:5: products[0]: missing required key "handle"',
+            'catalog/a.yaml:2:5: products[0]: missing required key "name"',
+            "catalog/a.yaml:2:6: a key must be text, not the number 1 (put the key in quotes)",
+        ],
+    ),
     "unknown top-level key": (
         {"a.yaml": "product:\n  - handle: x\n"},
         ['catalog/a.yaml:1:1: product: unknown key "product" (did you mean "products"?)'],
