@@ -28,6 +28,7 @@ from reconciler.cli.plan import ADOPT_IMAGES, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.client import Client
 from reconciler.errors import ApplyFailed, CatalogError, StalePlan
+from reconciler.model import Catalog
 from reconciler.normalize import Live
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
@@ -189,6 +190,9 @@ def apply(
             "adopts (make it with `catalog plan --adopt-images --out FILE`)."
         )
     saved = read_plan(plan_file) if plan_file is not None else None
+    # The catalog is checked before the state file is opened: an invalid catalog leaves no
+    # state file, lock event or ledger run behind.
+    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     target = ctx.target()
     who = actor(ctx.environ)
     host = socket.gethostname()
@@ -208,7 +212,7 @@ def apply(
         if saved is not None:
             plan = saved
         else:
-            plan, _ = build_plan(ctx, adopt_images=adopt_images, retailer_ttl=0)
+            plan, _ = build_plan(ctx, adopt_images=adopt_images, retailer_ttl=0, catalog=catalog)
         # build_plan has said which store it read; the apply's own connection stays quiet.
         console = (
             err
@@ -217,7 +221,7 @@ def apply(
         )
         with connect(target, console=console) as client:
             if saved is not None and plan_file is not None:
-                plan, live = _checked(saved, plan_file, client, state, ctx, who, host, err)
+                plan, live = _checked(saved, plan_file, client, state, ctx, catalog, who, host, err)
             else:
                 live = load_live(Cache(state))
                 # Written as is: the plan holds user text that Rich must not interpret.
@@ -270,6 +274,7 @@ def _checked(
     client: Client,
     state: State,
     ctx: Context,
+    catalog: Catalog,
     who: str,
     host: str,
     err: Console,
@@ -280,7 +285,6 @@ def _checked(
     ledger = Ledger(state)
     refresh(client, cache, retailer_ttl=0)  # the tax mode decides which price field is written
     live = load_live(cache)
-    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     label = ctx.target().label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
     done = ledger.applied_by_plan(saved.digest())

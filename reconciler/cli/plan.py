@@ -17,6 +17,7 @@ from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.validate import parse_cache_path
+from reconciler.model import Catalog
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
 from reconciler.refresh import (
@@ -90,14 +91,18 @@ def build_plan(
     excludes: tuple[str, ...] = (),
     adopt_images: bool = False,
     retailer_ttl: float = RETAILER_TTL_SECONDS,
+    catalog: Catalog | None = None,
 ) -> tuple[Plan, RefreshReport]:
     """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
     plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr.
 
     `retailer_ttl`: how old the cached retailer (its tax mode) may be; apply passes 0, so the
-    price field it writes is never chosen from a tax mode the store has since switched."""
+    price field it writes is never chosen from a tax mode the store has since switched.
+    `catalog`: the catalog when the caller has loaded it already (apply checks it before it
+    opens the state file)."""
     err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
-    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
+    if catalog is None:
+        catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
     target = ctx.target()
     with State(ctx.state_path) as state:
         cache = Cache(state)

@@ -14,6 +14,7 @@ from reconciler.cli.plan import git_commit
 from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
+from reconciler.state.lock import lock_events
 
 from .helpers import TOKEN, Cli, writes
 
@@ -164,3 +165,26 @@ def test_apply_reads_the_tax_mode_again_before_writing_a_price(
         ).json()["data"]
     assert rows and rows[0]["price_excluding_tax"] == 29.0  # the catalog's price, as exclusive
     assert cli.run("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_an_invalid_catalog_is_refused_before_the_state_file_is_touched(
+    cli: Cli, store: SandboxStore
+) -> None:
+    saved = cli.tmp / "plan.json"
+    assert cli.run("plan", "--out", str(saved)).returncode == 0
+    saved_state = cli.state.read_bytes()
+    cli.state.unlink()
+    (cli.catalog / "broken.yaml").write_text("products:\n  - {1: x}\n", encoding="utf-8")
+    for args in (("apply", "--auto-approve"), ("apply", str(saved))):
+        refused = cli.run(*args)
+        assert refused.returncode == 1, refused.stderr
+        assert "broken.yaml:2:5" in refused.stderr
+        assert not cli.state.exists()  # no state file, so no lock event or ledger run either
+    cli.state.write_bytes(saved_state)
+    with State(cli.state) as state:
+        before = (Ledger(state).runs(), lock_events(state))
+    refused = cli.run("apply", str(saved))
+    assert refused.returncode == 1
+    with State(cli.state) as state:
+        assert (Ledger(state).runs(), lock_events(state)) == before
+    assert writes(store) == 0
