@@ -1059,14 +1059,32 @@ def _plural(n: int, noun: str) -> str:
 
 
 def catalog_files(directory: Path) -> list[Path]:
-    """Every `*.yaml` / `*.yml` file under the directory, in a stable order, hidden ones skipped."""
+    """Every `*.yaml` / `*.yml` file under the directory, in a stable order, hidden ones skipped.
+
+    The extension is matched in any case (`b.YAML` is read, as a case-insensitive file system
+    would show it anyway). Links are listed like files; a link to a directory is listed when it
+    leads out of the catalog directory, so the loader refuses it rather than skip it silently.
+    """
     found: list[Path] = []
+    root = directory.resolve()
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            linked = Path(dirpath) / name
+            if linked.is_symlink() and not _inside(linked, root):
+                found.append(linked)
         for name in sorted(filenames):
-            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+            if name.lower().endswith((".yaml", ".yml")) and not name.startswith("."):
                 found.append(Path(dirpath) / name)
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether the path, links followed, is under `root` (itself resolved)."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError, ValueError):  # a link loop
+        return False
 
 
 def _shown(path: Path) -> str:
@@ -1108,13 +1126,14 @@ def validate_directory(
 def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, bytes]) -> Report:
     cache_ = _Cache(cache_path)
     loaded: list[_LoadedFile] = []
+    root = directory.resolve()
     paths = catalog_files(directory)
     known = {p.relative_to(directory).as_posix() for p in paths}
     paths.extend(directory / rel for rel in sorted(overrides) if rel not in known)
     for path in paths:
         rel = path.relative_to(directory).as_posix()
         shown = _shown(path)
-        loaded.append(_load_file(path, rel, shown, cache_, content=overrides.get(rel)))
+        loaded.append(_load_file(path, rel, shown, cache_, root, content=overrides.get(rel)))
     problems = [p for f in loaded for p in f.problems]
 
     for clash in rules.clashes([_as_dict(f.raw) for f in loaded]):
@@ -1148,13 +1167,18 @@ def _as_dict(raw: object) -> dict[str, Any]:
 
 
 def _load_file(
-    path: Path, rel: str, shown: str, cache_: _Cache, *, content: bytes | None = None
+    path: Path, rel: str, shown: str, cache_: _Cache, root: Path, *, content: bytes | None = None
 ) -> _LoadedFile:
     def fail(message: str, hint: str | None = None) -> _LoadedFile:
         return _LoadedFile(rel, shown, None, None, None, [Problem(shown, 1, 1, "", message, hint)])
 
     if content is not None:
         raw = content  # what a command is about to write, checked before it is written
+    elif not _inside(path, root):
+        return fail(
+            "a link to outside the catalog directory",
+            "copy the file into the catalog directory, or remove the link",
+        )
     else:
         try:
             st = path.stat()

@@ -147,10 +147,43 @@ def test_files_over_the_size_limit_are_refused_unread(catalog_dir: Path) -> None
 def test_only_regular_files_are_read(catalog_dir: Path) -> None:
     (catalog_dir / "zero.yaml").symlink_to("/dev/zero")
     os.mkfifo(catalog_dir / "pipe.yaml")
+    (catalog_dir / "inner").mkdir()
+    os.mkfifo(catalog_dir / "inner" / "pipe")
+    (catalog_dir / "inner.yaml").symlink_to(catalog_dir / "inner" / "pipe")
     assert problems() == [
+        "catalog/inner.yaml:1:1: not a regular file (catalog files must be plain files)",
         "catalog/pipe.yaml:1:1: not a regular file (catalog files must be plain files)",
-        "catalog/zero.yaml:1:1: not a regular file (catalog files must be plain files)",
+        "catalog/zero.yaml:1:1: a link to outside the catalog directory (copy the file into the "
+        "catalog directory, or remove the link)",
     ]
+
+
+def test_links_out_of_the_catalog_directory_are_refused(
+    write: Write, catalog_dir: Path, workdir: Path
+) -> None:
+    outside = workdir / "elsewhere"
+    outside.mkdir()
+    (outside / "x.yaml").write_text("products:\n  - {handle: x, name: X, sku: X}\n")
+    (catalog_dir / "x.yaml").symlink_to(outside / "x.yaml")
+    (catalog_dir / "more").symlink_to(outside)
+    write(".shared/a.yaml", "products:\n  - {handle: a, name: A, sku: A}\n")  # hidden
+    (catalog_dir / "a-link.yml").symlink_to(catalog_dir / ".shared" / "a.yaml")  # inside: read
+    report = check()
+    assert [str(p) for p in report.problems] == [
+        "catalog/more:1:1: a link to outside the catalog directory (copy the file into the "
+        "catalog directory, or remove the link)",
+        "catalog/x.yaml:1:1: a link to outside the catalog directory (copy the file into the "
+        "catalog directory, or remove the link)",
+    ]
+    assert report.files == 3
+
+
+def test_extensions_are_matched_in_any_case(write: Write) -> None:
+    write("b.YAML", "products:\n  - {handle: b, name: B, sku: B}\n")
+    write("c.Yml", "products:\n  - {handle: c, name: C, sku: C}\n")
+    catalog = check().catalog
+    assert catalog is not None
+    assert sorted(p.handle for p in catalog.products) == ["b", "c"]
 
 
 DEEP_FLOW = "[" * 100_000 + "]" * 100_000
