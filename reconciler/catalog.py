@@ -1038,6 +1038,8 @@ class Report:
     files: int = 0
     products: int = 0
     variants: int = 0
+    # What may be a mistake but a real store can hold (look-alike characters): said, not refused.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def files_with_problems(self) -> int:
@@ -1046,6 +1048,8 @@ class Report:
     def summary(self) -> str:
         """`2 problems in 1 file; 1,204 products, 5,310 variants checked`."""
         counts = f"{_plural(self.products, 'product')}, {_plural(self.variants, 'variant')} checked"
+        if self.warnings:
+            counts += f" ({_plural(len(self.warnings), 'warning')})"
         if not self.problems:
             return f"No problems in {_plural(self.files, 'file')}; {counts}"
         return (
@@ -1136,10 +1140,12 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
         loaded.append(_load_file(path, rel, shown, cache_, root, content=overrides.get(rel)))
     problems = [p for f in loaded for p in f.problems]
 
-    for clash in rules.clashes([_as_dict(f.raw) for f in loaded]):
+    check = rules.cross_check([_as_dict(f.raw) for f in loaded])
+    for clash in check.clashes:
         first_where = loaded[clash.first.file].where(clash.first.path)
         message, hint = rules.clash_message(clash, first_where)
         problems.append(loaded[clash.at.file].locate(Finding(clash.at.path, message, hint)))
+    warnings = sorted((loaded[i].locate(f) for i, f in check.warnings), key=Problem.sort_key)
 
     hashes, image_findings = _check_images(directory, loaded, cache_)
     problems.extend(loaded[i].locate(f) for i, f in image_findings)
@@ -1159,7 +1165,14 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
     catalog = None
     if not problems:
         catalog = _build([f.data for f in loaded if f.data is not None], hashes)
-    return Report(catalog, problems, files=len(loaded), products=products, variants=variants)
+    return Report(
+        catalog,
+        problems,
+        files=len(loaded),
+        products=products,
+        variants=variants,
+        warnings=warnings,
+    )
 
 
 def _as_dict(raw: object) -> dict[str, Any]:

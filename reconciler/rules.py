@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -755,12 +756,24 @@ class CrossCheck:
         # Every product's category, by case-folded path: the store only takes leaf categories.
         self._placed: dict[tuple[str, ...], list[_Where]] = {}
         self.clashes: list[Clash] = []
+        # (file, finding): SKUs, handles and names with invisible or look-alike characters.
+        self.warnings: list[tuple[int, Finding]] = []
+
+    def _lookalike(self, value: str, file: int, path: JsonPath, what: str) -> None:
+        finding = lookalike_finding(value, path, what)
+        if finding is not None:
+            self.warnings.append((file, finding))
 
     def _once(self, kind: str, value: str, file: int, path: JsonPath) -> bool:
         seen = self._unique[kind]
         # A handle is compared exactly, as the store holds it ("WATSON" is not "watson");
-        # SKUs, barcodes and names case-insensitively.
-        key = value if kind == "handle" else value.strip().casefold()
+        # SKUs (as a person sees them), barcodes and names case-insensitively.
+        if kind == "handle":
+            key = value
+        elif kind == "sku":
+            key = lookalike_key(value)
+        else:
+            key = value.strip().casefold()
         first = seen.get(key)
         if first is None:
             seen[key] = (value, file, path)
@@ -798,6 +811,8 @@ class CrossCheck:
             for i, entry in enumerate(entries if isinstance(entries, list) else ()):
                 if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                     path: JsonPath = (kind + "s", i, "name")
+                    if not entry["name"].isascii():
+                        self._lookalike(entry["name"], file, path, kind)
                     if self._once(kind, entry["name"], file, path):
                         self._spell(kind, entry["name"], file, path)
         tags = data.get("tags")
@@ -820,6 +835,11 @@ class CrossCheck:
                 value = p.get(key)
                 if isinstance(value, str):
                     once(key, value, file, ("products", i, key))
+                    if not value.isascii():
+                        self._lookalike(value, file, ("products", i, key), UNIQUE[key])
+            name = p.get("name")
+            if isinstance(name, str) and not name.isascii():
+                self._lookalike(name, file, ("products", i, "name"), "product name")
             for key in ("brand", "supplier"):
                 value = p.get(key)
                 if isinstance(value, str):
@@ -846,7 +866,11 @@ class CrossCheck:
                 # Inline `_once` for the two values every variant has: this loop is the hot one.
                 sku = v.get("sku")
                 if isinstance(sku, str):
-                    k = sku.strip().casefold()
+                    if sku.isascii():
+                        k = sku.strip().casefold()
+                    else:
+                        k = lookalike_key(sku)
+                        self._lookalike(sku, file, ("products", i, "variants", j, "sku"), "SKU")
                     if k in skus:
                         once("sku", sku, file, ("products", i, "variants", j, "sku"))
                     else:
@@ -889,15 +913,82 @@ def category_levels(category: object) -> tuple[str, ...] | None:
     return None
 
 
-def clashes(files: Sequence[Mapping[str, Any]]) -> list[Clash]:
-    """Every clash across the files' data (given in load order)."""
+# --- invisible and look-alike characters --------------------------------------------------------
+
+# Hyphens and minus signs that look like "-" (U+2011 NON-BREAKING HYPHEN comes from word
+# processors), and Cyrillic and Greek letters that look like Latin ones.
+_HYPHENS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_LOOKALIKE_LETTERS = dict(
+    zip(
+        "АВЕЅІЈКМНОРСТХУаеіјорсхуѕԁԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧοκν",
+        "ABESIJKMHOPCTXYaeijopcxysdqwABEZHIKMNOPTYXokv",
+        strict=True,
+    )
+)
+_SKELETON = str.maketrans({**dict.fromkeys(_HYPHENS, "-"), **_LOOKALIKE_LETTERS})
+
+
+def lookalike_key(text: str) -> str:
+    """What a person sees in a SKU: invisible characters dropped, spaces and hyphens of every
+    kind made plain, look-alike letters made Latin, compatibility forms (full-width letters)
+    folded, case folded. Two SKUs with one key cannot be told apart on a label or a screen."""
+    if text.isascii():
+        return text.strip().casefold()
+    folded = unicodedata.normalize("NFKC", text).translate(_SKELETON)
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    return " ".join(visible.split()).casefold()
+
+
+def lookalike_characters(text: str) -> list[str]:
+    """The invisible and look-alike characters in a text, each once, as `U+200B ZERO WIDTH
+    SPACE`: format characters, spaces other than the plain one, hyphens other than "-", and
+    Cyrillic or Greek letters that look Latin when the text also has Latin letters."""
+    if text.isascii():
+        return []
+    latin = any("a" <= c <= "z" or "A" <= c <= "Z" for c in text)
+    found: dict[str, None] = {}
+    for c in text:
+        if c.isascii():
+            continue
+        category = unicodedata.category(c)
+        if (
+            category == "Cf"
+            or category == "Zs"
+            or c in _HYPHENS
+            or (latin and c in _LOOKALIKE_LETTERS)
+        ):
+            found[f"U+{ord(c):04X} {unicodedata.name(c, 'UNNAMED')}"] = None
+    return list(found)
+
+
+def lookalike_finding(value: str, path: JsonPath, what: str) -> Finding | None:
+    """A warning for a SKU, handle or name holding invisible or look-alike characters. Only a
+    warning: a real store may hold it so, and its import must keep it as it is."""
+    found = lookalike_characters(value)
+    if not found:
+        return None
+    return Finding(
+        path,
+        f"{what} {quote(value)} contains {', '.join(found)}, which "
+        f"{'looks' if len(found) == 1 else 'look'} like plain text but is not",
+        "retype it with plain characters, unless the store holds it this way",
+    )
+
+
+def cross_check(files: Sequence[Mapping[str, Any]]) -> CrossCheck:
+    """Every clash and look-alike warning across the files' data (given in load order)."""
     check = CrossCheck()
     for i, data in enumerate(files):
         check.declarations(data, i)
     for i, data in enumerate(files):
         check.references(data, i)
     check.parent_categories()
-    return check.clashes
+    return check
+
+
+def clashes(files: Sequence[Mapping[str, Any]]) -> list[Clash]:
+    """Every clash across the files' data (given in load order)."""
+    return cross_check(files).clashes
 
 
 def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
@@ -919,6 +1010,14 @@ def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
             f"{quote(clash.first.value)}",
         )
     noun = UNIQUE[kind]
+    if kind == "sku" and clash.at.value.strip().casefold() != clash.first.value.strip().casefold():
+        differs = lookalike_characters(clash.at.value) or lookalike_characters(clash.first.value)
+        return (
+            f"{quote(clash.at.value)} looks the same as the SKU {quote(clash.first.value)} at "
+            f"{first_where}; they differ only by {', '.join(differs)}",
+            "SKUs that cannot be told apart on a label or screen are refused: declare each "
+            "SKU once, typed the same way",
+        )
     same = "" if clash.at.value == clash.first.value else f" as {quote(clash.first.value)}"
     return (
         f"{quote(clash.at.value)} is also declared{same} in {first_where}",

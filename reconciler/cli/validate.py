@@ -20,7 +20,8 @@ def parse_cache_path(state_path: Path) -> Path:
 
 
 def render_text(report: Report, *, color: bool) -> str:
-    """Every problem on one line, sorted by file and line, then the summary line."""
+    """Every problem on one line, sorted by file and line, then every warning, then the summary
+    line."""
     lines = []
     for p in report.problems:
         line = str(p)
@@ -28,6 +29,12 @@ def render_text(report: Report, *, color: bool) -> str:
             where = f"{p.file}:{p.line}:{p.column}:"
             line = click.style(where, bold=True) + line[len(where) :]
         lines.append(line)
+    for w in report.warnings:
+        where = f"{w.file}:{w.line}:{w.column}:"
+        label = click.style("warning:", fg="yellow") if color else "warning:"
+        lines.append(
+            f"{click.style(where, bold=True) if color else where} {label}{str(w)[len(where) :]}"
+        )
     summary = report.summary()
     if color:
         summary = click.style(summary, fg="red" if report.problems else "green")
@@ -44,6 +51,7 @@ def render_json(report: Report) -> str:
         "variants": report.variants,
         "files_with_problems": report.files_with_problems,
         "problems": [p.to_json() for p in report.problems],
+        "warnings": [w.to_json() for w in report.warnings],
         "summary": report.summary(),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)

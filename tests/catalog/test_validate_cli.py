@@ -115,3 +115,54 @@ def test_as_a_process_no_traceback_on_hostile_input(write: Write, workdir: Path)
     assert lines[0].startswith("catalog/a.yaml:1:1: not valid UTF-8")
     assert lines[1].startswith("catalog/b.yaml:1:21: nested deeper than 20 levels")
     assert lines[2] == "2 problems in 2 files; 0 products, 0 variants checked"
+
+
+LOOKALIKES = (
+    'brands: [{name: "Acme\\u00a0Co"}]\n'
+    "products:\n"
+    '  - {handle: tee, name: "\\u0421lassic Tee", sku: "TEE\\u200b"}\n'
+    "  - handle: a\n    name: A\n    options: [Size]\n    variants:\n"
+    "      - {sku: TEE-S, options: {Size: S}}\n"
+    '      - {sku: "TEE\\u2011S", options: {Size: M}}\n'
+)
+
+
+def test_lookalike_characters_warn_and_lookalike_skus_clash(
+    write: Write, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("a.yaml", LOOKALIKES)
+    code, out, _ = run(capsys, "validate")
+    assert code == 1
+    hint = "(retype it with plain characters, unless the store holds it this way)"
+    assert out.splitlines() == [
+        'catalog/a.yaml:9:15: products[1].variants[1].sku: "TEE\u2011S" looks the same as the '
+        'SKU "TEE-S" at catalog/a.yaml:8:15; they differ only by U+2011 NON-BREAKING HYPHEN '
+        "(SKUs that cannot be told apart on a label or screen are refused: declare each SKU "
+        "once, typed the same way)",
+        'catalog/a.yaml:1:17: warning: brands[0].name: brand "Acme\\xa0Co" contains U+00A0 '
+        f"NO-BREAK SPACE, which looks like plain text but is not {hint}",
+        'catalog/a.yaml:3:25: warning: products[0].name: product name "\u0421lassic Tee" '
+        "contains U+0421 CYRILLIC CAPITAL LETTER ES, which looks like plain text but is not "
+        f"{hint}",
+        'catalog/a.yaml:3:50: warning: products[0].sku: SKU "TEE\\u200b" contains U+200B ZERO '
+        f"WIDTH SPACE, which looks like plain text but is not {hint}",
+        'catalog/a.yaml:9:15: warning: products[1].variants[1].sku: SKU "TEE\u2011S" contains '
+        f"U+2011 NON-BREAKING HYPHEN, which looks like plain text but is not {hint}",
+        "1 problem in 1 file; 2 products, 2 variants checked (4 warnings)",
+    ]
+
+
+def test_warnings_alone_leave_the_catalog_valid(
+    write: Write, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real store's untidy names import as they are: a warning, never a refusal.
+    write("a.yaml", LOOKALIKES.replace('"TEE\\u2011S"', "TEE-M"))
+    code, out, _ = run(capsys, "validate", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["valid"] is True and doc["problems"] == []
+    assert [(w["path"], w["line"]) for w in doc["warnings"]] == [
+        ("brands[0].name", 1),
+        ("products[0].name", 3),
+        ("products[0].sku", 3),
+    ]
