@@ -1162,6 +1162,9 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
             )
     cache_.save()
     problems.sort(key=Problem.sort_key)
+    # A value already refused (a handle the schema does not take) gets no warning as well.
+    refused = {(p.file, p.path) for p in problems}
+    warnings = [w for w in warnings if (w.file, w.path) not in refused]
     catalog = None
     if not problems:
         catalog = _build([f.data for f in loaded if f.data is not None], hashes)

@@ -835,7 +835,7 @@ class CrossCheck:
                 value = p.get(key)
                 if isinstance(value, str):
                     once(key, value, file, ("products", i, key))
-                    if not value.isascii():
+                    if not value.isascii() and key != "barcode":
                         self._lookalike(value, file, ("products", i, key), UNIQUE[key])
             name = p.get("name")
             if isinstance(name, str) and not name.isascii():

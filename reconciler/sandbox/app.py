@@ -66,8 +66,8 @@ def _base_url(request: Request) -> str:
 #   wrapping. Larger: 413 Payload Too Large, judged by Content-Length before anything is read,
 #   and by counting what arrives when there is none.
 # - A JSON body is application/json (or a +json type, any charset); another declared type is
-#   415 Unsupported Media Type. A body without Content-Type is read as JSON, as a 2.0 store
-#   does for older clients. Image uploads take multipart/form-data only: otherwise 415.
+#   415 Unsupported Media Type. A body without Content-Type is read as JSON (lenient to a
+#   hand-written call). Image uploads take multipart/form-data only: otherwise 415.
 # - JSON nests at most MAX_JSON_DEPTH levels (a family create needs 5): deeper is 400.
 # - `name`, `handle`, `sku` and option values are at most MAX_NAME_CHARS characters, any other
 #   text MAX_TEXT_CHARS (a description): longer is 422 naming the field.
