@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -176,9 +176,8 @@ class _Edits:
     def __init__(self, source: CatalogSource) -> None:
         self.source = source
         self.by_file: dict[str, list[Edit]] = defaultdict(list)
-        self.changes: dict[str, list[ValueChange]] = defaultdict(list)
+        self.changes: dict[str, list[tuple[JsonPath, ValueChange]]] = defaultdict(list)
         self.paths: set[tuple[str, JsonPath]] = set()
-        self.documents: dict[str, Document] = {}
 
     def add(
         self,
@@ -196,20 +195,19 @@ class _Edits:
             return  # a family value changed once for all its variants
         self.paths.add((place.rel, full))
         self.by_file[place.rel].append(Edit(full, value))
-        document = self.documents.get(place.rel)
-        if document is None:
-            document = Document(self.source.texts[place.rel].removeprefix("\ufeff"))
-            self.documents[place.rel] = document
-        line = document.line_of(full)
+        line = 0  # set from the edited file once it is written (`_finish`)
         self.changes[place.rel].append(
-            ValueChange(
-                self.source.shown(place.rel),
-                line,
-                key,
-                field_name,
-                before,
-                _json(value),
-                source_lines,
+            (
+                full,
+                ValueChange(
+                    self.source.shown(place.rel),
+                    line,
+                    key,
+                    field_name,
+                    before,
+                    _json(value),
+                    source_lines,
+                ),
             )
         )
 
@@ -703,7 +701,11 @@ def _finish(edits: _Edits, result: WriteBack) -> WriteBack:
             result.refused[rel] = f"{edits.source.shown(rel)} was left untouched: {exc}."
             continue
         result.files[rel] = new_text.encode("utf-8")
-        result.changes.extend(edits.changes[rel])
+        # Lines as they are in the edited file (keys added above shift what follows).
+        edited = Document(new_text.removeprefix("\ufeff"))
+        result.changes.extend(
+            replace(change, line=edited.line_of(path)) for path, change in edits.changes[rel]
+        )
     return result
 
 

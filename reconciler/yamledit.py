@@ -279,6 +279,7 @@ class _Editor(Document):
     def apply(self, edit: Edit) -> None:
         *parents, last = edit.path
         node = self.root
+        flow = node.flow  # inside a flow collection, `,[]{}` end a plain scalar
         for i, part in enumerate(parents):
             child = self._child(node, part)
             if child is None or child.kind == "alias":
@@ -288,13 +289,14 @@ class _Editor(Document):
                     "values inside it"
                 )
             node = child
+            flow = flow or node.flow
         if node.kind != "map" or not isinstance(last, str):
             raise EditError(f"{format_path(tuple(parents))} is not a mapping")
         target = _find(node, last)
         if target is None:
             self._insert(node, last, edit.value)
         else:
-            self._replace(target, edit.value)
+            self._replace(target, edit.value, flow=flow)
 
     def _child(self, node: _Node, part: str | int) -> _Node | None:
         if node.kind == "map" and isinstance(part, str):
@@ -303,7 +305,7 @@ class _Editor(Document):
             return node.items[part]
         return None
 
-    def _replace(self, node: _Node, value: Value) -> None:
+    def _replace(self, node: _Node, value: Value, *, flow: bool) -> None:
         if isinstance(value, list):
             self._replace_list(node, value)
             return
@@ -314,23 +316,9 @@ class _Editor(Document):
             return
         if node.kind not in ("scalar", "alias"):
             raise EditError(f"line {node.line}: a list or mapping stands where a value is expected")
-        flow = self._in_flow(node)
         self.splices.append(
             _Splice(node.start, node.end, _scalar(value, style=_style_of(node), flow=flow))
         )
-
-    def _in_flow(self, node: _Node) -> bool:
-        """Whether the node sits inside a flow collection (where `,[]{}` end a plain scalar)."""
-        stack = [(self.root, False)]
-        while stack:
-            current, flow = stack.pop()
-            if current is node:
-                return flow
-            inner = flow or current.flow
-            for k, v in current.pairs:
-                stack.extend([(k, inner), (v, inner)])
-            stack.extend((i, inner) for i in current.items)
-        return False
 
     def _replace_list(self, node: _Node, items: list[str]) -> None:
         if node.kind == "seq" and not node.flow and node.items:

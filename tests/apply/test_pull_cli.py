@@ -109,3 +109,23 @@ def test_pull_only_the_targeted_product_and_field(cli: Cli) -> None:
     assert "Edited in the back office" not in (cli.catalog / "apparel.yaml").read_text()
     unknown = cli.run("pull", "--field", "colour")
     assert unknown.returncode == 64 and "--field 'colour'" in unknown.stderr
+
+
+def test_a_file_that_would_become_invalid_is_left_untouched(cli: Cli) -> None:
+    """A barcode typed in the back office with a wrong check digit: the catalog refuses it."""
+    assert cli.run("apply", "--auto-approve").returncode == 0
+    codes = [{"type": "CUSTOM", "code": "TEE-S-BLK"}, {"type": "EAN", "code": "9300000000058"}]
+    _edit_store(cli, _remote_id(cli, "variant", "TEE-S-BLK"), {"details": {"product_codes": codes}})
+    _edit_store(
+        cli,
+        _remote_id(cli, "product", "trail-runner"),
+        {"common": {"description": "<p>Edited in the back office</p>"}},
+    )
+    pulled = cli.run("pull")
+    assert pulled.returncode == 1
+    assert (cli.catalog / "apparel.yaml").read_bytes() == (EXAMPLE / "apparel.yaml").read_bytes()
+    [sentence] = [line for line in pulled.stdout.splitlines() if "left untouched" in line]
+    assert "apparel.yaml was left untouched: with these changes it would be invalid (" in sentence
+    assert 'barcode "9300000000058" has a wrong check digit' in sentence
+    # The other file's drift was taken.
+    assert "Edited in the back office" in (cli.catalog / "footwear.yaml").read_text()

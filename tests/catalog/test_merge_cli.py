@@ -195,3 +195,18 @@ def test_a_legacy_encoded_supplier_file_is_read_and_said_so(catalog_dir: Path) -
     assert done.returncode == 0, done.stderr
     assert "GIFT-WRAP: supply price (none) -> 1.25" in done.stdout
     assert "cp1252" in done.stderr.lower() or "windows-1252" in done.stderr.lower()
+
+
+def test_lines_are_those_of_the_edited_file(catalog_dir: Path) -> None:
+    """A key added above shifts what follows: each change names its line after the edit."""
+    csv = _supplier(catalog_dir.parent, "sku,cost,rrp\nGIFT-WRAP,1.10,3.95\nGIFT-CARD-50,40.00,\n")
+    done = _run(catalog_dir, str(csv), "--map", "cost=supply_price", "--map", "rrp=price")
+    assert done.returncode == 0, done.stderr
+    lines = (catalog_dir / "home.yaml").read_text().splitlines()
+    for out in done.stdout.splitlines()[:-1]:
+        where, _, rest = out.partition(": ")
+        number = int(where.rsplit(":", 1)[1])
+        _key, _, change = rest.partition(": ")
+        field = "supply_price" if change.startswith("supply price") else "price"
+        assert lines[number - 1].strip().startswith(f"{field}: "), out
+    assert "home.yaml:17: GIFT-CARD-50: supply price (none) -> 40.00" in done.stdout
