@@ -709,24 +709,25 @@ def _finish(edits: _Edits, result: WriteBack) -> WriteBack:
     return result
 
 
+def _names(problem_file: str, rel: str) -> bool:
+    """Whether a problem's file (as the validator shows it) is the catalog file `rel`."""
+    shown = Path(problem_file).as_posix()
+    return shown == rel or shown.endswith("/" + rel)
+
+
 def check(result: WriteBack, directory: Path) -> WriteBack:
     """Validate the catalog as it would be with the new files; a file the validator finds a
     problem in is dropped from `files` and named in `refused` (its changes dropped too)."""
     while result.files:
         report = validate_directory(directory, overrides=result.files)
-        bad = {
-            rel
-            for rel in result.files
-            for p in report.problems
-            if Path(p.file).as_posix().endswith(rel)
-        }
+        bad = {rel for rel in result.files for p in report.problems if _names(p.file, rel)}
         if not report.problems:
             break
         if not bad:  # a problem in a file we did not touch, caused by ours (a clash)
             bad = set(result.files)
         for rel in sorted(bad):
             first = next(
-                (p for p in report.problems if Path(p.file).as_posix().endswith(rel)),
+                (p for p in report.problems if _names(p.file, rel)),
                 report.problems[0],
             )
             result.refused[rel] = (
@@ -736,6 +737,7 @@ def check(result: WriteBack, directory: Path) -> WriteBack:
             del result.files[rel]
             shown = (directory / rel).as_posix()
             result.changes = [c for c in result.changes if c.file != shown]
+    result.created = [c.key for c in result.changes if c.field == "product"]
     return result
 
 
