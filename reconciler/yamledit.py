@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -184,7 +185,17 @@ def _scalar(value: str | bool | int | Decimal, *, style: str, flow: bool) -> str
         quoted = "'" + text.replace("'", "''") + "'"
         if _reads_as(quoted, value, flow=flow):
             return quoted
-    return json.dumps(text, ensure_ascii=False)
+    return _double_quoted(text)
+
+
+# Characters YAML does not allow raw in a document, or reads as line breaks (NEL, LS, PS): a
+# double-quoted scalar escapes them (JSON already escapes the C0 controls).
+_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+
+
+def _double_quoted(text: str) -> str:
+    """JSON's string syntax is YAML's double-quoted style; a few more characters are escaped."""
+    return _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def scalar_text(value: str | bool | int | Decimal) -> str:

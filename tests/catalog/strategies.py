@@ -185,3 +185,8 @@ documents = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=5),
     max_leaves=25,
 )
+
+
+# Any text at all, as a store or a supplier's file may hand it over (controls, line separators,
+# quotes, YAML syntax), short of lone surrogates, which no file can hold.
+any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.catalog import catalog_files, parse_yaml, validate_directory
 from reconciler.yamledit import Edit, EditError, edit_text
+
+from .strategies import any_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "catalog"
 
@@ -166,3 +170,29 @@ def test_removed_diff_is_one_line_per_value_in_a_flow_mapping() -> None:
     removed, added = _diff(text, out)
     assert added == ["  - {sku: A, price: 2}  # note", "  - {sku: B, price: 3.00}"]
     assert len(removed) == 2
+
+
+# Where a value can stand: plain in a block mapping, double-quoted and plain inside flow
+# mappings, and a key the mapping lacks (block and flow).
+PLACES = [
+    ("products", 0, "supplier_code"),
+    ("products", 0, "variants", 0, "barcode"),
+    ("products", 0, "variants", 1, "options", "Size"),
+    ("products", 3, "supplier_code"),
+    ("products", 1, "variants", 0, "supplier_code"),
+    ("products", 0, "variants", 2, "supplier_code"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=any_text, place=st.sampled_from(PLACES))
+def test_any_text_is_written_exactly_on_one_line(value: str, place: tuple[str | int, ...]) -> None:
+    """Whatever text a store or supplier hands us, it reads back exactly, on one line."""
+    text = (EXAMPLE / "apparel.yaml").read_text()
+    out = edit_text(text, [Edit(place, value)])
+    got: Any = parse_yaml(out)
+    for part in place:
+        got = got[part]
+    assert got == value
+    removed, added = _diff(text, out)
+    assert len(added) == 1 and len(removed) <= 1
