@@ -6,12 +6,14 @@ anchors, line endings and a byte-order mark all stay as they were, so `git diff`
 the changed values.
 
 Why splice text rather than round-trip through ruamel.yaml: ruamel re-emits the whole document
-from its own model. On this project's example catalogs a load-and-dump with no edit at all
-already changes lines (flow mappings re-spaced, long flow lines folded at its width, indentation
-of block sequences made uniform per document), and those settings are global while real files
-mix styles. A merchandiser reviewing a supplier price update must see one line per price, so the
-editor works like a person with a text editor: the parser (the same libyaml events the loader
-reads) says where each value starts and ends, and only those characters are replaced.
+from its own model. Measured on this project's five example catalogs (366 lines), a load and
+dump with no edit at all: with ruamel's default settings 654 diff lines (every block list
+re-indented); with its indentation set to this project's (mapping 2, sequence 4, offset 2)
+still 18 diff lines, the four flow mappings longer than its line width folded onto two lines.
+Those settings are global to a document, while real files mix styles. A merchandiser reviewing
+a supplier price update must see one line per price, so the editor works like a person with a
+text editor: the parser (the same libyaml events the loader reads) says where each value starts
+and ends, and only those characters are replaced.
 
 How each edit is written:
 - A scalar keeps its style when the new value reads back the same in it (a plain `25.00` stays
