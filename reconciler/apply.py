@@ -47,7 +47,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 from reconciler.client import Client
-from reconciler.errors import ApiError, CatalogError, TransportError
+from reconciler.errors import ApiError, CatalogError, TransportError, Unconfirmed
 from reconciler.model import name_key
 from reconciler.normalize import (
     Live,
@@ -1223,7 +1223,7 @@ class _Done:
 def _execute(step: Step, client: Client, counter: WriteCounter) -> _Done:
     try:
         return _Done(learned=step.run(client, counter))
-    except TransportError as exc:
+    except (TransportError, Unconfirmed) as exc:
         return _Done(error=str(exc), unknown=step.intent is not None)
     except CatalogError as exc:
         return _Done(error=str(exc))

@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from reconciler.errors import ApiError, TransportError
+from reconciler.errors import ApiError, TransportError, Unconfirmed
 
 Json = Any
 
@@ -286,8 +286,12 @@ class Client:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Json:
-        """GET any API path (e.g. `/api/2.0/products/{id}`) and return the parsed body."""
-        return self._request("GET", path, params=params, safe=True)
+        """GET any API path (e.g. `/api/2.0/products/{id}`) and return the parsed body, which
+        is always a JSON object (anything else is not the API speaking: ApiError)."""
+        body = self._request("GET", path, params=params, safe=True, empty_ok=False)
+        if not isinstance(body, dict):
+            raise self._unconfirmed("GET", path, 200, "a JSON object")
+        return body
 
     def list_page(
         self,
@@ -383,8 +387,11 @@ class Client:
 
         Not retried when the outcome is unknown: raises TransportError instead.
         """
-        data = self._request("POST", "/api/2.0/products", json=body, safe=False).get("data")
-        return [str(i) for i in (data or [])]
+        path = "/api/2.0/products"
+        data = _data(self._request("POST", path, json=body, safe=False))
+        if not isinstance(data, list) or not data or not all(_is_id(i) for i in data):
+            raise self._unconfirmed("POST", path, None, "the new product ids")
+        return [str(i) for i in data]
 
     def update_product(
         self,
@@ -395,36 +402,49 @@ class Client:
     ) -> Json:
         """PUT /2.1/products/{id}: `common` for the whole family, `details` for this row.
 
-        Idempotent, so retried. Some stores answer with an empty body: that gives None.
+        Idempotent, so retried. Some stores answer with an empty body (API notes 6.4): that
+        gives None and counts as done; any other body must be the documented `{"data": {...}}`.
         """
         body: dict[str, Json] = {}
         if common:
             body["common"] = dict(common)
         if details:
             body["details"] = dict(details)
-        answer = self._request("PUT", f"/api/2.1/products/{product_id}", json=body, safe=True)
-        return answer.get("data") if isinstance(answer, dict) else None
+        path = f"/api/2.1/products/{product_id}"
+        answer = self._request("PUT", path, json=body, safe=True, empty_ok=True)
+        if answer is None:
+            return None
+        data = _data(answer)
+        if not isinstance(data, dict):
+            raise self._unconfirmed("PUT", path, None, "the updated product")
+        return data
 
     def add_variant(self, *, common: Mapping[str, Json], details: Mapping[str, Json]) -> Json:
         """POST /2.1/products: one new variant in an existing family (not retried blindly)."""
         body = {"common": dict(common), "details": dict(details)}
-        return self._request("POST", "/api/2.1/products", json=body, safe=False).get("data")
+        path = "/api/2.1/products"
+        data = _data(self._request("POST", path, json=body, safe=False))
+        if not isinstance(data, dict) or not (
+            _is_id(data.get("id")) or _is_id(data.get("product_id"))
+        ):
+            raise self._unconfirmed("POST", path, None, "the new variant's id")
+        return data
 
     def delete_product(self, product_id: str, *, whole_family: bool = False) -> None:
         path = f"/api/2.0/products/{product_id}" + ("/all" if whole_family else "")
-        self._request("DELETE", path, safe=True)
+        self._request("DELETE", path, safe=True, empty_ok=True)  # 200, no body documented
 
     def create_brand(self, name: str, description: str | None = None) -> str:
         return self._create_named("/api/2.0/brands", name, description)
 
     def update_brand(self, brand_id: str, body: Mapping[str, Json]) -> Json:
-        return self._request("PUT", f"/api/2.0/brands/{brand_id}", json=body, safe=True)
+        return self._update_named(f"/api/2.0/brands/{brand_id}", body)
 
     def create_supplier(self, name: str, description: str | None = None) -> str:
         return self._create_named("/api/2.0/suppliers", name, description)
 
     def update_supplier(self, supplier_id: str, body: Mapping[str, Json]) -> Json:
-        return self._request("PUT", f"/api/2.0/suppliers/{supplier_id}", json=body, safe=True)
+        return self._update_named(f"/api/2.0/suppliers/{supplier_id}", body)
 
     def create_tag(self, name: str) -> str:
         return self._create_named("/api/2.0/tags", name, None)
@@ -432,9 +452,11 @@ class Client:
     def create_variant_attribute(self, name: str) -> Json:
         """POST /variant_attributes -> the created attribute `{id, name, ...}` (201)."""
         body = {"name": name}
-        return self._request("POST", "/api/2.0/variant_attributes", json=body, safe=False).get(
-            "data"
-        )
+        path = "/api/2.0/variant_attributes"
+        data = _data(self._request("POST", path, json=body, safe=False))
+        if not isinstance(data, dict) or not _is_id(data.get("id")):
+            raise self._unconfirmed("POST", path, None, "the new attribute's id")
+        return data
 
     def bulk_categories(self, categories: Sequence[Mapping[str, Json]]) -> list[Json]:
         """POST /product_categories/bulk: create (and update) many categories in one call.
@@ -442,8 +464,13 @@ class Client:
         Entries may reference each other through `payload_id` / `payload_parent_category_id`.
         """
         body = {"categories": [dict(c) for c in categories]}
-        answer = self._request("POST", "/api/2.0/product_categories/bulk", json=body, safe=False)
-        return list(answer.get("data") or [])
+        path = "/api/2.0/product_categories/bulk"
+        data = _data(self._request("POST", path, json=body, safe=False))
+        if not isinstance(data, list) or not all(
+            isinstance(e, dict) and _is_id(e.get("id")) for e in data
+        ):
+            raise self._unconfirmed("POST", path, None, "the categories it saved")
+        return data
 
     def upload_image(
         self, product_id: str, *, filename: str, content: bytes, media_type: str
@@ -453,19 +480,30 @@ class Client:
         Retried like an idempotent call: the store reuses an image when the very same file is
         uploaded to the same product again (API notes section 7).
         """
-        return self._request(
-            "POST",
-            f"/api/2.0/products/{product_id}/actions/image_upload",
-            files={"image": (filename, content, media_type)},
-            safe=True,
-        ).get("data")
+        path = f"/api/2.0/products/{product_id}/actions/image_upload"
+        files = {"image": (filename, content, media_type)}
+        data = _data(self._request("POST", path, files=files, safe=True))
+        if not isinstance(data, dict) or not _is_id(data.get("id")):
+            raise self._unconfirmed("POST", path, None, "the uploaded image's id")
+        return data
 
     def set_image_position(self, image_id: str, position: int) -> Json:
         body = {"position": position}
-        return self._request("PUT", f"/api/2.0/product_images/{image_id}", json=body, safe=True)
+        path = f"/api/2.0/product_images/{image_id}"
+        data = _data(self._request("PUT", path, json=body, safe=True))
+        if not isinstance(data, dict):
+            raise self._unconfirmed("PUT", path, None, "the moved image")
+        return data
 
     def delete_image(self, image_id: str) -> None:
-        self._request("DELETE", f"/api/2.0/product_images/{image_id}", safe=True)
+        # 204 without a body, as documented.
+        self._request("DELETE", f"/api/2.0/product_images/{image_id}", safe=True, empty_ok=True)
+
+    def delete_named(self, kind: str, object_id: str) -> None:
+        """DELETE a brand, supplier or tag (`kind` as in FEED_PATHS); 200 with a JSON body."""
+        path = f"{FEED_PATHS[kind]}/{object_id}"
+        if not isinstance(self._request("DELETE", path, safe=True), dict):
+            raise self._unconfirmed("DELETE", path, None, "a JSON object")
 
     def download(self, url: str) -> bytes:
         """The bytes of an image URL the store reported (its CDN), retried like a read.
@@ -509,8 +547,35 @@ class Client:
         body: dict[str, Json] = {"name": name}
         if description is not None:
             body["description"] = description
-        data = self._request("POST", path, json=body, safe=False).get("data")
-        return str(data["id"] if isinstance(data, dict) else data)
+        data = _data(self._request("POST", path, json=body, safe=False))
+        new_id = data.get("id") if isinstance(data, dict) else data
+        if not _is_id(new_id):
+            raise self._unconfirmed("POST", path, None, "the new object's id")
+        return str(new_id)
+
+    def _update_named(self, path: str, body: Mapping[str, Json]) -> Json:
+        # Each kind answers in its own published shape: `{"data": {"id"}}`, `{"id"}` or
+        # `{"data": "<id>"}`; all of them name the object.
+        answer = self._request("PUT", path, json=body, safe=True)
+        data = _data(answer)
+        found = data.get("id") if isinstance(data, dict) else data
+        if found is None and isinstance(answer, dict):
+            found = answer.get("id")
+        if not _is_id(found):
+            raise self._unconfirmed("PUT", path, None, "the updated object's id")
+        return answer
+
+    def _unconfirmed(self, method: str, path: str, status: int | None, what: str) -> Unconfirmed:
+        """The store answered, but not in the documented shape: nothing counts as done."""
+        return Unconfirmed(
+            f"{method} {path} was not confirmed: the answer"
+            + (f" ({status})" if status else "")
+            + f" lacks {what}, so nothing is recorded as applied; check that {self.base_url} "
+            "is the Lightspeed X-Series API itself (not a proxy or a login page), then rerun.",
+            status=status,
+            method=method,
+            path=path,
+        )
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -523,10 +588,13 @@ class Client:
         json: Json = None,
         files: Mapping[str, Any] | None = None,
         safe: bool,
+        empty_ok: bool = False,
     ) -> Json:
         """Send one API request with pacing, 429 waits and (when `safe`) retries.
 
-        Returns the parsed JSON body ({} for an empty one).
+        Returns the parsed JSON body. Only a 2xx answer is an answer: a redirect is never
+        followed nor taken for success. An empty body is None where the endpoint documents
+        none (`empty_ok`) and an ApiError everywhere else.
         """
         shown = f"{method} {path}" + (f"?{urlencode(dict(params))}" if params else "")
         attempts = 0
@@ -615,14 +683,28 @@ class Client:
                     method=method,
                     path=path,
                 )
+            if not 200 <= status < 300:
+                where = response.headers.get("Location")
+                raise Unconfirmed(
+                    f"{shown} was answered with {status}"
+                    + (f" (a redirect to {where})" if where else "")
+                    + " instead of the API's own answer, so nothing counts as done; point "
+                    "LIGHTSPEED_BASE_URL or LIGHTSPEED_STORE at the API itself and rerun.",
+                    status=status,
+                    method=method,
+                    path=path,
+                )
             if not response.content:
-                return {}
+                if empty_ok:
+                    return None
+                raise self._unconfirmed(method, path, status, "the body the API documents")
             try:
                 return response.json()
             except ValueError:
-                raise ApiError(
-                    f"{shown} answered {status} with a body that is not JSON; is "
-                    f"{self.base_url} a Lightspeed X-Series API?",
+                raise Unconfirmed(
+                    f"{shown} answered {status} with a body that is not complete JSON, so "
+                    f"nothing counts as done; check that {self.base_url} is a Lightspeed "
+                    "X-Series API and rerun.",
                     status=status,
                     method=method,
                     path=path,
@@ -731,6 +813,15 @@ class Client:
 
 def _replace(stats: ClientStats, **values: Any) -> ClientStats:
     return ClientStats(**{**stats.__dict__, **values})
+
+
+def _data(answer: Json) -> Json:
+    """The `data` of a `{"data": ...}` envelope, or None for any other shape."""
+    return answer.get("data") if isinstance(answer, dict) else None
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:

@@ -54,6 +54,12 @@ class TransportError(ApiError):
     """The request's outcome is unknown: a timeout or connection failure after all retries."""
 
 
+class Unconfirmed(ApiError):
+    """The store (or something in its place) answered, but not with the documented success
+    shape: a redirect, an empty or cut-off body, HTML, or no id. Nothing counts as done; for a
+    create the outcome is unknown, so its intent stays open and the next run looks it up."""
+
+
 class StalePlan(CatalogError):
     """A saved plan no longer matches the live store or the catalog."""
 
