@@ -47,7 +47,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 from reconciler.client import Client
-from reconciler.errors import ApiError, CatalogError, TransportError, Unconfirmed
+from reconciler.errors import ApiError, CatalogError, TransportError, Unconfirmed, redact
 from reconciler.model import name_key
 from reconciler.normalize import (
     Live,
@@ -1240,7 +1240,9 @@ class _Recorder:
         run_id: int,
         live: Live,
         emit: Callable[[ApplyEvent], None],
+        redact: Callable[[str], str] = redact,
     ) -> None:
+        self.redact = redact
         self.ledger = ledger
         self.run_id = run_id
         self.live = live
@@ -1259,6 +1261,8 @@ class _Recorder:
     ) -> None:
         if id(change) in self.outcomes:
             return
+        # Errors quote the store, which may quote the token back: never stored nor shown.
+        error = self.redact(error) if error is not None else None
         fields = change.fields if change.action is not Action.ADOPT else ()
         row = self.ledger.record_change(
             self.run_id,
@@ -1421,7 +1425,7 @@ def apply_plan(
         actor=actor,
         host=host,
     )
-    recorder = _Recorder(ledger, run_id, live, emit)
+    recorder = _Recorder(ledger, run_id, live, emit, client.redact)
     counter = WriteCounter()
     outcome = "failed"
     try:

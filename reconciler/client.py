@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from reconciler.errors import ApiError, TransportError, Unconfirmed
+from reconciler.errors import ApiError, TransportError, Unconfirmed, redact, redact_json
 
 Json = Any
 
@@ -219,6 +219,8 @@ class Client:
         identity: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Kept only to take it out of what a server may echo back (`redact`).
+        self._secrets = (token,)
         # What caches are keyed by: the base URL, unless the caller knows the store better
         # (the embedded sandbox lives at one fake URL whatever file backs it).
         self.identity = identity or self.base_url
@@ -261,6 +263,17 @@ class Client:
 
     def __repr__(self) -> str:  # never the token
         return f"Client(base_url={self.base_url!r})"
+
+    def redact(self, text: str) -> str:
+        """`text` without this client's token or any Authorization value in it."""
+        return redact(text, self._secrets)
+
+    def _redacted(self, exc: ApiError) -> ApiError:
+        # A server may quote the request's Authorization header in its error body; the
+        # message and the body kept on the error must not carry it any further.
+        exc.args = (self.redact(str(exc)),)
+        exc.body = redact_json(exc.body, self._secrets)
+        return exc
 
     def close(self) -> None:
         self._http.close()
@@ -512,6 +525,12 @@ class Client:
         token must never leave for a host that is not the store's API. Not an API request,
         so it neither counts against nor waits for the rate limit.
         """
+        try:
+            return self._download(url)
+        except ApiError as exc:
+            raise self._redacted(exc) from None
+
+    def _download(self, url: str) -> bytes:
         attempts = 0
         while True:
             attempts += 1
@@ -594,8 +613,26 @@ class Client:
 
         Returns the parsed JSON body. Only a 2xx answer is an answer: a redirect is never
         followed nor taken for success. An empty body is None where the endpoint documents
-        none (`empty_ok`) and an ApiError everywhere else.
+        none (`empty_ok`) and an ApiError everywhere else. Errors never carry the token.
         """
+        try:
+            return self._send(
+                method, path, params=params, json=json, files=files, safe=safe, empty_ok=empty_ok
+            )
+        except ApiError as exc:
+            raise self._redacted(exc) from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Json,
+        files: Mapping[str, Any] | None,
+        safe: bool,
+        empty_ok: bool,
+    ) -> Json:
         shown = f"{method} {path}" + (f"?{urlencode(dict(params))}" if params else "")
         attempts = 0
         limited = 0

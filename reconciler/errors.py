@@ -6,6 +6,9 @@ Every user-facing failure is a `CatalogError` whose message is one sentence that
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 
 class CatalogError(Exception):
     """Base class: a failure the user can act on. `exit_code` is what the CLI exits with."""
@@ -74,3 +77,35 @@ class ApplyFailed(CatalogError):
 
 class StateError(CatalogError):
     """The SQLite state file is unreadable or from a newer version of this tool."""
+
+
+# What an Authorization value looks like wherever a server may quote it back: after `Bearer`,
+# or after an `Authorization` key in a header line, a JSON body or a query string.
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)[^\s\"'<>,;&)}\]]+")
+_AUTHORIZATION = re.compile(
+    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\b|\*\*\*)"
+    r"(?:(?:basic|token|digest|apikey)\s+)?[^\s\"'<>,;&)}\]]+"
+)
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without any secret in it: each of `secrets` (the token), any `Bearer ...` value
+    and any `Authorization` value become ***. Every message, result and ledger row passes
+    through this before it is printed or stored (design invariant 7)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _AUTHORIZATION.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def redact_json(value: object, secrets: Iterable[str] = ()) -> object:
+    """`redact` applied to every string inside a JSON value (keys included)."""
+    found = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, found)
+    if isinstance(value, list):
+        return [redact_json(v, found) for v in value]
+    if isinstance(value, dict):
+        return {redact(str(k), found): redact_json(v, found) for k, v in value.items()}
+    return value

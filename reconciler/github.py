@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import yaml
 
-from reconciler.errors import CatalogError, ConfigError
+from reconciler.errors import CatalogError, ConfigError, redact
 from reconciler.state import State
 
 # GitHub rejects an issue or comment body longer than this many characters (HTTP 422).
@@ -240,11 +240,13 @@ def write_outputs(path: str | Path | None, outputs: Mapping[str, str]) -> None:
             handle.write(_output_line(name, value))
 
 
-def append_summary(path: str | Path | None, markdown: str) -> str:
+def append_summary(path: str | Path | None, markdown: str, *, secrets: Iterable[str] = ()) -> str:
     """Append `markdown` to the job summary file, cut to what one step may add (1 MiB less what
-    this step already wrote). Returns what was written."""
+    this step already wrote), without any of `secrets` or any Authorization value in it (the
+    summary quotes files an earlier step wrote). Returns what was written."""
     if not path:
         return ""
+    markdown = redact(markdown, secrets)
     target = Path(path)
     used = target.stat().st_size if target.exists() else 0
     text = markdown if markdown.endswith("\n") else markdown + "\n"

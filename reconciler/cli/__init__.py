@@ -7,12 +7,13 @@ unexpected to a one-line message with a hint to rerun with `--debug` (which show
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from reconciler.cli.common import Context, stderr_console
-from reconciler.errors import CatalogError
+from reconciler.cli.common import Context, env_secrets, stderr_console
+from reconciler.errors import CatalogError, redact
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +91,12 @@ def _register() -> None:
 _register()
 
 
+def _clean(message: str) -> str:
+    """What may be printed of an error: no secret, no Authorization value (a server may have
+    quoted one back), on one line."""
+    return " ".join(redact(message, env_secrets(os.environ)).split())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the contract's codes (0, 1, 2 for a plan with changes, 64, 130)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -110,14 +117,16 @@ def main(argv: list[str] | None = None) -> None:
     except CatalogError as exc:
         if debug:
             raise
-        stderr_console().print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        stderr_console().print(
+            f"Error: {_clean(str(exc))}", markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence: one sentence, no traceback
         if debug:
             raise
         name = type(exc).__name__
         stderr_console().print(
-            f"Error: unexpected {name}: {exc}. Rerun with --debug for the traceback.",
+            f"Error: unexpected {name}: {_clean(str(exc))}. Rerun with --debug for the traceback.",
             markup=False,
             highlight=False,
             soft_wrap=True,

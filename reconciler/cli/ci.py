@@ -9,6 +9,7 @@ summaries are skipped when their files are not set, and `comment --dry-run` prin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import Context
-from reconciler.errors import CatalogError, ConfigError
+from reconciler.cli.common import Context, env_secrets
+from reconciler.errors import CatalogError, ConfigError, redact, redact_json
 from reconciler.github import (
     DRIFT_LABEL,
     NO_STORE_MESSAGE,
@@ -61,7 +62,7 @@ APPLY_STDERR = "apply.err"
 
 
 def _note(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(redact(message, env_secrets(os.environ)), err=True)
 
 
 def _read_text(path: Path) -> str:
@@ -242,8 +243,13 @@ def record(ctx: Context, store: str, exit_code: int, directory: Path, artifact: 
         artifact=artifact,
     )
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / RESULT_JSON).write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), plan_summary(result))
+    found = redact_json(result.to_json(), env_secrets(ctx.environ))
+    (directory / RESULT_JSON).write_text(json.dumps(found, indent=2) + "\n")
+    append_summary(
+        ctx.environ.get("GITHUB_STEP_SUMMARY"),
+        plan_summary(result),
+        secrets=env_secrets(ctx.environ),
+    )
     write_outputs(
         ctx.environ.get("GITHUB_OUTPUT"),
         {
@@ -274,7 +280,7 @@ def record_apply(ctx: Context, store: str, exit_code: int, directory: Path) -> N
     report = _read_json(directory / APPLY_JSON)
     stderr = _read_text(directory / APPLY_STDERR)
     text = apply_summary(key, exit_code, report if isinstance(report, dict) else None, stderr)
-    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), text)
+    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), text, secrets=env_secrets(ctx.environ))
     _note(text.removeprefix("### ").strip())
     if exit_code != 0:
         raise CatalogError(f"The apply to store {key} failed (exit {exit_code}); see the summary.")
@@ -396,7 +402,7 @@ def comment(
                 "::warning::Pull requests from forks get a read-only token, so the plan was not "
                 "posted as a comment; it is in the job summary.",
             )
-            append_summary(env.get("GITHUB_STEP_SUMMARY"), body)
+            append_summary(env.get("GITHUB_STEP_SUMMARY"), body, secrets=env_secrets(env))
             return
         raise
     write_outputs(env.get("GITHUB_OUTPUT"), {"comment_id": str(outcome.number or "")})
@@ -449,7 +455,9 @@ def drift(ctx: Context, store: str, plan_path: Path, exit_code: int) -> None:
         if count
         else f"### No drift in `{key}`\n"
     )
-    append_summary(ctx.environ.get("GITHUB_STEP_SUMMARY"), summary)
+    append_summary(
+        ctx.environ.get("GITHUB_STEP_SUMMARY"), summary, secrets=env_secrets(ctx.environ)
+    )
     write_outputs(
         ctx.environ.get("GITHUB_OUTPUT"),
         {"drift": str(count), "issue": str(outcome.number or ""), "outcome": str(outcome.outcome)},

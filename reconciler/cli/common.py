@@ -44,6 +44,20 @@ def use_color(choice: str, *, environ: Mapping[str, str], isatty: bool) -> bool:
     return isatty and "NO_COLOR" not in environ
 
 
+# Environment variables holding secrets: their values never reach output, files or the ledger.
+SECRET_VARIABLES = (
+    "LIGHTSPEED_TOKEN",
+    "LIGHTSPEED_CLIENT_SECRET",
+    "LIGHTSPEED_REFRESH_TOKEN",
+    "GITHUB_TOKEN",
+)
+
+
+def env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values set in `environ` (for `reconciler.errors.redact`)."""
+    return tuple(v.strip() for k in SECRET_VARIABLES if (v := environ.get(k, "")).strip())
+
+
 @dataclass(frozen=True)
 class StoreTarget:
     """Which store the commands talk to. `token` is a secret: never print or store it."""

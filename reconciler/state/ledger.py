@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.errors import redact, redact_json
 from reconciler.plan import Json
 from reconciler.state import State
 
@@ -307,7 +308,11 @@ class Ledger:
         with self.transaction():
             self.db.table("runs").update(
                 run_id,
-                {"finished_at": now_iso(), "outcome": outcome, "counts": _dumps(dict(counts))},
+                {
+                    "finished_at": now_iso(),
+                    "outcome": outcome,
+                    "counts": _dumps(redact_json(dict(counts))),
+                },
             )
 
     def runs(self, *, limit: int | None = None) -> list[Run]:
@@ -354,7 +359,8 @@ class Ledger:
                     "remote_id": remote_id,
                     "remote_version": remote_version,
                     "outcome": outcome,
-                    "error": error,
+                    # The last line of defence: no Authorization value is ever stored.
+                    "error": redact(error) if error is not None else None,
                     "at": now_iso(),
                 }
             )
