@@ -1181,8 +1181,24 @@ class StateBranch:
     def _path(self, store: str) -> str:
         return f"{check_store_key(store)}/{STATE_FILE_NAME}"
 
+    def _require_remote(self) -> None:
+        """A checkout without the remote (a fresh `git init`, a renamed remote) is said plainly,
+        not as a failed `git ls-remote`."""
+        try:
+            self._git("remote", "get-url", self.remote)
+        except GitError as exc:
+            inside = "not a git repository" not in exc.stderr
+            raise GitHubError(
+                f"The git checkout at {self.repo} has no remote {self.remote!r}: add it (git "
+                f"remote add {self.remote} URL) or pass --remote, then rerun."
+                if inside
+                else f"{self.repo} is not a git checkout: run this step in the repository's "
+                "checkout (actions/checkout), then rerun."
+            ) from exc
+
     def _fetch(self) -> str | None:
         """Fetch the branch; its head commit, or None when it does not exist yet."""
+        self._require_remote()
         heads = self._git("ls-remote", "--heads", self.remote, f"refs/heads/{self.branch}")
         if not heads.strip():
             return None

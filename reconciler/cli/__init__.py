@@ -7,6 +7,7 @@ unexpected to a one-line message with a hint to rerun with `--debug` (which show
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -54,6 +55,7 @@ def cli(ctx: click.Context, catalog_dir: str, state_path: str, color: str, debug
     ctx.obj = Context.create(
         catalog_dir=catalog_dir, state_path=state_path, color=color, debug=debug
     )
+    _invocation["state"] = state_path
 
 
 def _register() -> None:
@@ -91,6 +93,34 @@ def _register() -> None:
 _register()
 
 
+# What main() needs to name in a message after the command's context is gone.
+_invocation: dict[str, str] = {}
+
+
+def _translated(exc: BaseException) -> CatalogError | None:
+    """A failure of the machine rather than of the command, as one sentence: the state file
+    (SQLite: damaged, locked, read-only, disk full) or any file that could not be written."""
+    import sqlite3
+
+    from reconciler.state import state_failure
+
+    if isinstance(exc, sqlite3.Error):
+        return state_failure(exc, _invocation.get("state", ".catalog/state.db"))
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        what = exc.filename or _invocation.get("state", "a file")
+        return CatalogError(
+            f"Could not write {what} ({exc.strerror}): the disk is full or a file-size limit "
+            "(ulimit -f) was reached; free space and rerun."
+        )
+    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
+        what = exc.filename or "a file"
+        return CatalogError(
+            f"Could not use {what} ({exc.strerror}): check the path and its permissions, "
+            "then rerun."
+        )
+    return None
+
+
 def _clean(message: str) -> str:
     """What may be printed of an error: no secret, no Authorization value (a server may have
     quoted one back), on one line."""
@@ -124,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last line of defence: one sentence, no traceback
         if debug:
             raise
+        known = _translated(exc)
+        if known is not None:
+            stderr_console().print(
+                f"Error: {_clean(str(known))}", markup=False, highlight=False, soft_wrap=True
+            )
+            sys.exit(known.exit_code)
         name = type(exc).__name__
         stderr_console().print(
             f"Error: unexpected {name}: {_clean(str(exc))}. Rerun with --debug for the traceback.",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -98,11 +99,12 @@ def store_target(
             "LIGHTSPEED_TOKEN is not set: export a personal token for the store "
             f"{store or base_url} (it is read from the environment only, never from a file)."
         )
+    _check_token(token)
     if base_url:
-        if not base_url.startswith(("http://", "https://")):
+        if not base_url.startswith(("http://", "https://")) or not _valid_url(base_url):
             raise ConfigError(
-                f"LIGHTSPEED_BASE_URL {base_url!r} is not an http(s) URL: use e.g. "
-                "http://127.0.0.1:8787 (paths /api/2.0/... are appended)."
+                f"LIGHTSPEED_BASE_URL {base_url!r} is not a valid http(s) URL: use e.g. "
+                "http://127.0.0.1:8787 or http://[::1]:8787 (paths /api/2.0/... are appended)."
             )
         return StoreTarget(base_url=base_url, token=token, label=store or base_url)
     if not store.replace("-", "").isalnum():
@@ -111,6 +113,30 @@ def store_target(
             ".retail.lightspeed.app, e.g. 'acme'."
         )
     return StoreTarget(base_url=f"https://{store}.retail.lightspeed.app", token=token, label=store)
+
+
+def _check_token(token: str) -> None:
+    """A token travels in an HTTP header: ASCII, no spaces or control characters. Said before
+    any request, without quoting the token."""
+    if not token.isascii():
+        raise ConfigError(
+            "LIGHTSPEED_TOKEN holds a non-ASCII character, which no Lightspeed token has: copy "
+            "the token again (Setup > Personal tokens) and export it without it."
+        )
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
+        raise ConfigError(
+            "LIGHTSPEED_TOKEN holds a line break, space or control character inside it: "
+            "export the token on one line, exactly as Lightspeed shows it."
+        )
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and not any(ch.isspace() for ch in url)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ The schema evolves only through `schema.MIGRATIONS`; the applied count is SQLite
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import sqlite_utils
@@ -45,27 +47,24 @@ BUSY_TIMEOUT = 30.0
 class State:
     """An open state file. `State(":memory:")` is a throwaway one for tests."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_seconds: float = BUSY_TIMEOUT) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _check_writable(Path(self.path))
         try:
             # Autocommit (isolation_level=None): no implicit transaction is ever left open
             # holding the file; every write goes through `ledger.transaction`, which takes the
             # write lock up front (BEGIN IMMEDIATE) so the busy timeout covers every wait.
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+                self.path, timeout=busy_seconds, check_same_thread=False, isolation_level=None
             )
             # WAL: a reader (plan) never blocks the apply that writes; each commit is atomic.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"State file {self.path} is unreadable ({exc}): move it aside and rerun; "
-                "the next run does a full refresh from the store."
-            ) from exc
+        except sqlite3.Error as exc:
+            raise state_failure(exc, self.path) from exc
 
     @property
     def schema_version(self) -> int:
@@ -97,3 +96,54 @@ class State:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a state file marked read-only before SQLite is asked to write it (as root the
+    write would succeed, behind the owner's back); also make its folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode if path.exists() else None
+    except OSError as exc:
+        raise StateError(
+            f"State file {path} cannot be created or read ({exc.strerror}): check the path "
+            "given by --state / CATALOG_STATE and its folder's permissions, then rerun."
+        ) from exc
+    if mode is not None and not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise StateError(
+            f"State file {path} is read-only: make it writable (chmod u+w {path}) or point "
+            "--state at a writable copy, then rerun."
+        )
+    if mode is not None and not os.access(path, os.W_OK):
+        raise StateError(
+            f"State file {path} is not writable by this user: fix its permissions or point "
+            "--state at a writable copy, then rerun."
+        )
+
+
+def state_failure(exc: sqlite3.Error, path: str) -> StateError:
+    """One sentence for a SQLite failure on the state file: what is wrong and what to do.
+
+    Told apart by SQLite's own error name, because the advice differs: a damaged file may be
+    moved aside (the store is the truth), a full disk or a held lock must not be."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    detail = str(exc) or name or type(exc).__name__
+    if name.startswith("SQLITE_READONLY") or "readonly" in detail:
+        return StateError(
+            f"State file {path} cannot be written ({detail}): make it and its folder writable, "
+            "or point --state at a writable copy, then rerun."
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in detail:
+        return StateError(
+            f"State file {path} is locked by another process ({detail}): wait until the other "
+            "catalog command (or program) holding it finishes, then rerun."
+        )
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or ("disk" in detail and "full" in detail):
+        return StateError(
+            f"State file {path} could not be written ({detail}): the disk is full or a "
+            "file-size limit (ulimit -f) was reached; free space and rerun."
+        )
+    return StateError(
+        f"State file {path} is unreadable ({detail}): move it aside and rerun; the next run "
+        "does a full refresh from the store."
+    )
