@@ -11,12 +11,19 @@ Cost model (the point of this module; API notes section 3):
   (`catalog apply` passes 0: it re-reads it before writing any price).
 So a no-op warm plan costs 6 requests (7 when the retailer is re-read).
 - `off`: no request at all; the caller says how old the cache is.
+
+A store that went backwards (restored from a backup, reset, or replaced behind the same URL)
+is noticed at no extra request: each incremental read starts one version early
+(`after=<cursor - 1>`), so the object the cache saw last comes back too, unchanged, or under
+a higher version if it changed since. When the store shows neither, its history no longer
+holds what we read, and everything is read again with a notice. A different retailer id or
+creation time says the same whenever the retailer is re-read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -122,6 +129,65 @@ def refresh(
             refreshed_at=min(times) if times else None,
         )
     before = client.stats().requests
+    try:
+        return _refresh(
+            client,
+            cache,
+            mode=mode,
+            now=now,
+            retailer_ttl=retailer_ttl,
+            page_size=page_size,
+            say=say,
+            store_changed=store_changed,
+        )
+    except _WentBack as back:
+        say(
+            f"The store's change feed no longer holds {back.kind} {back.object_id} (version "
+            f"{back.version}, the last one read): it was restored, reset or replaced, so "
+            "everything is read again"
+        )
+        _forget(cache, client)
+        report = _refresh(
+            client,
+            cache,
+            mode="full",
+            now=now,
+            retailer_ttl=retailer_ttl,
+            page_size=page_size,
+            say=say,
+            store_changed=True,
+        )
+        return replace(report, requests=client.stats().requests - before)
+
+
+class _WentBack(Exception):
+    """The change feed no longer shows the object the cursor stands on."""
+
+    def __init__(self, kind: str, object_id: str, version: int) -> None:
+        super().__init__(kind, object_id, version)
+        self.kind = kind
+        self.object_id = object_id
+        self.version = version
+
+
+def _forget(cache: Cache, client: Client) -> None:
+    url = cache.meta("store_url") or client.identity
+    cache.clear()
+    cache.set_meta({"store_url": url})
+
+
+def _refresh(
+    client: Client,
+    cache: Cache,
+    *,
+    mode: RefreshMode,
+    now: Callable[[], datetime],
+    retailer_ttl: float,
+    page_size: int,
+    say: Callable[[str], None],
+    store_changed: bool,
+) -> RefreshReport:
+    before = client.stats().requests
     stamp = _iso(now())
     kinds: list[KindRefresh] = []
     # Did anything the planner reads change? Then the cache's generation moves on, and a plan
@@ -143,18 +209,29 @@ def refresh(
             kinds.append(KindRefresh(kind, "full", stream.received, total))
             changed = True
         else:
+            last = cursor[0]
+            anchor = cache.id_at(kind, last) if last > 0 else None
             stream = _Stream(
                 client.iter_pages(
                     kind,
-                    after=cursor[0],
+                    after=last - 1 if anchor is not None else last,
                     page_size=page_size,
                     deleted=True,
                     known_page_cap=known_cap,
                 )
             )
             objects = list(stream)
+            if anchor is not None:
+                if not any(str(o.get("id")) == anchor for o in objects):
+                    raise _WentBack(kind, anchor, last)
+                # The anchor unchanged is no news: neither stored again nor counted.
+                objects = [
+                    o
+                    for o in objects
+                    if not (str(o.get("id")) == anchor and int(o.get("version") or 0) == last)
+                ]
             cache.merge(kind, objects, version=stream.max_version, refreshed_at=stamp)
-            kinds.append(KindRefresh(kind, "changes", stream.received, cache.count(kind)))
+            kinds.append(KindRefresh(kind, "changes", len(objects), cache.count(kind)))
             changed |= bool(objects)
         if stream.largest_page > known_cap:
             cache.set_meta({cap_key: str(stream.largest_page)})
@@ -201,17 +278,18 @@ def _retailer(
     retailer = client.retailer()
     known_id = cache.meta("retailer_id")
     new_id = str(retailer.get("id") or "")
-    if known_id and new_id and known_id != new_id:
+    known_born = cache.meta("retailer_created_at")
+    born = str(retailer.get("created_at") or "")
+    if (known_id and new_id and known_id != new_id) or (known_born and born and known_born != born):
         # Same address, different store (e.g. a sandbox that was reset): nothing cached holds.
         say("The store at this address is not the one cached; reading everything again")
-        url = cache.meta("store_url") or client.identity
-        cache.clear()
-        cache.set_meta({"store_url": url})
+        _forget(cache, client)
     tax_exclusive = "1" if retailer.get("tax_exclusive") else "0"
     changed = cache.meta("tax_exclusive") != tax_exclusive
     cache.set_meta(
         {
             "retailer_id": new_id,
+            "retailer_created_at": born,
             "retailer_name": str(retailer.get("name") or retailer.get("domain_prefix") or ""),
             "tax_exclusive": tax_exclusive,
             "retailer_at": _iso(now),

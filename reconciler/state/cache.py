@@ -271,6 +271,15 @@ class Cache:
         loads = json.loads
         return [loads(r[0]) for r in rows]
 
+    def id_at(self, kind: str, version: int) -> str | None:
+        """The id of the cached object (deleted ones included) that holds exactly `version`:
+        the one the store's change feed must still show at or above it."""
+        with self._lock:
+            row = self.db.execute(
+                "select id from objects where kind = ? and version = ? limit 1", [kind, version]
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def count(self, kind: str) -> int:
         with self._lock:
             row = self.db.execute(
