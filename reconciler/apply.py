@@ -54,6 +54,7 @@ from reconciler.normalize import (
     barcode_type,
     family_values,
     normalize_categories,
+    oldest_first,
     path_key,
     price_field,
     row_values,
@@ -498,14 +499,104 @@ def existing_ids(exc: ApiError) -> dict[str, str]:
     return {k: str(v) for k, v in fields.items() if k.endswith("_existing_id") and v}
 
 
+_FEED_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG)
+
+
+class Census:
+    """What the store holds of each named kind, read once per apply (one list read per kind,
+    shared by every create of that kind, whatever the cache says), just before the first
+    create of that kind is sent.
+
+    Two applies from two state files never see each other's cache, so a name is looked up in
+    the store itself before it is created. Because they may still look at the same moment,
+    a create of a brand, supplier or tag is followed by one read of what changed since the
+    census: when an older object of the same name turns up, ours is deleted again and the
+    older one used (`oldest_first`), so racing applies settle on one object. (Variant
+    attributes need no such read: the store refuses a second one with a 422 naming it.)
+    """
+
+    def __init__(self) -> None:
+        self._locks = {k: threading.Lock() for k in (*_NAME_KINDS, Kind.CATEGORY)}
+        self._read: dict[Kind, tuple[list[Json], int | None]] = {}
+
+    def objects(self, client: Client, kind: Kind) -> tuple[list[Json], int | None]:
+        """The live objects of `kind` and the highest version among them (None without a
+        change feed). Threads asking together wait for the one read."""
+        with self._locks[kind]:
+            if kind not in self._read:
+                self._read[kind] = _read_kind(client, kind)
+            return self._read[kind]
+
+
+def _read_kind(client: Client, kind: Kind) -> tuple[list[Json], int | None]:
+    if kind is Kind.ATTRIBUTE:
+        return list(client.variant_attributes()), None
+    if kind is Kind.CATEGORY:
+        return list(client.product_categories()), None
+    objects: list[Json] = []
+    highest: int | None = None
+    for page in client.iter_pages(str(kind)):
+        objects.extend(page.items)
+        if page.max_version is not None:
+            highest = max(highest or 0, page.max_version)
+    return objects, highest
+
+
+def _oldest_named(objects: Iterable[Json], name: str) -> Json | None:
+    wanted = name_key(name)
+    same = [
+        o
+        for o in objects
+        if not o.get("deleted_at") and o.get("id") and name_key(str(o.get("name") or "")) == wanted
+    ]
+    return min(same, key=oldest_first) if same else None
+
+
 class NameCreate(CreateStep):
-    def __init__(self, id: int, change: Change) -> None:
+    def __init__(self, id: int, change: Change, census: Census | None = None) -> None:
         super().__init__(id, f"create {change.kind} {change.key}", [change])
         self.kind = change.kind
         self.name = change.key
         self.intent = (str(change.kind), change.key)
         values = {f.field: f.after for f in change.fields}
         self.description = values.get("description")
+        self.census = census or Census()
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        # Looked up in the store just before it is created, whatever the cache said: another
+        # state file (a laptop, another CI runner) may have made it since.
+        objects, since = self.census.objects(client, self.kind)
+        found = _oldest_named(objects, self.name)
+        if found is not None:
+            return {(str(self.kind), self.name): str(found["id"])}
+        self.lookup_first = False  # the census was the look-up
+        learned = super().run(client, counter)
+        if self.kind not in _FEED_NAME_KINDS:
+            return learned
+        try:
+            return self._settle(client, counter, learned, since)
+        except CatalogError:
+            # Ours exists for certain; only the race check failed. It is used, and a later
+            # plan names any duplicate (a notice) while using the oldest.
+            return learned
+
+    def _settle(
+        self, client: Client, counter: WriteCounter, learned: Learned, since: int | None
+    ) -> Learned:
+        """After our create: if an older object of this name appeared since the census (a
+        racing apply made it), ours goes and the older one is used."""
+        ours = learned.get((str(self.kind), self.name))
+        newer = [o for page in client.iter_pages(str(self.kind), after=since) for o in page.items]
+        oldest = _oldest_named(newer, self.name)
+        if ours is None or oldest is None or str(oldest["id"]) == ours:
+            return learned
+        counter.add()
+        try:
+            client.delete_named(str(self.kind), ours)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        return {(str(self.kind), self.name): str(oldest["id"])}
 
     def prepare(self, ids: Ids) -> None:
         self.payload = {"name": self.name, "description": self.description}
@@ -557,26 +648,81 @@ class CategoryBulk(CreateStep):
     """Every new category in one bulk call; parents come first and new ones refer to each
     other by `payload_id` (their label)."""
 
-    def __init__(self, id: int, changes: list[Change]) -> None:
+    def __init__(self, id: int, changes: list[Change], census: Census | None = None) -> None:
         labels = [c.key for c in changes]
         super().__init__(id, f"create {len(labels)} categories", changes)
         self.labels = sorted(labels, key=lambda label: (len(_category_path(label)), label))
         self.intent = (str(Kind.CATEGORY), " | ".join(self.labels))
+        self.census = census or Census()
+        self.known: dict[tuple[str, ...], str] = {}
 
     def prepare(self, ids: Ids) -> None:
-        new = {path_key(_category_path(label)): label for label in self.labels}
+        self.known = dict(ids.categories)
+        self.payload = self._entries(self.labels, self.known)
+
+    def _entries(
+        self, labels: Sequence[str], known: Mapping[tuple[str, ...], str]
+    ) -> list[dict[str, Json]]:
+        new = {path_key(_category_path(label)): label for label in labels}
         entries: list[dict[str, Json]] = []
-        for label in self.labels:
+        for label in labels:
             path = _category_path(label)
             entry: dict[str, Json] = {"name": path[-1], "payload_id": label}
             if len(path) > 1:
                 parent = path_key(path[:-1])
                 if parent in new:
                     entry["payload_parent_category_id"] = new[parent]
+                elif parent in known:
+                    entry["parent_category_id"] = known[parent]
                 else:
-                    entry["parent_category_id"] = ids.category(" / ".join(path[:-1]))
+                    raise Unresolved(f'category "{" / ".join(path[:-1])}" does not exist')
             entries.append(entry)
-        self.payload = entries
+        return entries
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        # Looked up in the store just before they are created (another state file may have
+        # made some); only the missing ones are sent, and a racing apply is settled after.
+        objects, _ = self.census.objects(client, Kind.CATEGORY)
+        live = normalize_categories(objects)
+        present: Learned = {}
+        for label in self.labels:
+            found = live.get(path_key(_category_path(label)))
+            if found is not None:
+                present[(str(Kind.CATEGORY), label)] = found.id
+        missing = [label for label in self.labels if (str(Kind.CATEGORY), label) not in present]
+        if not missing:
+            return present
+        if len(missing) < len(self.labels):
+            known = {**self.known, **{k: c.id for k, c in live.items()}}
+            self.payload = self._entries(missing, known)
+            self.labels = missing
+        self.lookup_first = False  # the census was the look-up
+        learned = super().run(client, counter)
+        try:
+            return {**present, **self._settle(client, counter, learned)}
+        except CatalogError:  # ours exist for certain; only the race check failed
+            return {**present, **learned}
+
+    def _settle(self, client: Client, counter: WriteCounter, learned: Learned) -> Learned:
+        """After our bulk create: where a racing apply made the same path, the oldest
+        category (`oldest_first`) is used, and ours goes when nothing used sits under it."""
+        listing = client.product_categories()
+        winners = normalize_categories(listing)
+        ours = set(learned.values())
+        out: Learned = {}
+        for (kind, label), made in learned.items():
+            winner = winners.get(path_key(_category_path(label)))
+            out[(kind, label)] = winner.id if winner is not None else made
+        used = {c.id for c in winners.values()}
+        under_used: set[str] = set()
+        for obj in listing:
+            if str(obj.get("id")) in used:
+                under_used.update(str(step.get("id")) for step in obj.get("category_path") or [])
+        doomed = sorted(ours - used - under_used)
+        if doomed and all(obj.get("category_path") for obj in listing):
+            counter.add()
+            client.delete_categories(doomed)
+        return out
 
     def send(self, client: Client) -> Learned:
         answer = client.bulk_categories(self.payload)
@@ -938,6 +1084,7 @@ class _Builder:
         self.adopted: list[Change] = []
         self.refused: list[tuple[Change, str]] = []
         self.groups: list[Change] = []  # changes whose outcome is their children's
+        self.census = Census()  # one read per named kind, shared by this apply's creates
 
     def _add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -953,7 +1100,7 @@ class _Builder:
                 self._name(change)
         new_categories = [c for c in categories if c.action is Action.CREATE]
         if new_categories:
-            bulk = self._add(CategoryBulk(self._next(), new_categories))
+            bulk = self._add(CategoryBulk(self._next(), new_categories, self.census))
             for c in new_categories:
                 self.providers[(str(Kind.CATEGORY), _label_key(c.key))] = bulk.id
         for change in self.plan.changes:
@@ -963,7 +1110,7 @@ class _Builder:
 
     def _name(self, change: Change) -> None:
         if change.action is Action.CREATE:
-            step = self._add(NameCreate(self._next(), change))
+            step = self._add(NameCreate(self._next(), change, self.census))
             self.providers[(str(change.kind), name_key(change.key))] = step.id
         elif change.action is Action.UPDATE:
             self._add(NameUpdate(self._next(), change))

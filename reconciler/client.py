@@ -485,6 +485,13 @@ class Client:
             raise self._unconfirmed("POST", path, None, "the categories it saved")
         return data
 
+    def delete_categories(self, category_ids: Sequence[str]) -> None:
+        """DELETE /product_categories/bulk: these categories and everything under them."""
+        path = "/api/2.0/product_categories/bulk"
+        body = {"category_ids": list(category_ids)}
+        if not isinstance(self._request("DELETE", path, json=body, safe=True), dict):
+            raise self._unconfirmed("DELETE", path, None, "a JSON object")
+
     def upload_image(
         self, product_id: str, *, filename: str, content: bytes, media_type: str
     ) -> Json:

@@ -22,7 +22,7 @@ Pure: takes the store's JSON (as the cache holds it) and returns values. Rules (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -150,6 +150,10 @@ class Names:
     tags: Mapping[str, Named] = field(default_factory=dict)
     attributes: Mapping[str, Named] = field(default_factory=dict)
     categories: Mapping[tuple[str, ...], Category] = field(default_factory=dict)
+    # (kind as in plan.Kind, name key or lowercased path label) -> the ids of every live
+    # object holding that name, the one used first: the store does not keep names unique,
+    # and the plan says so (a notice).
+    duplicates: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,11 +171,28 @@ def path_key(path: Iterable[str]) -> tuple[str, ...]:
     return tuple(name_key(p) for p in path)
 
 
+def oldest_first(obj: Json) -> tuple[int, str, str]:
+    """The order among live objects holding one name: the oldest (lowest version, then
+    creation time, then id) is the one used, by plan and apply alike, in every run. Versions
+    come from one store-wide counter, so whoever creates a name second sees the first one,
+    and any two applies racing to create it settle on the same object."""
+    return (int(obj.get("version") or 0), str(obj.get("created_at") or ""), str(obj.get("id")))
+
+
+def _duplicates(objects: Iterable[Json], key: Callable[[Json], str]) -> dict[str, tuple[str, ...]]:
+    held: dict[str, list[str]] = {}
+    for obj in sorted(objects, key=oldest_first):
+        if obj.get("deleted_at") or not obj.get("name") or not obj.get("id"):
+            continue
+        held.setdefault(key(obj), []).append(str(obj["id"]))
+    return {k: tuple(ids) for k, ids in held.items() if len(ids) > 1}
+
+
 def _live_named(objects: Iterable[Json]) -> dict[str, Named]:
     out: dict[str, Named] = {}
     # Oldest first, so when the store holds two "Acme"s (names are not unique there) the
     # lowest version wins, consistently across runs.
-    for obj in sorted(objects, key=lambda o: (int(o.get("version") or 0), str(o.get("id")))):
+    for obj in sorted(objects, key=oldest_first):
         if obj.get("deleted_at") or not obj.get("name"):
             continue
         named = Named(
@@ -188,7 +209,9 @@ def normalize_categories(objects: Iterable[Json]) -> dict[tuple[str, ...], Categ
     """Categories by path key. The path comes from `category_path`, else the parent chain."""
     by_id = {str(o["id"]): o for o in objects if o.get("id") and not o.get("deleted_at")}
     out: dict[tuple[str, ...], Category] = {}
-    for cid, obj in by_id.items():
+    # Two categories on one path: the oldest wins (categories carry no version, so by
+    # creation time when given, else by id), the same in every run.
+    for cid, obj in sorted(by_id.items(), key=lambda item: oldest_first(item[1])):
         path = _category_path(obj, by_id)
         if path:
             out.setdefault(
@@ -221,12 +244,28 @@ def normalize_names(
     attributes: Iterable[Json] = (),
     categories: Iterable[Json] = (),
 ) -> Names:
+    brands, suppliers, tags = list(brands), list(suppliers), list(tags)
+    attributes, categories = list(attributes), list(categories)
+    duplicates: dict[tuple[str, str], tuple[str, ...]] = {}
+    for kind, objects in (
+        ("brand", brands),
+        ("supplier", suppliers),
+        ("tag", tags),
+        ("variant_attribute", attributes),
+    ):
+        for key, ids in _duplicates(objects, lambda o: name_key(str(o["name"]))).items():
+            duplicates[(kind, key)] = ids
+    by_id = {str(o["id"]): o for o in categories if o.get("id") and not o.get("deleted_at")}
+    paths = {cid: path_key(_category_path(o, by_id)) for cid, o in by_id.items()}
+    for key, ids in _duplicates(by_id.values(), lambda o: " / ".join(paths[str(o["id"])])).items():
+        duplicates[("product_category", key)] = ids
     return Names(
         brands=_live_named(brands),
         suppliers=_live_named(suppliers),
         tags=_live_named(tags),
         attributes=_live_named(attributes),
         categories=normalize_categories(categories),
+        duplicates=duplicates,
     )
 
 

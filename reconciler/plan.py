@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -491,6 +491,19 @@ class _Planner:
                     prefix = p.category[:depth]
                     categories.setdefault(path_key(prefix), prefix)
         names = self.live.names
+        self._note_duplicates(
+            [
+                (Kind.BRAND, [brands[k][0] for k in sorted(brands)], name_key),
+                (Kind.SUPPLIER, [suppliers[k][0] for k in sorted(suppliers)], name_key),
+                (Kind.TAG, [tags[k] for k in sorted(tags)], name_key),
+                (Kind.ATTRIBUTE, [attributes[k] for k in sorted(attributes)], name_key),
+                (
+                    Kind.CATEGORY,
+                    [" / ".join(categories[k]) for k in sorted(categories)],
+                    lambda label: " / ".join(path_key(label.split(" / "))),
+                ),
+            ]
+        )
         out: list[Change] = []
         for kind, wanted, existing in (
             (Kind.BRAND, brands, names.brands),
@@ -542,6 +555,19 @@ class _Planner:
             else:
                 out.append(Change(Kind.CATEGORY, label, Action.NOOP, remote_id=found_cat.id))
         return out
+
+    def _note_duplicates(self, wanted: list[tuple[Kind, list[str], Callable[[str], str]]]) -> None:
+        """Names the catalog uses that the store holds more than once (made by two state
+        files, or by hand): said, with the one plan and apply use."""
+        for kind, labels, key in wanted:
+            for label in labels:
+                ids = self.live.names.duplicates.get((str(kind), key(label)))
+                if ids:
+                    self.notices.append(
+                        f'{kind} "{label}" is in the store {len(ids)} times ({", ".join(ids)}); '
+                        f"the oldest, {ids[0]}, is used and the others are left alone (merge or "
+                        "delete them in Lightspeed)."
+                    )
 
     def _described(
         self, kind: Kind, name: str, description: str | None, found: Named | None

@@ -13,8 +13,8 @@ So a no-op warm plan costs 6 requests (7 when the retailer is re-read).
 - `off`: no request at all; the caller says how old the cache is.
 
 A store that went backwards (restored from a backup, reset, or replaced behind the same URL)
-is noticed at no extra request: each incremental read starts one version early
-(`after=<cursor - 1>`), so the object the cache saw last comes back too, unchanged, or under
+is noticed at no extra request: the products' incremental read starts one version early
+(`after=<cursor - 1>`), so the product the cache saw last comes back too, unchanged, or under
 a higher version if it changed since. When the store shows neither, its history no longer
 holds what we read, and everything is read again with a notice. A different retailer id or
 creation time says the same whenever the retailer is re-read.
@@ -210,7 +210,10 @@ def _refresh(
             changed = True
         else:
             last = cursor[0]
-            anchor = cache.id_at(kind, last) if last > 0 else None
+            # Products only: the page that brings the anchor back is one object longer, and
+            # a kind with as few objects as the longest page ever seen would then cost a
+            # second page on every plan. Products are what a reset store loses first.
+            anchor = cache.id_at(kind, last) if kind == "product" and last > 0 else None
             stream = _Stream(
                 client.iter_pages(
                     kind,
