@@ -52,6 +52,7 @@ from reconciler.model import name_key
 from reconciler.normalize import (
     Live,
     barcode_type,
+    category_parent,
     family_values,
     normalize_categories,
     oldest_first,
@@ -704,24 +705,42 @@ class CategoryBulk(CreateStep):
             return {**present, **learned}
 
     def _settle(self, client: Client, counter: WriteCounter, learned: Learned) -> Learned:
-        """After our bulk create: where a racing apply made the same path, the oldest
-        category (`oldest_first`) is used, and ours goes when nothing used sits under it."""
+        """After our bulk create, where a racing apply made the same paths: each label uses
+        the category `normalize_categories` chooses (top down, oldest first); ours that are
+        chosen but sit under a duplicate parent move under the chosen one; ours that are not
+        chosen and hold nothing chosen beneath them are deleted (one bulk call each)."""
         listing = client.product_categories()
-        winners = normalize_categories(listing)
-        ours = set(learned.values())
+        chosen = normalize_categories(listing)
+        by_id = {str(o.get("id")): o for o in listing}
+        parent_of = {cid: category_parent(o) for cid, o in by_id.items()}
+        ours = {made: label for (_, label), made in learned.items()}
         out: Learned = {}
-        for (kind, label), made in learned.items():
-            winner = winners.get(path_key(_category_path(label)))
-            out[(kind, label)] = winner.id if winner is not None else made
-        used = {c.id for c in winners.values()}
-        under_used: set[str] = set()
-        for obj in listing:
-            if str(obj.get("id")) in used:
-                under_used.update(str(step.get("id")) for step in obj.get("category_path") or [])
-        doomed = sorted(ours - used - under_used)
-        if doomed and all(obj.get("category_path") for obj in listing):
+        moves: list[dict[str, Json]] = []
+        for made, label in ours.items():
+            path = path_key(_category_path(label))
+            winner = chosen.get(path)
+            out[(str(Kind.CATEGORY), label)] = winner.id if winner is not None else made
+            up = chosen.get(path[:-1]) if len(path) > 1 else None
+            under_a_duplicate = up is not None and parent_of.get(made) != up.id
+            if winner is not None and winner.id == made and up is not None and under_a_duplicate:
+                moves.append({"id": made, "parent_category_id": up.id})
+                parent_of[made] = up.id
+        if moves:
             counter.add()
-            client.delete_categories(doomed)
+            client.bulk_categories(moves)
+        used = {c.id for c in chosen.values()}
+        holding: set[str] = set()  # ancestors of a chosen category
+        for cid in used:
+            node = parent_of.get(cid)
+            while node is not None and node not in holding:
+                holding.add(node)
+                node = parent_of.get(node)
+        doomed = sorted(c for c in ours if c not in used and c not in holding)
+        # Deleting a category deletes what is under it: only the topmost of ours go.
+        tops = [c for c in doomed if parent_of.get(c) not in doomed]
+        if tops:
+            counter.add()
+            client.delete_categories(tops)
         return out
 
     def send(self, client: Client) -> Learned:

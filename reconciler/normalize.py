@@ -206,19 +206,46 @@ def _live_named(objects: Iterable[Json]) -> dict[str, Named]:
 
 
 def normalize_categories(objects: Iterable[Json]) -> dict[tuple[str, ...], Category]:
-    """Categories by path key. The path comes from `category_path`, else the parent chain."""
+    """Categories by path key. The path comes from `category_path`, else the parent chain.
+
+    Two categories on one path (the store does not prevent it): the one used is chosen top
+    down, so a path's category always sits under its parent path's: at each level the oldest
+    (`oldest_first`; categories carry no version, so by creation time when given, else by id)
+    among the children of the chosen parent; a path found only under a duplicate parent is
+    taken from there. The same choice in every run, by plan and apply alike."""
     by_id = {str(o["id"]): o for o in objects if o.get("id") and not o.get("deleted_at")}
+    paths = {cid: _category_path(obj, by_id) for cid, obj in by_id.items()}
     out: dict[tuple[str, ...], Category] = {}
-    # Two categories on one path: the oldest wins (categories carry no version, so by
-    # creation time when given, else by id), the same in every run.
-    for cid, obj in sorted(by_id.items(), key=lambda item: oldest_first(item[1])):
-        path = _category_path(obj, by_id)
-        if path:
-            out.setdefault(
-                path_key(path),
-                Category(id=cid, path=path, leaf=bool(obj.get("leaf_category", True))),
-            )
+    ranked = sorted(
+        ((cid, obj) for cid, obj in by_id.items() if paths[cid]),
+        key=lambda item: (len(paths[item[0]]), oldest_first(item[1])),
+    )
+    later: list[tuple[str, Json]] = []
+    for cid, obj in ranked:
+        path = paths[cid]
+        key = path_key(path)
+        if key in out:
+            continue
+        parent = out.get(key[:-1]) if len(path) > 1 else None
+        if len(path) > 1 and (parent is None or parent.id != category_parent(obj)):
+            later.append((cid, obj))  # under a duplicate parent: only if nothing better
+            continue
+        out[key] = Category(id=cid, path=path, leaf=bool(obj.get("leaf_category", True)))
+    for cid, obj in later:
+        out.setdefault(
+            path_key(paths[cid]),
+            Category(id=cid, path=paths[cid], leaf=bool(obj.get("leaf_category", True))),
+        )
     return out
+
+
+def category_parent(obj: Json) -> str | None:
+    """A category's parent id, from `parent_category_id` or else its `category_path`."""
+    parent = obj.get("parent_category_id")
+    if parent:
+        return str(parent)
+    steps = obj.get("category_path") or []
+    return str(steps[-2].get("id")) if len(steps) > 1 and steps[-2].get("id") else None
 
 
 def _category_path(obj: Json, by_id: Mapping[str, Json]) -> tuple[str, ...]:
