@@ -119,5 +119,5 @@ def test_plan_names_duplicates_already_in_the_store_and_apply_uses_the_oldest(
         f'brand "Acme" is in the store 2 times ({first}, {second})' in n for n in plan.notices
     )
     assert result.ok
-    mug = [r for r in harness.raw_products() if r["sku"] == "MUG"][0]
+    mug = next(r for r in harness.raw_products() if r["sku"] == "MUG")
     assert mug["brand_id"] == first  # the oldest (lowest version), every time
