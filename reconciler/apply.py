@@ -501,6 +501,9 @@ def existing_ids(exc: ApiError) -> dict[str, str]:
 
 
 _FEED_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG)
+# A page shorter than the API's default page size (100, API notes 3) is the last one: every
+# store serves at least that many. So a census of a small kind is one request, not two.
+_SURE_PAGE = 100
 
 
 class Census:
@@ -536,7 +539,7 @@ def _read_kind(client: Client, kind: Kind) -> tuple[list[Json], int | None]:
         return list(client.product_categories()), None
     objects: list[Json] = []
     highest: int | None = None
-    for page in client.iter_pages(str(kind)):
+    for page in client.iter_pages(str(kind), known_page_cap=_SURE_PAGE):
         objects.extend(page.items)
         if page.max_version is not None:
             highest = max(highest or 0, page.max_version)
@@ -587,7 +590,8 @@ class NameCreate(CreateStep):
         """After our create: if an older object of this name appeared since the census (a
         racing apply made it), ours goes and the older one is used."""
         ours = learned.get((str(self.kind), self.name))
-        newer = [o for page in client.iter_pages(str(self.kind), after=since) for o in page.items]
+        pages = client.iter_pages(str(self.kind), after=since, known_page_cap=_SURE_PAGE)
+        newer = [o for page in pages for o in page.items]
         oldest = _oldest_named(newer, self.name)
         if ours is None or oldest is None or str(oldest["id"]) == ours:
             return learned
