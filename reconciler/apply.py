@@ -504,6 +504,8 @@ _FEED_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG)
 # A page shorter than the API's default page size (100, API notes 3) is the last one: every
 # store serves at least that many. So a census of a small kind is one request, not two.
 _SURE_PAGE = 100
+# The pause before new categories are checked a second time for a racing apply's (seconds).
+SETTLE_AGAIN_SECONDS = 0.2
 
 
 class Census:
@@ -704,9 +706,15 @@ class CategoryBulk(CreateStep):
         self.lookup_first = False  # the census was the look-up
         learned = super().run(client, counter)
         try:
-            return {**present, **self._settle(client, counter, learned)}
+            settled = self._settle(client, counter, learned)
+            # Categories carry no version, so which of two racing creates came first cannot
+            # be read: a racing apply whose create lands just after our first look would
+            # keep its own. A second look a moment later sees it, and both then agree.
+            time.sleep(SETTLE_AGAIN_SECONDS)
+            settled = self._settle(client, counter, learned)
         except CatalogError:  # ours exist for certain; only the race check failed
             return {**present, **learned}
+        return {**present, **settled}
 
     def _settle(self, client: Client, counter: WriteCounter, learned: Learned) -> Learned:
         """After our bulk create, where a racing apply made the same paths: each label uses
@@ -739,7 +747,7 @@ class CategoryBulk(CreateStep):
             while node is not None and node not in holding:
                 holding.add(node)
                 node = parent_of.get(node)
-        doomed = sorted(c for c in ours if c not in used and c not in holding)
+        doomed = sorted(c for c in ours if c in by_id and c not in used and c not in holding)
         # Deleting a category deletes what is under it: only the topmost of ours go.
         tops = [c for c in doomed if parent_of.get(c) not in doomed]
         if tops:
