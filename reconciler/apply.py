@@ -1940,6 +1940,12 @@ def stale_reasons(
     """
     done = done or {}
     resuming = bool(done) or bool(unsure)
+    # A category intent names every category of its one bulk call ("A | A / B").
+    unsure = [
+        (kind, part)
+        for kind, key in unsure
+        for part in (key.split(" | ") if kind == str(Kind.CATEGORY) else [key])
+    ]
     ours = set(done) | set(unsure)
     for top in plan.changes:  # a family's create makes its variants in the same request
         if top.action is Action.CREATE and (str(top.kind), top.key) in ours:
