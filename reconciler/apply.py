@@ -1579,7 +1579,8 @@ def apply_plan(
     `live` is the store as just refreshed (ids of names and rows the payloads reference).
     The caller holds `lock` (the apply lock); if it is lost mid-run, no further step starts.
     `refresh_live`, if given, re-reads the store after the last step, so the ledger records
-    the versions the store gave each applied object and the next plan starts warm.
+    the versions the store gave each applied object and the next plan starts warm; a plan
+    with nothing to send (an adoption) records the versions `live` holds instead.
     `catalog_dir` is where image paths are read from. `plan_digest` is the digest the run is
     recorded under when `plan` is what is left of a saved plan (`remaining`): the saved one's.
     Returns the outcome per change; `outcome` is `partial` when any change failed or was
@@ -1653,7 +1654,11 @@ def apply_plan(
                 error=None if ok else "some of its variants were not changed",
             )
         _close_stale_intents(ledger, steps)
-        if refresh_live is not None:
+        if not steps:
+            # Nothing was sent (an adoption, say): the store is as `live` read it just now,
+            # so reading it back (60,000 rows for a large store) would learn nothing new.
+            _record_versions(live, recorder, ledger)
+        elif refresh_live is not None:
             try:
                 _record_versions(refresh_live(), recorder, ledger)
             except CatalogError as exc:

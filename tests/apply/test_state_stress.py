@@ -92,3 +92,28 @@ def test_adopting_a_large_store_ten_times_with_the_lock_renewed_never_fails(
         ledger = Ledger(state)
         assert len(ledger.managed("variant")) == FAMILIES * len(SIZES)
         assert [r.outcome for r in ledger.runs()] == ["applied"] * 10
+
+
+def test_an_adoption_records_the_versions_it_read_without_reading_the_store_back(
+    tmp_path: Path, sandbox: SandboxStore
+) -> None:
+    live = big_live(3)
+    imported = catalog_from_live(
+        {handle: found.product for handle, found in live.products.items()},
+        brands=live.names.brands.values(),
+        tags=["summer"],
+    )
+    plan = make_plan(imported.catalog, live, store="adopt")
+
+    def read_back() -> Live:
+        raise AssertionError("nothing was sent: there is nothing new to read back")
+
+    with (
+        State(tmp_path / "state.db") as state,
+        Client("http://sandbox.invalid", "t", transport=SandboxTransport(sandbox)) as client,
+    ):
+        result = apply_plan(plan, client, state, live=live, refresh_live=read_back)
+        versions = {c.key: c.remote_version for c in result.changes}
+        rows = {r.key: r.remote_version for r in Ledger(state).changes(result.run_id)}
+    assert versions["family-00002"] == 24 and versions["FAM-00001-M"] == 12
+    assert rows == versions
