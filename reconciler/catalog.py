@@ -61,14 +61,16 @@ from yaml.events import (
     StreamStartEvent,
 )
 
-from reconciler import rules
+from reconciler import guardrails, rules
 from reconciler.errors import CatalogInvalid
 from reconciler.model import (
     Brand,
     Catalog,
     Image,
+    Owner,
     Product,
     Prune,
+    Rule,
     Settings,
     Supplier,
     Variant,
@@ -782,6 +784,7 @@ def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
         else tuple(Image(path=n, sha256=images[n]) for n in map(rules.normalize_image_path, paths)),
         sku=p.get("sku"),
         barcode=p.get("barcode"),
+        allow=tuple(Rule(r) for r in dict.fromkeys(p.get("allow") or ())),
     )
 
 
@@ -804,7 +807,14 @@ def _build(files: list[dict[str, Any]], images: Mapping[str, str]) -> Catalog:
         if "settings" in data:
             s = data["settings"]
             settings = Settings(
-                prune=Prune(s.get("prune", "none")), stores=tuple(s.get("stores") or ())
+                prune=Prune(s.get("prune", "none")),
+                stores=tuple(s.get("stores") or ()),
+                guardrails=guardrails.parse(s.get("guardrails")),
+                fields=tuple(
+                    (f, Owner(o))
+                    for f, o in sorted((s.get("fields") or {}).items())
+                    if o != Owner.CATALOG
+                ),
             )
     return Catalog.build(
         products=products,
@@ -1146,6 +1156,11 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
         message, hint = rules.clash_message(clash, first_where)
         problems.append(loaded[clash.at.file].locate(Finding(clash.at.path, message, hint)))
     warnings = sorted((loaded[i].locate(f) for i, f in check.warnings), key=Problem.sort_key)
+
+    if not problems:
+        # Prices the catalog itself says are wrong (a price of 0, one under its supply price).
+        datas = [_as_dict(f.raw) for f in loaded]
+        problems.extend(loaded[n].locate(f) for n, f in guardrails.catalog_findings(datas))
 
     hashes, image_findings = _check_images(directory, loaded, cache_)
     problems.extend(loaded[i].locate(f) for i, f in image_findings)

@@ -67,6 +67,10 @@ class StalePlan(CatalogError):
     """A saved plan no longer matches the live store or the catalog."""
 
 
+class GuardrailBroken(CatalogError):
+    """A plan breaks a guardrail that neither the catalog nor the command line allows."""
+
+
 class LockHeld(CatalogError):
     """Another apply holds the store's lock."""
 

@@ -28,6 +28,40 @@ class Prune(StrEnum):
     DELETE = "delete"
 
 
+class Rule(StrEnum):
+    """A guardrail (`settings.guardrails`): a kind of change apply refuses unless allowed."""
+
+    PRICE_JUMP = "price-jump"  # a price moves by more than a percentage, up or down
+    MARGIN = "margin"  # a price below the supply price plus a margin floor
+    REMOVALS = "removals"  # too many products deactivated or deleted in one apply
+    ZERO_PRICE = "zero-price"  # a price of 0
+
+
+class Owner(StrEnum):
+    """Who owns a field (`settings.fields`)."""
+
+    CATALOG = "catalog"  # the catalog writes and diffs it (the default)
+    STORE = "store"  # never written, never diffed: a team edits it in the store
+    INIT = "init"  # written when the object is created, never updated
+
+
+# Fields whose owner `settings.fields` can set: a product's (or variant's) own values. Identity
+# and shape (handle, name, sku, options, variants) always belong to the catalog.
+OWNABLE_FIELDS = (
+    "description",
+    "brand",
+    "supplier",
+    "supplier_code",
+    "category",
+    "tags",
+    "active",
+    "price",
+    "supply_price",
+    "barcode",
+    "images",
+)
+
+
 def name_key(name: str) -> str:
     """The identity of a brand, supplier, tag or attribute name: case-insensitive, trimmed."""
     return name.strip().casefold()
@@ -102,6 +136,7 @@ class Product:
     images: tuple[Image, ...] | None = None
     sku: str | None = None  # simple products only
     barcode: str | None = None  # simple products only
+    allow: tuple[Rule, ...] = ()  # guardrails this product may break (an intended exception)
 
     @property
     def is_family(self) -> bool:
@@ -149,9 +184,62 @@ class Supplier:
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """`settings.guardrails`: each rule is on with its default unless the catalog turns it off
+    (None / False). Percentages are of the price before the change (price-jump) and of the
+    price (margin: (price - supply price) / price)."""
+
+    price_jump: Decimal | None = Decimal(50)  # largest price change per variant, in percent
+    margin: Decimal | None = Decimal(0)  # lowest margin, in percent of the price
+    removals: int | None = 25  # most products deactivated or deleted in one apply ...
+    removals_percent: Decimal | None = None  # ... or this percentage of the managed products
+    zero_price: bool = True  # a price of 0 is refused
+
+    def on(self, rule: Rule) -> bool:
+        if rule is Rule.PRICE_JUMP:
+            return self.price_jump is not None
+        if rule is Rule.MARGIN:
+            return self.margin is not None
+        if rule is Rule.REMOVALS:
+            return self.removals is not None or self.removals_percent is not None
+        return self.zero_price
+
+    def to_data(self) -> dict[str, str]:
+        """Every rule as the YAML would say it (`off` when turned off): what a plan binds."""
+        removals = (
+            f"{_number(self.removals_percent)}%"
+            if self.removals_percent is not None
+            else (str(self.removals) if self.removals is not None else "off")
+        )
+        return {
+            str(Rule.PRICE_JUMP): _percent(self.price_jump),
+            str(Rule.MARGIN): _percent(self.margin),
+            str(Rule.REMOVALS): removals,
+            str(Rule.ZERO_PRICE): "on" if self.zero_price else "off",
+        }
+
+
+def _number(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _percent(value: Decimal | None) -> str:
+    return "off" if value is None else f"{_number(value)}%"
+
+
+@dataclass(frozen=True)
 class Settings:
     prune: Prune = Prune.NONE
     stores: tuple[str, ...] = ()  # store domain prefixes for multi-store CI (issue 8)
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    fields: tuple[tuple[str, Owner], ...] = ()  # (field, owner) for fields not the catalog's
+
+    def owner(self, name: str) -> Owner:
+        for f, who in self.fields:
+            if f == name:
+                return who
+        return Owner.CATALOG
 
 
 @dataclass(frozen=True)
@@ -246,6 +334,7 @@ def product_to_data(p: Product) -> dict[str, Any]:
             "options": list(p.options) if p.options else None,
             "variants": [variant_to_data(v) for v in p.variants] if p.variants else None,
             "images": [i.path for i in p.images] if p.images is not None else None,
+            "allow": [str(r) for r in p.allow] if p.allow else None,
         }
     )
 
@@ -263,6 +352,10 @@ def catalog_to_data(c: Catalog) -> dict[str, Any]:
     }
     if c.settings.stores:
         data["settings"]["stores"] = list(c.settings.stores)
+    if c.settings.guardrails != Guardrails():
+        data["settings"]["guardrails"] = c.settings.guardrails.to_data()
+    if c.settings.fields:
+        data["settings"]["fields"] = {f: str(o) for f, o in c.settings.fields}
     # Image bytes are part of the catalog's identity: a changed file must change the digest.
     images = {i.path: i.sha256 for p in c.products for i in (p.images or ())}
     if images:

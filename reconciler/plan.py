@@ -16,9 +16,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from reconciler import ownership
 from reconciler.diff import diff_fields
 from reconciler.errors import UsageError
-from reconciler.model import Catalog, Image, Product, Prune, Variant, name_key, sorted_names
+from reconciler.model import (
+    Catalog,
+    Image,
+    Product,
+    Prune,
+    Rule,
+    Variant,
+    name_key,
+    sorted_names,
+)
 from reconciler.normalize import (
     FAMILY_FIELDS,
     ROW_FIELDS,
@@ -149,6 +159,49 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Violation:
+    """A change that breaks a guardrail (`reconciler.guardrails`): on `product` (a handle),
+    the object `key` (the handle, or a variant's SKU) would have `field` go from `before` to
+    `after`. `detail` says by how much, in words; `allowed` is "catalog" when the product's
+    `allow:` in the YAML makes it an intended exception, "option" when `--allow` was given to
+    the plan (shown, but apply decides for itself), None otherwise."""
+
+    rule: str
+    product: str
+    key: str
+    field: str
+    before: Json
+    after: Json
+    detail: str
+    allowed: str | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "rule": self.rule,
+            "product": self.product,
+            "key": self.key,
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+            "detail": self.detail,
+            "allowed": self.allowed,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Json]) -> Violation:
+        return Violation(
+            rule=data["rule"],
+            product=data["product"],
+            key=data["key"],
+            field=data["field"],
+            before=data["before"],
+            after=data["after"],
+            detail=data["detail"],
+            allowed=data.get("allowed"),
+        )
+
+
+@dataclass(frozen=True)
 class Estimate:
     """What applying costs: requests, and the time they take under the store's rate limit."""
 
@@ -182,6 +235,11 @@ class Plan:
     created_at: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict[str, Json] = field(default_factory=dict)  # forward-compatible additions
+    # The `settings.guardrails` the plan was checked under (a saved plan is bound to them),
+    # what breaks them, and the fields that are not the catalog's (`settings.fields`).
+    guardrails: dict[str, str] = field(default_factory=dict)
+    violations: tuple[Violation, ...] = ()
+    field_owners: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -214,6 +272,11 @@ class Plan:
             "summary": {str(a): n for a, n in sorted(self.counts().items())},
             "unchanged": self.unchanged,
             "estimate": self.estimate.to_json(),
+            "guardrails": {
+                "settings": dict(self.guardrails),
+                "violations": [v.to_json() for v in self.violations],
+            },
+            "field_owners": dict(self.field_owners),
             "notices": list(self.notices),
         }
 
@@ -228,6 +291,7 @@ class Plan:
     @staticmethod
     def from_json(data: dict[str, Json]) -> Plan:
         est = data["estimate"]
+        guarded = data.get("guardrails") or {}
         return Plan(
             changes=tuple(Change.from_json(c) for c in data["changes"]),
             catalog_digest=data["catalog_digest"],
@@ -245,6 +309,9 @@ class Plan:
             created_at=data.get("created_at", ""),
             format_version=int(data["format_version"]),
             extra=dict(data.get("extra", {})),
+            guardrails=dict(guarded.get("settings") or {}),
+            violations=tuple(Violation.from_json(v) for v in guarded.get("violations") or ()),
+            field_owners=dict(data.get("field_owners") or {}),
         )
 
     def digest(self) -> str:
@@ -315,6 +382,7 @@ def make_plan(
     git_commit: str | None = None,
     created_at: str = "",
     catalog_digest: str | None = None,
+    allow: Sequence[Rule] = (),
 ) -> Plan:
     """Compare the catalog with the live store and say exactly what apply must do.
 
@@ -328,10 +396,20 @@ def make_plan(
       nothing is uploaded for it unless `adopt_images`, which records the store's images
       against the catalog's in catalog order (no request) and uploads only the ones beyond.
     - `targets` / `excludes`: handles or SKUs; a key selects the product that holds it.
+    - Fields `settings.fields` gives to the store are never compared or written; fields it
+      marks as set on create only are compared and written only for what the store lacks.
+    - The plan carries the `settings.guardrails` it was checked under and every change that
+      breaks one (`reconciler.guardrails`); apply refuses those unless allowed. `allow`
+      (`catalog plan --allow`) marks the ones it names as allowed, for the reader.
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
     """
-    return _Planner(
+    # Imported here: the guardrails read plans, so plan cannot import them at the top.
+    from reconciler import guardrails
+
+    digest = catalog_digest if catalog_digest is not None else catalog.digest()
+    catalog = ownership.owned(catalog, live)
+    plan = _Planner(
         catalog,
         live,
         managed=managed or {},
@@ -345,8 +423,9 @@ def make_plan(
         window_seconds=window_seconds,
         git_commit=git_commit,
         created_at=created_at,
-        catalog_digest=catalog_digest if catalog_digest is not None else catalog.digest(),
+        catalog_digest=digest,
     )
+    return guardrails.check(plan, catalog, live, allow=allow)
 
 
 class _Planner:

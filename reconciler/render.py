@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 
+from reconciler import guardrails
 from reconciler.plan import Action, Change, FieldChange, Json, Kind, Plan
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; keep a margin
@@ -214,7 +215,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         code = _COLOURS.get(sign)
         return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
-    lines: list[str] = [_store_line(plan), ""]
+    lines: list[str] = [paint("!", line) for line in _guardrail_lines(plan)]
+    lines += [_store_line(plan), ""]
     names = [c for c in plan.changes if c.kind in _NAME_KINDS]
     if names:
         lines.append("Created or changed first, so products can use them:")
@@ -249,6 +251,19 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
+
+
+def _guardrail_lines(plan: Plan) -> list[str]:
+    """First in the text: what breaks a guardrail, so nobody scrolls past it."""
+    if not plan.violations:
+        return []
+    lines = [f"! {guardrails.headline(plan)}"]
+    for v in plan.violations:
+        allowed = guardrails.allowed_by(v)
+        lines.append(
+            f"!   {v.rule}: {guardrails.describe(v)}" + (f" [{allowed}]" if allowed else "")
+        )
+    return [*lines, ""]
 
 
 def _drift_lines(
@@ -294,6 +309,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     head = [
         "### Catalog plan",
         "",
+        *_guardrail_markdown(plan),
         f"**{summary_line(plan)}**",
         "",
         "| Action | Count |",
@@ -354,6 +370,28 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             "artifact** (the full plan as JSON).\n"
         )
     return out
+
+
+def _guardrail_markdown(plan: Plan) -> list[str]:
+    """First in the comment: a caution block listing every violation."""
+    if not plan.violations:
+        return []
+    blocking = any(v.allowed is None for v in plan.violations)
+    lines = [
+        f"> [!{'CAUTION' if blocking else 'NOTE'}]",
+        f"> **Guardrails:** {_html(guardrails.headline(plan))}",
+        ">",
+        "> | Rule | Product | Field | Before | After | Why |",
+        "> |---|---|---|---|---|---|",
+    ]
+    for v in plan.violations:
+        where = v.product if v.key == v.product else f"{v.product} / {v.key}"
+        why = v.detail + (f"; {guardrails.allowed_by(v)}" if v.allowed else "")
+        lines.append(
+            f"> | {v.rule} | {_cell(where)} | {label(v.field)} | {_cell(show(v.field, v.before))} "
+            f"| {_cell(show(v.field, v.after))} | {_html(why)} |"
+        )
+    return [*lines, ""]
 
 
 def _details(summary: str, rows: list[str]) -> str:

@@ -10,7 +10,17 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
 # Modules that decide things: they take values and return values.
-PURE = ["model", "plan", "rules", "normalize", "diff", "render", "importer"]
+PURE = [
+    "model",
+    "plan",
+    "rules",
+    "normalize",
+    "diff",
+    "render",
+    "importer",
+    "guardrails",
+    "ownership",
+]
 IO_LIBRARIES = {"httpx", "sqlite_utils", "sqlite3", "click", "starlette", "uvicorn"}
 
 

@@ -21,13 +21,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from reconciler import guardrails
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, remaining, stale_reasons
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
-from reconciler.cli.plan import ADOPT_IMAGES, build_plan
+from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.client import Client
-from reconciler.errors import ApplyFailed, CatalogError, StalePlan
+from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
 from reconciler.model import Catalog
 from reconciler.normalize import Live
 from reconciler.plan import Plan
@@ -160,6 +161,7 @@ def _refresher(client: Client, cache: Cache) -> Callable[[], Live]:
     help="json prints one document with every change's outcome on stdout.",
 )
 @ADOPT_IMAGES
+@ALLOW
 @click.pass_obj
 def apply(
     ctx: Context,
@@ -168,6 +170,7 @@ def apply(
     parallelism: int | None,
     fmt: str,
     adopt_images: bool,
+    allow: tuple[str, ...],
 ) -> int:
     """Make the planned changes in the store, with the fewest requests, and record them.
 
@@ -175,9 +178,12 @@ def apply(
     refused (exit 1, nothing changed) if the catalog or any object it touches changed since.
     Without PLAN_FILE the plan is made now, shown, and applied once confirmed. One apply runs
     per store at a time; a rerun after a failure or crash finishes the rest without
-    duplicating anything. Exits 0 when everything applied, 1 on an error, a stale plan or a
+    duplicating anything. A plan that breaks a guardrail (settings.guardrails) is refused,
+    nothing written, unless the product's allow: in the catalog or --allow RULE allows it.
+    Exits 0 when everything applied, 1 on an error, a stale plan, a broken guardrail or a
     partial failure (see `catalog history`).
     """
+    allowed = allow_rules(allow)
     err = stderr_console(color=ctx.color(stream_isatty=sys.stderr.isatty()))
     if plan_file is None and not auto_approve and not sys.stdin.isatty():
         raise CatalogError(
@@ -226,6 +232,10 @@ def apply(
                 live = load_live(Cache(state))
                 # Written as is: the plan holds user text that Rich must not interpret.
                 err.file.write(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
+            blocked = guardrails.blocking(plan, allowed)
+            if blocked:
+                _refuse(Ledger(state), saved or plan, who, host, [guardrails.refusal(blocked)])
+                raise GuardrailBroken(guardrails.refusal(blocked))
             if not plan.has_changes:
                 _report_nothing(fmt, plan)
                 return 0
@@ -287,6 +297,9 @@ def _checked(
     live = load_live(cache)
     label = ctx.target().label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
+    moved = guardrails.stale_reason(saved, catalog)
+    if moved is not None:
+        reasons.append(moved)
     done = ledger.applied_by_plan(saved.digest())
     reasons += stale_reasons(
         saved,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from reconciler import diff, normalize
+from reconciler import diff, guardrails, normalize, ownership
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.validate import parse_cache_path
-from reconciler.model import Catalog
+from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
 from reconciler.refresh import (
@@ -45,7 +45,7 @@ def _memo_key(**inputs: object) -> str:
     the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
     an older planner made)."""
     code = hashlib.sha256()
-    for module in (plan_module, normalize, diff):
+    for module in (plan_module, normalize, diff, guardrails, ownership):
         code.update(Path(str(module.__file__)).read_bytes())
     blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -92,6 +92,7 @@ def build_plan(
     adopt_images: bool = False,
     retailer_ttl: float = RETAILER_TTL_SECONDS,
     catalog: Catalog | None = None,
+    allow: tuple[Rule, ...] = (),
 ) -> tuple[Plan, RefreshReport]:
     """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
     plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to stderr.
@@ -150,6 +151,7 @@ def build_plan(
             targets=targets,
             excludes=excludes,
             adopt_images=adopt_images,
+            allow=[str(r) for r in allow],
         )
         remembered = cache.plan_memo(memo_key)
         if remembered is not None:
@@ -175,6 +177,7 @@ def build_plan(
             git_commit=git_commit(ctx.catalog_dir, state_dir=ctx.state_path.parent),
             created_at=now.isoformat(timespec="seconds"),
             catalog_digest=catalog_digest,
+            allow=allow,
         )
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
@@ -187,6 +190,22 @@ ADOPT_IMAGES = click.option(
     help="For products with images in the store that the state file has no record of (a "
     "lost state file): record the store's images as the catalog's, in catalog order, without "
     "uploading; only catalog images beyond the store's count are uploaded.",
+)
+
+
+def allow_rules(values: tuple[str, ...]) -> tuple[Rule, ...]:
+    return tuple(Rule(v) for v in dict.fromkeys(values))
+
+
+ALLOW = click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="RULE",
+    envvar="CATALOG_ALLOW",
+    type=click.Choice([str(r) for r in Rule]),
+    help="Allow changes that break this guardrail (repeatable; CATALOG_ALLOW holds "
+    "space-separated rules): price-jump, margin, removals or zero-price.",
 )
 
 
@@ -234,6 +253,7 @@ ADOPT_IMAGES = click.option(
     help="Leave out the product with this handle or SKU (repeatable).",
 )
 @ADOPT_IMAGES
+@ALLOW
 @click.pass_obj
 def plan(
     ctx: Context,
@@ -244,12 +264,15 @@ def plan(
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
     adopt_images: bool,
+    allow: tuple[str, ...],
 ) -> int:
     """Show exactly what `catalog apply` would change in the store, field by field.
 
     Reads the store through its change feed (only what changed since the last plan), compares
     the fields the catalog declares, and prints the changes with the API requests and the time
-    applying them would take. Never writes to the store. Exits 0 (with --detailed-exitcode: 0
+    applying them would take. A change that breaks a guardrail (settings.guardrails) is
+    listed first; --allow RULE marks those as allowed (apply still decides with its own
+    --allow). Never writes to the store. Exits 0 (with --detailed-exitcode: 0
     when nothing would change, 2 when something would) or 1 on an error.
     """
     result, _ = build_plan(
@@ -258,6 +281,7 @@ def plan(
         targets=targets,
         excludes=excludes,
         adopt_images=adopt_images,
+        allow=allow_rules(allow),
     )
     if fmt == "json":
         sys.stdout.writelines(iter_json(result))

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
 
-from reconciler.model import Brand, Catalog, Product, Prune, Settings, Supplier, Variant, clean_text
+from reconciler.guardrails import import_allowances
+from reconciler.model import (
+    OWNABLE_FIELDS,
+    Brand,
+    Catalog,
+    Guardrails,
+    Owner,
+    Product,
+    Prune,
+    Settings,
+    Supplier,
+    Variant,
+    clean_text,
+)
 
 # Text people could type in a name: anything printable on one line, no spaces at either end.
 # YAML-significant spellings are mixed in on purpose: they must come back as the same text.
@@ -132,17 +146,44 @@ def products(draw: st.DrawFn, index: int) -> Product:
     return Product(**common, options=options, variants=tuple(variants))
 
 
+percents = st.integers(0, 200).map(Decimal) | st.decimals(
+    min_value=0, max_value=99, places=1, allow_nan=False
+)
+guardrail_settings = st.builds(
+    Guardrails,
+    price_jump=st.none() | percents,
+    margin=st.none() | st.integers(0, 99).map(Decimal),
+    removals=st.none() | st.integers(0, 500),
+    zero_price=st.booleans(),
+) | st.builds(
+    Guardrails,
+    removals=st.none(),
+    removals_percent=st.integers(1, 100).map(Decimal),
+)
+field_owners = st.dictionaries(st.sampled_from(OWNABLE_FIELDS), st.sampled_from(list(Owner))).map(
+    lambda owners: tuple(sorted((f, o) for f, o in owners.items() if o is not Owner.CATALOG))
+)
+
+
 @st.composite
 def catalogs(draw: st.DrawFn) -> Catalog:
     count = draw(st.integers(0, 6))
-    return Catalog.build(
-        products=[draw(products(i)) for i in range(count)],
-        brands=[
-            Brand(n, draw(st.none() | free_text)) for n in draw(st.sets(st.sampled_from(BRANDS)))
-        ],
-        suppliers=[Supplier(n) for n in draw(st.sets(st.sampled_from(["Acme Supply"])))],
-        tags=sorted(draw(st.sets(st.sampled_from(TAGS)))),
-        settings=Settings(prune=draw(st.sampled_from(list(Prune)))),
+    prune = draw(st.sampled_from(list(Prune)))
+    owners = draw(field_owners)
+    if prune is Prune.DEACTIVATE:  # prune writes active: the store cannot own it then
+        owners = tuple((f, o) for f, o in owners if (f, o) != ("active", Owner.STORE))
+    # Products whose own prices break a guardrail say so (`allow:`), as an import writes them.
+    return import_allowances(
+        Catalog.build(
+            products=[draw(products(i)) for i in range(count)],
+            brands=[
+                Brand(n, draw(st.none() | free_text))
+                for n in draw(st.sets(st.sampled_from(BRANDS)))
+            ],
+            suppliers=[Supplier(n) for n in draw(st.sets(st.sampled_from(["Acme Supply"])))],
+            tags=sorted(draw(st.sets(st.sampled_from(TAGS)))),
+            settings=Settings(prune=prune, guardrails=draw(guardrail_settings), fields=owners),
+        )
     )
 
 

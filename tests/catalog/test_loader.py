@@ -289,7 +289,8 @@ def test_prices_never_go_through_float(write: Write) -> None:
         "a.yaml",
         """
         products:
-          - {handle: a, name: A, sku: A, price: 0.1, supply_price: 1_000.12345}
+          - {handle: a, name: A, sku: A, price: 0.1, supply_price: 1_000.12345,
+             allow: [margin]}
           - {handle: b, name: B, sku: B, price: "19.99", supply_price: 7}
           - {handle: c, name: C, sku: C, price: 1.5e+2, supply_price: -0.0}
         """,

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
+from reconciler.guardrails import import_allowances
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant, sorted_names
 
 BRANDS = ("Acme", "Zeta", "Harbour & Co")
@@ -110,11 +111,15 @@ def catalogs(draw: st.DrawFn, *, max_products: int = 5) -> Catalog:
         for p in items
     ]
     brands = draw(st.lists(st.sampled_from(BRANDS), unique=True, max_size=2))
-    return Catalog.build(
-        products=items,
-        brands=[Brand(b, draw(st.none() | st.just(f"About {b}"))) for b in brands],
-        suppliers=[
-            Supplier(s) for s in draw(st.lists(st.sampled_from(SUPPLIERS), unique=True, max_size=1))
-        ],
-        tags=list(draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2))),
+    # Rows priced under their supply price are intended exceptions here (`allow: [margin]`).
+    return import_allowances(
+        Catalog.build(
+            products=items,
+            brands=[Brand(b, draw(st.none() | st.just(f"About {b}"))) for b in brands],
+            suppliers=[
+                Supplier(s)
+                for s in draw(st.lists(st.sampled_from(SUPPLIERS), unique=True, max_size=1))
+            ],
+            tags=list(draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2))),
+        )
     )
