@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from reconciler.guardrails import import_allowances
 from reconciler.model import (
     Brand,
     Catalog,
@@ -735,11 +736,14 @@ def catalog_from_csv(
 
     products, brands, suppliers, tags = _canonical_names(products)
     products = settle(products, problems)
-    catalog = Catalog.build(
-        products=products,
-        brands=[Brand(name=b) for b in brands],
-        suppliers=[Supplier(name=s) for s in suppliers],
-        tags=tags,
+    # Store prices that break a guardrail are the store's as it is: kept, with an `allow:`.
+    catalog = import_allowances(
+        Catalog.build(
+            products=products,
+            brands=[Brand(name=b) for b in brands],
+            suppliers=[Supplier(name=s) for s in suppliers],
+            tags=tags,
+        )
     )
     problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
     return ImportResult(
@@ -970,11 +974,13 @@ def catalog_from_live(
     out = settle(out, found)
     described = {name_key(b.name): b.description for b in brands}
     supplied = {name_key(s.name): s.description for s in suppliers}
-    catalog = Catalog.build(
-        products=out,
-        brands=[Brand(b, described.get(name_key(b)) or None) for b in brand_names],
-        suppliers=[Supplier(s, supplied.get(name_key(s)) or None) for s in supplier_names],
-        tags=tag_names,
+    catalog = import_allowances(
+        Catalog.build(
+            products=out,
+            brands=[Brand(b, described.get(name_key(b)) or None) for b in brand_names],
+            suppliers=[Supplier(s, supplied.get(name_key(s)) or None) for s in supplier_names],
+            tags=tag_names,
+        )
     )
     return ImportResult(catalog=catalog, problems=tuple(found), notices=tuple(notices))
 
