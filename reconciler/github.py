@@ -36,7 +36,9 @@ from typing import Any
 import httpx
 import yaml
 
+from reconciler import ownership
 from reconciler.errors import CatalogError, ConfigError, redact
+from reconciler.guardrails import LABEL_PREFIX
 from reconciler.state import State
 
 # GitHub rejects an issue or comment body longer than this many characters (HTTP 422).
@@ -205,6 +207,13 @@ class Event:
         base = (pr.get("base") or {}).get("repo") or {}
         head_name, base_name = head.get("full_name"), base.get("full_name")
         return bool(head_name and base_name and head_name != base_name)
+
+    @property
+    def labels(self) -> list[str]:
+        """The pull request's label names (what allows a guardrail in CI)."""
+        pr = self.data.get("pull_request")
+        items = pr.get("labels") if isinstance(pr, dict) else None
+        return [str(x["name"]) for x in items or [] if isinstance(x, dict) and "name" in x]
 
     @property
     def head_sha(self) -> str | None:
@@ -395,6 +404,8 @@ class StoreResult:
     error: str = ""  # the command's error sentence when status is ERROR
     drift: int = 0  # how many fields drifted
     artifact: str = ""  # the artifact holding the saved and JSON plans
+    guardrails: tuple[str, ...] = ()  # rules the plan breaks that nothing allows yet
+    broken: int = 0  # how many changes break them
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -404,6 +415,8 @@ class StoreResult:
             "error": self.error,
             "drift": self.drift,
             "artifact": self.artifact,
+            "guardrails": list(self.guardrails),
+            "broken": self.broken,
         }
 
     @staticmethod
@@ -416,6 +429,8 @@ class StoreResult:
             error=str(data.get("error") or ""),
             drift=int(data.get("drift") or 0),
             artifact=str(data.get("artifact") or ""),
+            guardrails=tuple(str(r) for r in data.get("guardrails") or ()),
+            broken=int(data.get("broken") or 0),
         )
 
 
@@ -429,6 +444,7 @@ def make_result(
     artifact: str = "",
 ) -> StoreResult:
     status = status_from_exit_code(exit_code)
+    broken = unallowed_violations(plan_json) if status is Status.CHANGES else []
     error = ""
     if status is Status.ERROR:
         error = error_sentence(stderr) or f"catalog plan exited with code {exit_code}."
@@ -440,7 +456,23 @@ def make_result(
         error=error,
         drift=len(drifted_fields(plan_json)) if plan_json else 0,
         artifact=artifact,
+        guardrails=tuple(sorted({str(v.get("rule")) for v in broken})),
+        broken=len(broken),
     )
+
+
+def unallowed_violations(plan_json: Mapping[str, Json] | None) -> list[Mapping[str, Json]]:
+    """The plan's guardrail violations that neither the catalog nor a label allows."""
+    guarded = (plan_json or {}).get("guardrails") or {}
+    return [
+        v
+        for v in guarded.get("violations") or []
+        if isinstance(v, dict) and v.get("allowed") is None
+    ]
+
+
+def allow_labels(rules: Iterable[str]) -> str:
+    return ", ".join(f"`{LABEL_PREFIX}{r}`" for r in rules)
 
 
 def error_sentence(stderr: str) -> str:
@@ -475,6 +507,14 @@ def _store_heading(result: StoreResult) -> str:
         return f"### ✅ `{result.store}`: no changes\nThe store already matches the catalog."
     if result.status is Status.CHANGES:
         line = f"### 📝 `{result.store}`: {result.headline or 'changes'}"
+        if result.broken:
+            n = result.broken
+            line += (
+                f"\n> [!CAUTION]\n> {n} change{'s break' if n != 1 else ' breaks'} a guardrail "
+                f"({', '.join(result.guardrails)}): merging applies nothing to this store "
+                f"unless allowed. If it is intended, add the label "
+                f"{allow_labels(result.guardrails)} to this pull request."
+            )
         if result.drift:
             what = "1 field was" if result.drift == 1 else f"{result.drift} fields were"
             line += (
@@ -617,8 +657,14 @@ def drift_issue_title(store: str) -> str:
 
 
 def drift_issue_body(
-    store: str, fields: Sequence[DriftedField], *, run: RunInfo | None = None
+    store: str,
+    fields: Sequence[DriftedField],
+    *,
+    run: RunInfo | None = None,
+    not_owned: Mapping[str, str] | None = None,
 ) -> str:
+    """`not_owned`: the plan's `field_owners` (settings.fields); the issue names them, since
+    a change the store makes to them is never drift."""
     run = run or RunInfo()
     lines = [
         drift_marker(store),
@@ -635,6 +681,8 @@ def drift_issue_body(
     for f in fields:
         key = f.key.replace("|", "\\|")
         lines.append(f"| {f.kind} `{key}` | {f.field} | {_cell(f.live)} | {_cell(f.catalog)} |")
+    if not_owned:
+        lines += ["", f"Not checked for drift: {ownership.describe(dict(not_owned))}."]
     footer = run.footer()
     if footer:
         lines += ["", f"<sub>Last checked: {footer}.</sub>"]
@@ -857,6 +905,14 @@ class GitHub:
 
     # --- issues ---
 
+    def pull_request_labels(self, sha: str) -> list[str]:
+        """Labels of the pull request that brought commit `sha` (the merged one first)."""
+        pulls = self._paginate(f"/repos/{self.repository}/commits/{sha}/pulls")
+        merged = [p for p in pulls if isinstance(p, dict) and p.get("merged_at")]
+        for pr in merged or [p for p in pulls if isinstance(p, dict)]:
+            return [str(x["name"]) for x in pr.get("labels") or [] if isinstance(x, dict)]
+        return []
+
     def open_issues(self, *, label: str) -> list[Issue]:
         raw = self._paginate(f"/repos/{self.repository}/issues", {"state": "open", "labels": label})
         # The issues endpoint also lists pull requests; they carry a `pull_request` key.
@@ -958,6 +1014,7 @@ def sync_drift_issue(
     fields: Sequence[DriftedField],
     *,
     run: RunInfo | None = None,
+    not_owned: Mapping[str, str] | None = None,
 ) -> UpsertResult:
     """One open issue per store while it has drift: open it, keep its table current, and close
     it (with a comment saying why) once a check finds no drift."""
@@ -976,7 +1033,7 @@ def sync_drift_issue(
             )
             gh.update_issue(issue.number, state="closed", state_reason="completed")
         return UpsertResult(Upsert.CLOSED, mine[0].number)
-    body = drift_issue_body(store, fields, run=run)
+    body = drift_issue_body(store, fields, run=run, not_owned=not_owned)
     if not mine:
         created = gh.create_issue(title=drift_issue_title(store), body=body, labels=[DRIFT_LABEL])
         return UpsertResult(Upsert.CREATED, created.number)

@@ -40,6 +40,7 @@ def describe(owners: dict[str, str]) -> str:
     parts = [
         f"{name} is the store's" if who == Owner.STORE else f"{name} is set on create only"
         for name, who in sorted(owners.items())
+        if who != Owner.CATALOG
     ]
     return "; ".join(parts)
 

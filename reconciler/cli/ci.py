@@ -50,6 +50,7 @@ from reconciler.github import (
     upsert_comment,
     write_outputs,
 )
+from reconciler.guardrails import rules_from_labels
 from reconciler.planfile import read_plan
 from reconciler.render import render_json, render_markdown, render_text
 
@@ -412,6 +413,41 @@ def comment(
     _note(f"Plan comment on #{number}: {outcome.outcome}{extra}.")
 
 
+@ci.command("allow")
+@click.option(
+    "--sha",
+    default="",
+    help="On a push: the commit whose pull request's labels count (default: GITHUB_SHA).",
+)
+@click.pass_obj
+def allow(ctx: Context, sha: str) -> None:
+    """Guardrails a pull request's labels allow (catalog:allow-price-jump, ...), as the step
+    output `rules` (space-separated, for CATALOG_ALLOW).
+
+    On a pull_request event the labels come from the event; on a push (the merge) from the
+    pull request that brought the commit, through the API (the job needs `pull-requests:
+    read`). Without a pull request nothing is allowed.
+    """
+    env = ctx.environ
+    event = Event.load(env["GITHUB_EVENT_PATH"]) if env.get("GITHUB_EVENT_PATH") else None
+    if event is not None and event.pull_request_number is not None:
+        labels = event.labels
+    else:
+        commit = sha or env.get("GITHUB_SHA", "")
+        if not commit:
+            raise ConfigError("catalog ci allow needs --sha or GITHUB_SHA on a push.")
+        with _github(ctx) as gh:
+            labels = gh.pull_request_labels(commit)
+    rules = rules_from_labels(labels)
+    write_outputs(env.get("GITHUB_OUTPUT"), {"rules": " ".join(str(r) for r in rules)})
+    if rules:
+        _note(
+            "Guardrails allowed by pull-request labels: " + ", ".join(str(r) for r in rules) + "."
+        )
+    else:
+        _note("No pull-request label allows a guardrail.")
+
+
 @ci.command("drift")
 @click.option("--store", required=True, help="Store domain prefix the plan was made for.")
 @click.option(
@@ -446,7 +482,13 @@ def drift(ctx: Context, store: str, plan_path: Path, exit_code: int) -> None:
         raise ConfigError(f"{plan_path} holds no plan: run `catalog plan --format json` first.")
     fields = drifted_fields(plan_json)
     with _github(ctx) as gh:
-        outcome = sync_drift_issue(gh, key, fields, run=RunInfo.from_environ(ctx.environ))
+        outcome = sync_drift_issue(
+            gh,
+            key,
+            fields,
+            run=RunInfo.from_environ(ctx.environ),
+            not_owned=plan_json.get("field_owners") or {},
+        )
     count = len(fields)
     summary = (
         f"### Drift in `{key}`: {count} field{'s' if count != 1 else ''} "

@@ -7,7 +7,11 @@ import sys
 
 import click
 
+from reconciler import ownership
+from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context
+from reconciler.cli.validate import parse_cache_path
+from reconciler.errors import CatalogError
 from reconciler.plan import Json
 from reconciler.render import literal
 from reconciler.state import State
@@ -45,6 +49,23 @@ def render_text(rows: list[ChangeRecord]) -> str:
     return "\n".join(literal(line) for line in lines)
 
 
+def not_owned(ctx: Context) -> dict[str, str]:
+    """The fields the catalog does not own (settings.fields), if the catalog can be read:
+    history is about the state file and still answers when the catalog is broken."""
+    try:
+        catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
+    except CatalogError:
+        return {}
+    return ownership.not_owned(catalog)
+
+
+def owners_line(owners: dict[str, str]) -> str:
+    return (
+        f"Not the catalog's (settings.fields): {ownership.describe(owners)}; "
+        "what the store does to them is not recorded here."
+    )
+
+
 @click.command("history")
 @click.argument("key", required=False)
 @click.option(
@@ -61,23 +82,28 @@ def history(ctx: Context, key: str | None, fmt: str, limit: int | None) -> None:
     """Show what apply changed, newest first: when, from which commit, before -> after.
 
     KEY is a handle, SKU or name; for a SKU this answers "which commit set this price, and
-    what was it before". Without KEY, every recorded change is listed.
+    what was it before". Without KEY, every recorded change is listed. Fields the catalog
+    does not own (settings.fields: store, or init for set on create only) are named last.
     """
     if not ctx.state_path.exists():
         rows: list[ChangeRecord] = []
     else:
         with State(ctx.state_path) as state:
             rows = Ledger(state).history(key, limit=limit)
+    owners = not_owned(ctx)
     if fmt == "json":
         doc = {
             "format_version": FORMAT_VERSION,
             "key": key,
             "changes": [r.to_json() for r in rows],
+            "fields_not_owned": owners,
         }
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return
     if not rows:
         what = f"for {key}" if key else "yet"
         click.echo(f"No applied changes recorded {what} in {ctx.state_path}.", err=True)
-        return
-    click.echo(render_text(rows))
+    else:
+        click.echo(render_text(rows))
+    if owners:
+        click.echo(owners_line(owners))

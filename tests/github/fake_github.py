@@ -43,14 +43,19 @@ class FakeGitHub:
 
     # --- set-up helpers for tests ---
 
-    def add_pull_request(self, number: int) -> None:
+    def add_pull_request(
+        self, number: int, *, labels: tuple[str, ...] = (), merge_sha: str | None = None
+    ) -> None:
+        """A pull request; `merge_sha`: it was merged as that commit (what a push sees)."""
         self.issues[number] = {
             "number": number,
             "title": f"PR {number}",
             "body": "",
             "state": "open",
-            "labels": [],
+            "labels": [{"name": n} for n in labels],
             "pull_request": {"url": "..."},
+            "merge_commit_sha": merge_sha,
+            "merged_at": "2026-01-01T00:00:00Z" if merge_sha else None,
         }
 
     def add_comment(self, number: int, body: str, *, user: str = "someone") -> int:
@@ -104,6 +109,9 @@ class FakeGitHub:
                 if self.comments.pop(int(cid), None) is None:
                     return Reply(404, {"message": "Not Found"})
                 return Reply(204)
+            case ("GET", ["commits", sha, "pulls"]):
+                items = [i for i in self.issues.values() if i.get("merge_commit_sha") == sha]
+                return self._page(path, query, items)
             case ("GET", ["issues"]):
                 items = [
                     i

@@ -578,3 +578,58 @@ def test_a_damaged_result_counts_as_no_result(run: Callable[..., Result], tmp_pa
         "--dry-run",
     )
     assert "`beta`: plan failed" in both.stdout and "left no result" in both.stdout
+
+
+# --- guardrails --------------------------------------------------------------------------------
+
+
+def test_allow_reads_the_labels_of_the_pull_request_event(
+    run: Callable[..., Result], runner_env: dict[str, str], tmp_path: Path
+) -> None:
+    labels = [{"name": "catalog:allow-price-jump"}, {"name": "catalog:allow-nope"}, {"name": "x"}]
+    event = write_event(tmp_path, labels=labels)
+    result = run("ci", "allow", env={"GITHUB_EVENT_PATH": str(event)})
+    assert result.exit_code == 0, result.output
+    assert outputs(runner_env) == {"rules": "price-jump"}
+    write_event(tmp_path, labels=[])
+    run("ci", "allow", env={"GITHUB_EVENT_PATH": str(event)})
+    assert outputs(runner_env)["rules"] == ""
+
+
+def test_allow_on_a_push_asks_for_the_merged_pull_requests_labels(
+    run: Callable[..., Result],
+    runner_env: dict[str, str],
+    fake: FakeGitHub,
+    served: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    fake.add_pull_request(
+        9, labels=("catalog:allow-removals", "catalog:allow-margin"), merge_sha="cafe01"
+    )
+    push = tmp_path / "push.json"
+    push.write_text(json.dumps({"after": "cafe01"}))
+    env = {**served, "GITHUB_EVENT_PATH": str(push), "GITHUB_SHA": "cafe01"}
+    result = run("ci", "allow", env=env)
+    assert result.exit_code == 0, result.output
+    assert outputs(runner_env) == {"rules": "margin removals"}
+    assert ("GET", "/repos/acme/catalog/commits/cafe01/pulls") in fake.requests
+    run("ci", "allow", env={**env, "GITHUB_SHA": "0000"})  # a push without a pull request
+    assert outputs(runner_env)["rules"] == ""
+
+
+def test_drift_issue_names_the_fields_that_are_not_the_catalogs(
+    run: Callable[..., Result], fake: FakeGitHub, served: dict[str, str], tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps({**CHANGES, "field_owners": {"description": "store", "tags": "init"}})
+    )
+    result = run(
+        "ci", "drift", "--store", "acme", "--plan", str(plan), "--exit-code", "2", env=served
+    )
+    assert result.exit_code == 0, result.output
+    (issue,) = [i for i in fake.issues.values() if "pull_request" not in i]
+    assert (
+        "Not checked for drift: description is the store's; tags is set on create only."
+        in issue["body"]
+    )

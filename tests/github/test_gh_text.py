@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,10 @@ from reconciler.github import (
     utf8_len,
     write_outputs,
 )
+from reconciler.model import Catalog, Product, Rule
+from reconciler.normalize import normalize_live
+from reconciler.plan import Plan, make_plan
+from reconciler.render import render_json, render_markdown
 
 NOTE = "_cut_"
 
@@ -370,3 +375,79 @@ def test_the_plans_own_title_is_not_repeated_under_the_store_heading() -> None:
         ]
     )
     assert "### Catalog plan" not in body and "**Plan: 1 to update.**" in body
+
+
+# --- guardrails in the comment -------------------------------------------------------------------
+
+
+def _tote_plan(price: str, *, allow: tuple[Rule, ...] = ()) -> Plan:
+    """A real plan: the catalog changes the tote's price in a store that sells it at 29.00."""
+    row = {
+        "id": "p1",
+        "handle": "canvas-tote",
+        "name": "Canvas Tote",
+        "sku": "TOTE-NAT",
+        "is_active": True,
+        "has_variants": False,
+        "price_including_tax": 29.0,
+        "price_excluding_tax": 25.21739,
+        "supply_price": 0.5,
+        "version": 3,
+        "variant_options": [],
+        "tag_ids": [],
+        "product_codes": [],
+    }
+    live = normalize_live(
+        products=[row],
+        brands=[],
+        suppliers=[],
+        tags=[],
+        attributes=[],
+        categories=[],
+        tax_exclusive=False,
+    )
+    tote = Product("canvas-tote", "Canvas Tote", sku="TOTE-NAT", price=Decimal(price))
+    return make_plan(Catalog.build(products=[tote]), live, store="acme", allow=allow)
+
+
+def test_a_comment_on_a_90_percent_price_drop_shows_the_violation_first() -> None:
+    plan = _tote_plan("2.90")
+    result = make_result(
+        store="acme",
+        exit_code=2,
+        plan_json=json.loads(render_json(plan)),
+        markdown=render_markdown(plan),
+        stderr="",
+    )
+    assert result.guardrails == ("price-jump",) and result.broken == 1
+    comment = plan_comment([result])
+    heading = comment.index("### 📝 `acme`")
+    caution = comment.index("[!CAUTION]", heading)
+    label = comment.index("`catalog:allow-price-jump`", heading)
+    table = comment.index("| price-jump | `canvas-tote` | price | `29.00` | `2.90` | -90%")
+    assert heading < caution < label < table < comment.index("| Action | Count |")
+    # What a round trip through result.json (the comment job) keeps.
+    again = StoreResult.from_json(result.to_json(), markdown=result.markdown)
+    assert plan_comment([again]) == comment
+
+
+def test_a_comment_on_an_allowed_or_small_change_has_no_caution() -> None:
+    small = _tote_plan("30.00")
+    result = make_result(
+        store="acme",
+        exit_code=2,
+        plan_json=json.loads(render_json(small)),
+        markdown=render_markdown(small),
+        stderr="",
+    )
+    assert "CAUTION" not in plan_comment([result])
+    allowed = _tote_plan("2.90", allow=(Rule.PRICE_JUMP,))
+    result = make_result(
+        store="acme",
+        exit_code=2,
+        plan_json=json.loads(render_json(allowed)),
+        markdown=render_markdown(allowed),
+        stderr="",
+    )
+    comment = plan_comment([result])
+    assert result.broken == 0 and "allowed by --allow" in comment and "CAUTION" not in comment

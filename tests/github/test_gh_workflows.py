@@ -216,6 +216,7 @@ def test_the_workflows_run_the_commands_they_should() -> None:
         "ci drift",
         "ci drift-pr",
         "pull",
+        "ci allow",
     } <= commands
     assert {"ci state"} <= commands
 
@@ -282,7 +283,8 @@ def test_apply_never_overlaps_per_store_and_is_never_cancelled() -> None:
         "group": "catalog-apply-${{ matrix.store }}",
         "cancel-in-progress": False,
     }
-    assert apply["permissions"] == {"contents": "write"}
+    # write: the state branch; pull-requests read: the merged pull request's allow labels
+    assert apply["permissions"] == {"contents": "write", "pull-requests": "read"}
     steps = {s.get("id"): s for s in apply["steps"]}
     assert "--auto-approve" in steps["apply"]["run"]
     # the state is saved even when the apply failed: its ledger must survive
@@ -321,6 +323,18 @@ def test_newest_releases_run_weekly_and_report_one_issue() -> None:
 
 def job_text(job: dict[Any, Any]) -> str:
     return " ".join(str(step.get("run", "")) for step in job["steps"])
+
+
+def test_guardrail_labels_reach_plan_and_apply() -> None:
+    """A catalog:allow-RULE label re-plans (labeled/unlabeled) and reaches both commands."""
+    assert {"labeled", "unlabeled"} <= set(on(load("catalog-plan.yml"))["pull_request"]["types"])
+    for name, job in (("catalog-plan.yml", "plan"), ("catalog-apply.yml", "apply")):
+        steps = load(name)["jobs"][job]["steps"]
+        allow = next(s for s in steps if s.get("id") == "allow")
+        assert allow["run"] == "catalog ci allow"
+        user = next(s for s in steps if s.get("id") == job)
+        assert user["env"]["CATALOG_ALLOW"] == "${{ steps.allow.outputs.rules }}"
+        assert steps.index(allow) < steps.index(user)
 
 
 def test_least_privilege() -> None:
