@@ -615,6 +615,10 @@ def test_allow_on_a_push_asks_for_the_merged_pull_requests_labels(
     assert ("GET", "/repos/acme/catalog/commits/cafe01/pulls") in fake.requests
     run("ci", "allow", env={**env, "GITHUB_SHA": "0000"})  # a push without a pull request
     assert outputs(runner_env)["rules"] == ""
+    fake.fail_next = [404]  # the labels cannot be read: nothing is allowed, the step goes on
+    unreadable = run("ci", "allow", env=env)
+    assert unreadable.exit_code == 0 and "::warning::Could not read" in unreadable.stdout
+    assert outputs(runner_env)["rules"] == ""
 
 
 def test_drift_issue_names_the_fields_that_are_not_the_catalogs(
