@@ -1157,10 +1157,9 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
         problems.append(loaded[clash.at.file].locate(Finding(clash.at.path, message, hint)))
     warnings = sorted((loaded[i].locate(f) for i, f in check.warnings), key=Problem.sort_key)
 
-    if not problems:
-        # Prices the catalog itself says are wrong (a price of 0, one under its supply price).
-        datas = [_as_dict(f.raw) for f in loaded]
-        problems.extend(loaded[n].locate(f) for n, f in guardrails.catalog_findings(datas))
+    # Prices the catalog itself says are wrong (a price of 0, one under its supply price).
+    datas = [_as_dict(f.raw) for f in loaded]
+    problems.extend(loaded[n].locate(f) for n, f in guardrails.catalog_findings(datas))
 
     hashes, image_findings = _check_images(directory, loaded, cache_)
     problems.extend(loaded[i].locate(f) for i, f in image_findings)

@@ -121,10 +121,12 @@ def catalog_findings(files: Sequence[Mapping[str, Any]]) -> list[tuple[int, Find
         if isinstance(data.get("settings"), dict):
             settings = data["settings"]
             out.extend((n, f) for f in _settings_findings(settings))
-    rails = parse(settings.get("guardrails"))
-    owners = settings.get("fields") or {}
-    if out or owners.get("price") == "store":
-        return out  # the catalog never writes a price: nothing of it to check
+    rails = _parsed(settings)
+    owners = settings.get("fields")
+    if rails is None or out or (isinstance(owners, dict) and owners.get("price") == "store"):
+        # Settings the schema refuses are reported there; a catalog that never writes a
+        # price has nothing of it to check.
+        return out
     for n, data in enumerate(files):
         products = data.get("products")
         for i, p in enumerate(products if isinstance(products, list) else ()):
@@ -133,9 +135,22 @@ def catalog_findings(files: Sequence[Mapping[str, Any]]) -> list[tuple[int, Find
     return out
 
 
+def _parsed(settings: Mapping[str, Any]) -> Guardrails | None:
+    """The guardrails of settings that may have failed the schema (None if unreadable): this
+    runs beside the schema's own findings, so every problem is reported at once."""
+    raw = settings.get("guardrails")
+    if raw is not None and not isinstance(raw, dict):
+        return None
+    try:
+        return parse(raw)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
 def _settings_findings(settings: Mapping[str, Any]) -> list[Finding]:
     out: list[Finding] = []
-    margin = parse(settings.get("guardrails")).margin
+    rails = _parsed(settings)
+    margin = rails.margin if rails is not None else None
     if margin is not None and margin >= 100:
         out.append(
             Finding(
@@ -144,8 +159,12 @@ def _settings_findings(settings: Mapping[str, Any]) -> list[Finding]:
                 "a margin is a share of the price: use less than 100%, e.g. 30%",
             )
         )
-    owners = settings.get("fields") or {}
-    if owners.get("active") == "store" and settings.get("prune") == "deactivate":
+    owners = settings.get("fields")
+    if (
+        isinstance(owners, dict)
+        and owners.get("active") == "store"
+        and settings.get("prune") == "deactivate"
+    ):
         out.append(
             Finding(
                 ("settings", "prune"),
@@ -157,7 +176,8 @@ def _settings_findings(settings: Mapping[str, Any]) -> list[Finding]:
 
 
 def _product_findings(p: Mapping[str, Any], path: JsonPath, rails: Guardrails) -> list[Finding]:
-    allow = set(p.get("allow") or ())
+    allowed = p.get("allow")
+    allow = {a for a in allowed if isinstance(a, str)} if isinstance(allowed, list) else set()
     variants = p.get("variants")
     rows: list[tuple[JsonPath, Mapping[str, Any]]] = (
         [((*path, "variants", j), v) for j, v in enumerate(variants) if isinstance(v, dict)]

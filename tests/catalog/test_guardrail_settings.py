@@ -161,3 +161,15 @@ def test_an_unknown_rule_in_allow_is_reported(write: Write) -> None:
     write("a.yaml", "products:\n  - {handle: a, name: A, sku: A, price: 1, allow: [typos]}\n")
     [found] = problems()
     assert "products[0].allow[0]" in found
+
+
+def test_price_checks_are_reported_beside_schema_problems(write: Write) -> None:
+    write("a.yaml", "products:\n  - {handle: a, name: A, sku: A, price: 0, colour: red}\n")
+    found = problems()
+    assert len(found) == 2
+    assert any("colour" in p for p in found) and any("a price of 0" in p for p in found)
+    # Guardrail settings the schema refuses: those are reported, prices wait for a fix.
+    write("catalog.yaml", "settings:\n  guardrails: {margin: lots}\n  fields: [price]\n")
+    found = problems()
+    assert any("settings.guardrails.margin" in p for p in found)
+    assert not any("a price of 0" in p for p in found)
