@@ -19,6 +19,7 @@ refuses any other violation unless `--allow RULE` is given. Pure, and in the cat
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -109,6 +110,18 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+_AMOUNT = re.compile(r"0*[0-9]{1,9}(\.[0-9]{1,5})?")  # the schema's `money`, written as text
+
+
+def _amount(value: object) -> Decimal | None:
+    """A price as the schema accepts it (0 <= amount < 10^9); None for anything it refuses,
+    which the schema reports itself."""
+    if isinstance(value, str) and not _AMOUNT.fullmatch(value):
+        return None
+    number = _decimal(value)
+    return number if number is not None and 0 <= number < 1_000_000_000 else None
+
+
 def catalog_findings(files: Sequence[Mapping[str, Any]]) -> list[tuple[int, Finding]]:
     """Prices of 0 and prices under the catalog's own supply price, per file (by index).
 
@@ -187,11 +200,12 @@ def _product_findings(p: Mapping[str, Any], path: JsonPath, rails: Guardrails) -
     out: list[Finding] = []
     for row_path, row in rows:
         own_price = "price" in row
-        price = _decimal(row["price"] if own_price else p.get("price"))
-        supply = _decimal(row.get("supply_price", p.get("supply_price")))
+        raw_price = row["price"] if own_price else p.get("price")
+        raw_supply = row.get("supply_price", p.get("supply_price"))
+        price, supply = _amount(raw_price), _amount(raw_supply)
         at: JsonPath = (*(row_path if own_price else path), "price")
-        if price is None:
-            continue
+        if price is None or (raw_supply is not None and supply is None):
+            continue  # not an amount: the schema says so
         if price == 0:
             if rails.zero_price and str(Rule.ZERO_PRICE) not in allow:
                 out.append(
