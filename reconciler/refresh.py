@@ -25,44 +25,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.client import DEFAULT_RATE_LIMIT, FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.errors import ConfigError
 from reconciler.normalize import Live, normalize_live
+from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.state.cache import Cache
 
 Json = Any
-RefreshMode = Literal["auto", "full", "off"]
 
 FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag
 LIST_KINDS = ("variant_attribute", "product_category")
 KINDS = FEED_KINDS + LIST_KINDS
 RETAILER_TTL_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class KindRefresh:
-    kind: str
-    mode: str  # full | changes | cached
-    received: int  # objects the store sent
-    total: int  # live objects of this kind in the cache afterwards
-
-
-@dataclass(frozen=True)
-class RefreshReport:
-    """What a refresh did and cost."""
-
-    mode: RefreshMode
-    kinds: tuple[KindRefresh, ...]
-    requests: int
-    refreshed_at: str | None  # oldest refresh time among the kinds (what `off` plans from)
-    store_changed: bool = False  # the cache belonged to another store and was dropped
-
-    def age_seconds(self, now: datetime) -> float | None:
-        if self.refreshed_at is None:
-            return None
-        return max(0.0, (now - datetime.fromisoformat(self.refreshed_at)).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -256,6 +232,7 @@ def _refresh(
         requests=client.stats().requests - before,
         refreshed_at=stamp,
         store_changed=store_changed,
+        full=any(k.mode == "full" for k in kinds if k.kind in FEED_KINDS),
     )
 
 

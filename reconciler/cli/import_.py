@@ -41,7 +41,8 @@ from reconciler.importer import (
 )
 from reconciler.model import Brand, Image, Supplier
 from reconciler.normalize import LiveProduct
-from reconciler.refresh import RefreshReport, load_live, refresh
+from reconciler.providers.base import RefreshReport
+from reconciler.refresh import load_live, refresh
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import transaction

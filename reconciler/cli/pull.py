@@ -10,7 +10,7 @@ import click
 from reconciler.cli.common import Context, stderr_console
 from reconciler.cli.import_ import write_atomic
 from reconciler.cli.plan import build_plan
-from reconciler.refresh import RefreshMode
+from reconciler.providers.base import RefreshMode
 from reconciler.writeback import CatalogSource, check, pull, render_text
 
 

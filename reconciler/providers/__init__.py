@@ -1,4 +1,55 @@
-"""Platform providers: one package per Lightspeed platform (`xseries`, `rseries`).
+"""The registry of providers: one line per Lightspeed platform (as pre-commit lists its languages
+in all_languages.py). Imported by name, lazily: the core never imports a provider, and a command
+pays only for the platform it talks to.
 
-The core will pick one through a registry; a provider never imports another provider.
+`REGISTRY` lists the platforms the commands can plan and apply against; `SANDBOXES` their sandbox
+stores. R-Series (`providers/rseries`: client and sandbox so far) joins both when its provider is
+whole (issue 14); until then `catalog sandbox serve --platform rseries` builds its store itself.
 """
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reconciler.providers.base import Provider, Sandbox
+
+DEFAULT = "xseries"
+REGISTRY: Mapping[str, str] = {
+    "xseries": "reconciler.providers.xseries.provider:PROVIDER",
+}
+SANDBOXES: Mapping[str, str] = {
+    "xseries": "reconciler.providers.xseries.provider:SANDBOX",
+}
+
+
+def _load(table: Mapping[str, str], name: str | None, what: str) -> Any:
+    key = (name or DEFAULT).strip().lower()
+    spec = table.get(key)
+    if spec is None:
+        raise ConfigError(
+            f"LIGHTSPEED_PLATFORM={name!r} has no {what} here: use {' or '.join(table)}."
+        )
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get(name: str | None = None) -> Provider[Any]:
+    """The provider registered as `name` (X-Series when None)."""
+    provider: Provider[Any] = _load(REGISTRY, name, "provider")
+    return provider
+
+
+def sandbox(name: str | None = None) -> Sandbox[Any]:
+    """The sandbox store of platform `name` (X-Series when None)."""
+    found: Sandbox[Any] = _load(SANDBOXES, name, "sandbox")
+    return found
+
+
+def from_environ(environ: Mapping[str, str]) -> Provider[Any]:
+    """The provider LIGHTSPEED_PLATFORM selects (X-Series when unset)."""
+    return get(environ.get("LIGHTSPEED_PLATFORM") or None)

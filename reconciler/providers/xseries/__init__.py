@@ -1,0 +1,1 @@
+"""Lightspeed Retail X-Series (formerly Vend) as a provider: see provider.py."""
