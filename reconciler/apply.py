@@ -1,7 +1,7 @@
 """Apply a plan: exactly the plan's changes, with the fewest requests, crash-safe, concurrent.
 
 The plan (`reconciler.plan.Plan`) is turned into *steps*, each one write request under the API's
-rules (API notes 5-6):
+rules (lightspeed-xseries.md §5-6):
 
 - one POST per new brand, supplier, tag or variant attribute, one PUT per changed brand or
   supplier, and one bulk POST for every new category;
@@ -47,8 +47,15 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 from reconciler.client import Client
-from reconciler.errors import ApiError, CatalogError, TransportError, Unconfirmed, redact
-from reconciler.model import name_key
+from reconciler.errors import (
+    ApiError,
+    CatalogError,
+    TransportError,
+    Unconfirmed,
+    Unresolved,
+    redact,
+)
+from reconciler.model import FORMAT_VERSION, Json, name_key
 from reconciler.normalize import (
     Live,
     barcode_type,
@@ -60,22 +67,12 @@ from reconciler.normalize import (
     price_field,
     row_values,
 )
-from reconciler.plan import (
-    Action,
-    Change,
-    Estimate,
-    FieldChange,
-    Json,
-    Kind,
-    Plan,
-    new_family_active,
-)
+from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan, new_family_active
 from reconciler.rules import image_type
 from reconciler.state import State
 from reconciler.state.ledger import Adoption, Ledger
 from reconciler.state.lock import ApplyLock
 
-FORMAT_VERSION = 1
 # A create whose answer is lost is looked up and, if absent, sent again at most this often.
 MAX_CREATE_ATTEMPTS = 4
 _NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE)
@@ -186,10 +183,6 @@ class ApplyResult:
 # -- ids of live objects, growing as creates finish --------------------------------------------
 
 
-class Unresolved(CatalogError):
-    """A step references an object that has no id (its create failed or never happened)."""
-
-
 class Ids:
     """Name -> id and handle/SKU -> id for everything a payload may reference.
 
@@ -278,7 +271,8 @@ def _money(text: Json) -> float:
 
 
 def _codes(sku: str, barcode: str | None) -> list[dict[str, str]]:
-    # The whole list is replaced (API notes 6.4): keep the SKU as the first CUSTOM code.
+    # The whole list is replaced (lightspeed-xseries.md §6.4): keep the SKU as the first CUSTOM
+    # code.
     codes = [{"type": "CUSTOM", "code": sku}]
     if barcode:
         codes.append({"type": barcode_type(barcode), "code": barcode})
@@ -492,7 +486,8 @@ class CreateStep(Step):
 
 
 def existing_ids(exc: ApiError) -> dict[str, str]:
-    """The `*_existing_id` fields of a 422 (API notes 6.5): what the store says is there."""
+    """The `*_existing_id` fields of a 422 (lightspeed-xseries.md §6.5): what the store says is
+    there."""
     body = exc.body if isinstance(exc.body, dict) else {}
     fields = body.get("fields") if isinstance(body.get("fields"), dict) else body
     if exc.status != 422 or not isinstance(fields, dict):
@@ -501,8 +496,8 @@ def existing_ids(exc: ApiError) -> dict[str, str]:
 
 
 _FEED_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG)
-# A page shorter than the API's default page size (100, API notes 3) is the last one: every
-# store serves at least that many. So a census of a small kind is one request, not two.
+# A page shorter than the API's default page size (100, lightspeed-xseries.md §3) is the last one:
+# every store serves at least that many. So a census of a small kind is one request, not two.
 _SURE_PAGE = 100
 # The pause before new categories are checked a second time for a racing apply's (seconds).
 SETTLE_AGAIN_SECONDS = 0.2
@@ -954,8 +949,8 @@ class ImageUpload(Step):
     """One family image uploaded from the catalog directory, then followed until processed.
 
     Not an intent-guarded create: the store reuses an image when the same bytes are uploaded
-    to the same product again (API notes 7), so an upload whose answer was lost is simply sent
-    again (the client retries it), and the record is made from whatever id comes back.
+    to the same product again (lightspeed-xseries.md §7), so an upload whose answer was lost is
+    simply sent again (the client retries it), and the record is made from whatever id comes back.
     """
 
     def __init__(self, id: int, change: Change, handle: str, *, catalog_dir: Path | None) -> None:

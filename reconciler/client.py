@@ -1,6 +1,6 @@
 """The Lightspeed X-Series client: the only module that talks to a store over HTTP.
 
-Rules it keeps (API notes sections 3-6):
+Rules it keeps (lightspeed-xseries.md §3-6):
 
 - Every call carries the bearer token, a descriptive User-Agent and a timeout. The token lives
   only in the httpx client's headers: it is never in a repr, an exception message or a log line.
@@ -39,8 +39,7 @@ from urllib.parse import urlencode
 import httpx
 
 from reconciler.errors import ApiError, TransportError, Unconfirmed, redact, redact_json
-
-Json = Any
+from reconciler.model import Json
 
 # The largest page the sandbox serves; a real store may return fewer per page, which the paging
 # loop follows (it never assumes the size it asked for).
@@ -51,7 +50,7 @@ DEFAULT_RATE_LIMIT = 350
 RATE_WINDOW_SECONDS = 300.0
 MAX_PACE_SECONDS = 5.0
 
-# Kinds read through the version-paged change feed (API notes section 3) and their paths.
+# Kinds read through the version-paged change feed (lightspeed-xseries.md §3) and their paths.
 FEED_PATHS: Mapping[str, str] = {
     "product": "/api/2.0/products",
     "brand": "/api/2.0/brands",
@@ -415,8 +414,8 @@ class Client:
     ) -> Json:
         """PUT /2.1/products/{id}: `common` for the whole family, `details` for this row.
 
-        Idempotent, so retried. Some stores answer with an empty body (API notes 6.4): that
-        gives None and counts as done; any other body must be the documented `{"data": {...}}`.
+        Idempotent, so retried. Some stores answer with an empty body (lightspeed-xseries.md §6.4):
+        that gives None and counts as done; any other body must be the documented `{"data": {...}}`.
         """
         body: dict[str, Json] = {}
         if common:
@@ -498,7 +497,7 @@ class Client:
         """Upload one family image (multipart, field `image`) -> `{id, status, position, ...}`.
 
         Retried like an idempotent call: the store reuses an image when the very same file is
-        uploaded to the same product again (API notes section 7).
+        uploaded to the same product again (lightspeed-xseries.md §7).
         """
         path = f"/api/2.0/products/{product_id}/actions/image_upload"
         files = {"image": (filename, content, media_type)}

@@ -24,7 +24,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-Json = Any
+from reconciler.model import Json
 
 _DEEPDIFF_OPTIONS: dict[str, Any] = {
     "ignore_order": False,

@@ -26,6 +26,14 @@ class ConfigError(CatalogError):
     """The environment or settings are wrong (no token for a live store, bad base URL)."""
 
 
+class PlanFileError(CatalogError):
+    """A saved plan that cannot be used: missing, unreadable, corrupt, or from a newer tool."""
+
+
+class Unresolved(CatalogError):
+    """A step references an object that has no id (its create failed or never happened)."""
+
+
 class CatalogInvalid(CatalogError):
     """The catalog files have problems; `problems` holds every one of them."""
 
@@ -113,3 +121,19 @@ def redact_json(value: object, secrets: Iterable[str] = ()) -> object:
     if isinstance(value, dict):
         return {redact(str(k), found): redact_json(v, found) for k, v in value.items()}
     return value
+
+
+class GitHubError(CatalogError):
+    """GitHub's API or git refused something; the message says what and how to fix it."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GitError(GitHubError):
+    """A git command failed; `stderr` is its full output (for telling a race from a refusal)."""
+
+    def __init__(self, message: str, *, status: int | None = None, stderr: str = "") -> None:
+        super().__init__(message, status=status)
+        self.stderr = stderr

@@ -37,8 +37,10 @@ import httpx
 import yaml
 
 from reconciler import ownership
-from reconciler.errors import CatalogError, ConfigError, redact
+from reconciler.errors import ConfigError, GitError, GitHubError, redact
 from reconciler.guardrails import LABEL_PREFIX
+from reconciler.model import Json
+from reconciler.render import duration
 from reconciler.state import State
 
 # GitHub rejects an issue or comment body longer than this many characters (HTTP 422).
@@ -59,24 +61,6 @@ BOT_IDENTITY = ("github-actions[bot]", "41898282+github-actions[bot]@users.norep
 # a matrix job, a concurrency group, an environment and a path on the state branch, so it must
 # be safe in all of them.
 STORE_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-Json = Any
-
-
-class GitHubError(CatalogError):
-    """GitHub's API or git refused something; the message says what and how to fix it."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class GitError(GitHubError):
-    """A git command failed; `stderr` is its full output (for telling a race from a refusal)."""
-
-    def __init__(self, message: str, *, status: int | None = None, stderr: str = "") -> None:
-        super().__init__(message, status=status)
-        self.stderr = stderr
 
 
 def drift_marker(store: str) -> str:
@@ -347,17 +331,9 @@ def headline(plan_json: Mapping[str, Json] | None) -> str:
     if isinstance(requests, int):
         cost = f" ({requests} request{'s' if requests != 1 else ''}"
         if isinstance(seconds, int | float):
-            cost += f", about {_duration(float(seconds))}"
+            cost += f", about {duration(float(seconds))}"
         cost += ")"
     return ", ".join(words) + cost
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(round(seconds), 1)} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reconciler.model import Catalog, Guardrails, Rule
+from reconciler.model import Catalog, Guardrails, Json, Rule
 from reconciler.normalize import Live, LiveProduct, money_text
-from reconciler.plan import Action, Change, Json, Kind, Plan, Violation
+from reconciler.plan import Action, Change, Kind, Plan, Violation
 from reconciler.problems import Finding, JsonPath
 
 CATALOG = "catalog"  # Violation.allowed: the product's `allow:` in the YAML

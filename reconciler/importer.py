@@ -44,7 +44,7 @@ from reconciler.model import (
 # `Mulcher-life`, `0003`, `tee--black`), kept exactly as it is: it is the family's identity
 # (design invariant 1). A lowercase slug is only advice for new products.
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-MAX_VARIANTS = 200  # API notes 6.1
+MAX_VARIANTS = 200  # lightspeed-xseries.md §6.1
 # A name, SKU, option, brand, supplier or tag as catalog-file.schema.json's `name` and `sku`
 # allow it: one line, no control characters, no spaces at either end, at most 255 characters.
 # (tests/importing checks this stays the schema's pattern.)
@@ -248,7 +248,7 @@ def _price_column(columns: Iterable[str], tax_mode: TaxMode | None) -> str:
         return "retail_price"
     if present & {"price_including_tax", "price_excluding_tax"}:
         # Both prices are in the export but nothing says which one the store writes
-        # (API notes 6.2): guessing would put a wrong price in every product.
+        # (lightspeed-xseries.md §6.2): guessing would put a wrong price in every product.
         raise ValueError(
             "the export has no retail_price column: pass --tax-mode inclusive or exclusive "
             "to say which of its price columns the store uses"
@@ -784,8 +784,8 @@ def composite_handles(rows: Sequence[CsvRow]) -> tuple[str, ...]:
 
 IMAGES_DIR = "images"
 
-# Magic numbers of the formats the store accepts (API notes 7): the file extension comes from
-# the bytes, since nothing the store reports names the original file.
+# Magic numbers of the formats the store accepts (lightspeed-xseries.md §7): the file extension
+# comes from the bytes, since nothing the store reports names the original file.
 _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "jpg"),
     (b"\x89PNG\r\n\x1a\n", "png"),

@@ -21,6 +21,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+Json = Any  # a JSON-ready value: None, bool, int, str, list, dict
+# Of every JSON document this tool writes (plans, validate, apply and history reports).
+FORMAT_VERSION = 1
+
 
 class Prune(StrEnum):
     NONE = "none"

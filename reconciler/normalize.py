@@ -1,6 +1,7 @@
 """Live store objects -> the catalog's own shape, so the diff compares like with like.
 
-Pure: takes the store's JSON (as the cache holds it) and returns values. Rules (API notes 6):
+Pure: takes the store's JSON (as the cache holds it) and returns values. Rules
+(lightspeed-xseries.md §6):
 
 - A family is the set of rows sharing a handle; simple products are one row.
 - Ids become names: brand, supplier, tags (sorted like the model sorts them), the category as
@@ -26,11 +27,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from reconciler.model import Product, Variant, clean_text, format_money, name_key, sorted_names
-
-Json = Any
+from reconciler.model import (
+    Json,
+    Product,
+    Variant,
+    clean_text,
+    format_money,
+    name_key,
+    sorted_names,
+)
 
 # X-Series keeps prices to 5 decimal places (computed prices read back like 2.63158).
 MONEY_PLACES = 5
@@ -89,7 +96,7 @@ def barcode_type(code: str) -> str:
 
 
 def price_field(tax_exclusive: bool) -> str:
-    """The one price field the store's tax mode writes (API notes 6.2)."""
+    """The one price field the store's tax mode writes (lightspeed-xseries.md §6.2)."""
     return "price_excluding_tax" if tax_exclusive else "price_including_tax"
 
 
@@ -307,7 +314,7 @@ class _Ids:
 
 
 def _embedded_name(obj: Json) -> str | None:
-    # `{}` and `null` both mean "none" (API notes 6.1).
+    # `{}` and `null` both mean "none" (lightspeed-xseries.md §6.1).
     if isinstance(obj, dict) and obj.get("name") and not obj.get("deleted_at"):
         return str(obj["name"])
     return None

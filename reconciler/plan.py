@@ -14,14 +14,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from reconciler import ownership
 from reconciler.diff import diff_fields
 from reconciler.errors import UsageError
 from reconciler.model import (
+    FORMAT_VERSION,
     Catalog,
     Image,
+    Json,
     Product,
     Prune,
     Rule,
@@ -40,10 +42,6 @@ from reconciler.normalize import (
     row_values,
 )
 from reconciler.rules import quote
-
-FORMAT_VERSION = 1
-
-Json = Any  # a JSON-ready value: None, bool, int, str, list, dict
 
 
 class Action(StrEnum):
@@ -626,7 +624,7 @@ class _Planner:
                             if len(path) > 1
                             else ()
                         ),
-                        # One bulk call creates every missing category (API notes 5).
+                        # One bulk call creates every missing category (lightspeed-xseries.md §5).
                         requests=0 if bulk_counted else 1,
                     )
                 )
@@ -698,7 +696,8 @@ class _Planner:
         return self._name_counts[name_key(name)] > 1
 
     def _check_leaf(self, p: Product) -> None:
-        """The store only puts products on a category without subcategories (API notes 5)."""
+        """The store only puts products on a category without subcategories (lightspeed-xseries.md
+        §5)."""
         assert p.category is not None
         key = path_key(p.category)
         if self._category_paths is None:
@@ -755,8 +754,8 @@ class _Planner:
             )
             for i, img in enumerate(self._distinct_images(p), start=1)
         )
-        # A whole family with all its variants is one POST (API notes 6.3); the POST takes
-        # one `is_active` for the family, so each variant declared otherwise costs a PUT.
+        # A whole family with all its variants is one POST (lightspeed-xseries.md §6.3); the POST
+        # takes one `is_active` for the family, so each variant declared otherwise costs a PUT.
         flags = [v.active for v in p.sellables()] if p.is_family else []
         family_flag = new_family_active(flags)
         fixups = sum(1 for f in flags if f is not None and f != family_flag)
@@ -811,7 +810,8 @@ class _Planner:
                     rows_changed += child.action is Action.UPDATE
             children.extend(self._removed_variants(p, found, declared))
             # Family-wide changes ride along in one changed row's request (`common` beside
-            # `details`); only without one do they need a request of their own (API notes 6.4).
+            # `details`); only without one do they need a request of their own
+            # (lightspeed-xseries.md §6.4).
             requests = 1 if fields and rows_changed == 0 else 0
         children.extend(self._images(p, found))
         changed_children = [c for c in children if c.action is not Action.ADOPT]
@@ -870,7 +870,7 @@ class _Planner:
                     f'{p.handle}: SKU "{v.sku}" already exists in the store under product '
                     f'"{held}"; move or remove it there first.'
                 )
-            # One 2.1 POST per variant added to an existing family (API notes 6.4).
+            # One 2.1 POST per variant added to an existing family (lightspeed-xseries.md §6.4).
             return Change(
                 Kind.VARIANT,
                 v.sku,
@@ -1057,7 +1057,8 @@ class _Planner:
     def _distinct_images(self, p: Product) -> list[Image]:
         """The family's images with each content once, in catalog order, and a notice for each
         repeat. The store reuses the existing image when the same file is uploaded again to the
-        same product (API notes 7), so a family cannot hold two images of identical bytes: a
+        same product (lightspeed-xseries.md §7), so a family cannot hold two images of identical
+        bytes: a
         second path to the same bytes adds nothing, and planning it would never converge."""
         first_path: dict[str, str] = {}
         out: list[Image] = []

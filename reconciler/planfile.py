@@ -13,13 +13,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from reconciler.errors import CatalogError
-from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.errors import PlanFileError
+from reconciler.model import FORMAT_VERSION
+from reconciler.plan import Plan
 from reconciler.render import iter_json, plan_digest
-
-
-class PlanFileError(CatalogError):
-    """A saved plan that cannot be used: missing, unreadable, corrupt, or from a newer tool."""
 
 
 def write_plan(path: str | Path, plan: Plan) -> Path:

@@ -1,6 +1,6 @@
 """Refresh the live-object cache through the store's change feed, then read it back as `Live`.
 
-Cost model (the point of this module; API notes section 3):
+Cost model (the point of this module; lightspeed-xseries.md §3):
 - first run, or `full`: every kind read whole, at the largest page size, following the pages
   the store returns (a store may cap pages lower than asked);
 - later runs (`auto`): one `after=<highest version seen>&deleted=true` request per versioned
@@ -29,11 +29,10 @@ from typing import Any
 
 from reconciler.client import DEFAULT_RATE_LIMIT, FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.errors import ConfigError
+from reconciler.model import Json
 from reconciler.normalize import Live, normalize_live
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.state.cache import Cache
-
-Json = Any
 
 FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag
 LIST_KINDS = ("variant_attribute", "product_category")

@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from reconciler import guardrails
-from reconciler.plan import Action, Change, FieldChange, Json, Kind, Plan
+from reconciler.model import Json
+from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; keep a margin
 
@@ -107,6 +108,9 @@ def summary_line(plan: Plan) -> str:
 
 
 def duration(seconds: float) -> str:
+    """Seconds in words a plan reader skims: "1 s" for any part of a second, "4 min", "2.5 h"."""
+    if 0 < seconds < 1:
+        return "1 s"
     if seconds < 90:
         return f"{round(seconds)} s"
     if seconds < 90 * 60:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 Check = Callable[[object], bool]
 
-MAX_DECIMALS = 5  # the store keeps prices to 5 decimals (API notes 6.2)
+MAX_DECIMALS = 5  # the store keeps prices to 5 decimals (lightspeed-xseries.md §6.2)
 ROOT_FILE = "catalog.yaml"  # the only file that may hold `settings`
 
 # Keywords that only annotate; they never make an instance invalid.
@@ -719,7 +719,8 @@ class Clash:
 
 
 # Kinds that must be declared once, and what they are called in messages. Product names are not
-# among them: the API notes say names are unique across families, but real stores hold several
+# among them: lightspeed-xseries.md says names are unique across families, but real stores hold
+# several
 # families under one name (the store accepted them), and the catalog must be able to adopt them.
 UNIQUE = {
     "handle": "handle",

@@ -29,7 +29,7 @@ from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.client import Client
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
-from reconciler.model import Catalog
+from reconciler.model import FORMAT_VERSION, Catalog
 from reconciler.normalize import Live
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
@@ -338,7 +338,7 @@ def _refuse(ledger: Ledger, plan: Plan, who: str, host: str, reasons: list[str])
 def _report_nothing(fmt: str, plan: Plan) -> None:
     if fmt == "json":
         doc = {
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "outcome": "nothing to do",
             "counts": {"applied": 0, "failed": 0, "skipped": 0},
             "requests": {"planned": 0, "writes": 0, "total": 0, "rate_limited": 0},

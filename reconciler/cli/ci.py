@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from reconciler.cli.common import Context, env_secrets
-from reconciler.errors import CatalogError, ConfigError, redact, redact_json
+from reconciler.errors import CatalogError, ConfigError, GitHubError, redact, redact_json
 from reconciler.github import (
     DRIFT_LABEL,
     NO_STORE_MESSAGE,
@@ -27,7 +27,6 @@ from reconciler.github import (
     STATE_BRANCH,
     Event,
     GitHub,
-    GitHubError,
     RunInfo,
     StateBranch,
     Status,

@@ -12,12 +12,10 @@ from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context
 from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import CatalogError
-from reconciler.plan import Json
+from reconciler.model import FORMAT_VERSION, Json
 from reconciler.render import literal
 from reconciler.state import State
 from reconciler.state.ledger import ChangeRecord, Ledger
-
-FORMAT_VERSION = 1
 
 
 def _value(value: Json) -> str:

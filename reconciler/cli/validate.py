@@ -10,8 +10,7 @@ import click
 
 from reconciler.catalog import Report, validate_directory
 from reconciler.cli.common import Context
-
-FORMAT_VERSION = 1
+from reconciler.model import FORMAT_VERSION
 
 
 def parse_cache_path(state_path: Path) -> Path:

@@ -6,17 +6,17 @@ behaviour it imitates and what it adds under `/_sandbox/`.
 """
 
 from reconciler.sandbox.app import build_app
-from reconciler.sandbox.errors import ApiError
+from reconciler.sandbox.errors import StoreRefusal
 from reconciler.sandbox.store import SandboxStore
 from reconciler.sandbox.traffic import Faults, RateLimit
 from reconciler.sandbox.transport import SandboxTransport, serve_forever, serve_in_thread
 
 __all__ = [
-    "ApiError",
     "Faults",
     "RateLimit",
     "SandboxStore",
     "SandboxTransport",
+    "StoreRefusal",
     "build_app",
     "serve_forever",
     "serve_in_thread",

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.sandbox.errors import ApiError, bad_request, invalid, not_found
+from reconciler.sandbox.errors import StoreRefusal, bad_request, invalid, not_found
 from reconciler.sandbox.images import MAX_IMAGE_BYTES
 from reconciler.sandbox.store import ListQuery, SandboxStore, bool_param
 from reconciler.sandbox.traffic import Faults, RateLimit
@@ -62,7 +62,8 @@ def _base_url(request: Request) -> str:
 # Request limits. The X-Series API documents none of these, so each is a [choice] of the sandbox
 # (in the sense of lightspeed-xseries.md): generous for any real catalog, and refused before a
 # hostile request costs memory or a stack. The client must not depend on them.
-# - A request body is at most MAX_BODY_BYTES: a 10 MB image (API notes 7) and its multipart
+# - A request body is at most MAX_BODY_BYTES: a 10 MB image (lightspeed-xseries.md §7) and its
+# multipart
 #   wrapping. Larger: 413 Payload Too Large, judged by Content-Length before anything is read,
 #   and by counting what arrives when there is none.
 # - A JSON body is application/json (or a +json type, any charset); another declared type is
@@ -78,12 +79,12 @@ MAX_TEXT_CHARS = 65_535
 _NAME_KEYS = frozenset({"name", "handle", "sku", "value", "attribute_value"})
 
 
-def unsupported_media_type(message: str) -> ApiError:
-    return ApiError(415, "Unsupported Media Type", message)
+def unsupported_media_type(message: str) -> StoreRefusal:
+    return StoreRefusal(415, "Unsupported Media Type", message)
 
 
-def payload_too_large() -> ApiError:
-    return ApiError(
+def payload_too_large() -> StoreRefusal:
+    return StoreRefusal(
         413, "Payload Too Large", f"A request body can be at most {MAX_BODY_BYTES // 1048576} MB"
     )
 
@@ -118,7 +119,7 @@ async def _json_body(request: Request) -> object:
     return body
 
 
-def _too_deep() -> ApiError:
+def _too_deep() -> StoreRefusal:
     return bad_request(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
@@ -363,7 +364,7 @@ def build_app(store: SandboxStore) -> Starlette:
         routes=routes,
         middleware=[Middleware(TrafficGate, store=store, routes=routes)],
         exception_handlers={
-            ApiError: _api_error,
+            StoreRefusal: _api_error,
             HTTPException: _http_error,
             ClientDisconnect: _client_gone,
             Exception: _server_error,
@@ -415,7 +416,7 @@ def _rate_limit_value(value: object) -> RateLimit | str | None:
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, ApiError)
+    assert isinstance(error, StoreRefusal)
     return ApiJSONResponse(error.body(), status_code=error.status)
 
 

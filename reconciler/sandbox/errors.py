@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
+class StoreRefusal(Exception):
     """A request the store refuses; `body()` is what goes on the wire with `status`."""
 
     def __init__(
@@ -31,18 +31,18 @@ class ApiError(Exception):
         return body
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "Bad Request", message)
+def bad_request(message: str) -> StoreRefusal:
+    return StoreRefusal(400, "Bad Request", message)
 
 
-def not_found(what: str, id: str) -> ApiError:
-    return ApiError(404, "Not Found", f"No {what} with id {id!r}")
+def not_found(what: str, id: str) -> StoreRefusal:
+    return StoreRefusal(404, "Not Found", f"No {what} with id {id!r}")
 
 
-def invalid(fields: dict[str, Any]) -> ApiError:
+def invalid(fields: dict[str, Any]) -> StoreRefusal:
     """422 with a `fields` object naming each rejected field (and `*_existing_id` clashes)."""
-    return ApiError(422, "Validation failed", fields=fields)
+    return StoreRefusal(422, "Validation failed", fields=fields)
 
 
-def conflict(message: str) -> ApiError:
-    return ApiError(409, "Conflict", message)
+def conflict(message: str) -> StoreRefusal:
+    return StoreRefusal(409, "Conflict", message)

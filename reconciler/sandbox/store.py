@@ -1,7 +1,7 @@
 """The sandbox store: an X-Series retailer's catalog with the real store's rules and answers.
 
 Methods take and return JSON-shaped values (the `data` of a response, or a whole envelope where
-the endpoint has its own shape) and raise `ApiError` for the store's refusals. Every method runs
+the endpoint has its own shape) and raise `StoreRefusal` for the store's refusals. Every method runs
 under one lock and one SQLite transaction, so concurrent requests from many threads see a
 consistent store and a refused request changes nothing.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.sandbox.db import Doc, Objects, name_key
-from reconciler.sandbox.errors import ApiError, bad_request, conflict, invalid, not_found
+from reconciler.sandbox.errors import StoreRefusal, bad_request, conflict, invalid, not_found
 from reconciler.sandbox.fields import (
     DIMENSIONS,
     decimal_text,
@@ -1028,8 +1028,8 @@ class SandboxStore:
         """422 naming every clash with an existing SKU, with the existing id.
 
         Family names are not checked: real stores hold several families under one name (the
-        API notes' "unique across families" is not what stores do), so a catalog adopting
-        one must be able to create and rename them.
+        lightspeed-xseries.md's "unique across families" is not what stores do), so a catalog
+        adopting one must be able to create and rename them.
         """
         fields: dict[str, Any] = {}
         seen: set[str] = set()
@@ -1384,7 +1384,7 @@ class SandboxStore:
         with self._tx():
             product = self._product(product_id)
             if len(data) > MAX_IMAGE_BYTES:
-                raise ApiError(413, "Payload Too Large", "An image can be at most 10 MB")
+                raise StoreRefusal(413, "Payload Too Large", "An image can be at most 10 MB")
             kind = sniff(data)
             if kind is None:
                 raise invalid({"image": "The file must be a jpg, png, gif, tiff or webp image"})

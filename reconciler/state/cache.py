@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
 
+from reconciler.model import Json
 from reconciler.state import State
 from reconciler.state.ledger import state_lock, transaction
-
-Json = Any
 
 # Fields worth keeping per kind; everything else the store sends is dropped.
 KEEP: Mapping[str, frozenset[str]] = {

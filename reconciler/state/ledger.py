@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import redact, redact_json
-from reconciler.plan import Json
+from reconciler.model import Json
 from reconciler.state import State
 
 # Kinds identified by a case-insensitive name (design invariant 1); their keys match that way.

@@ -111,7 +111,8 @@ def m002_ledger(db: sqlite_utils.Database) -> None:
 
 
 def m003_images(db: sqlite_utils.Database) -> None:
-    """What we uploaded: the store never gives back the original bytes (API notes section 7)."""
+    """What we uploaded: the store never gives back the original bytes (lightspeed-xseries.md
+    §7)."""
     db.table("images").create(
         {
             "handle": str,

@@ -58,7 +58,7 @@ def test_no_write_counts_as_applied_unless_the_store_confirmed_it(
 def test_an_empty_200_to_a_product_put_is_the_documented_success(
     store: SandboxStore, client: Client
 ) -> None:
-    """API notes 6.4: some stores answer a product PUT with an empty body; that stays a
+    """lightspeed-xseries.md §6.4: some stores answer a product PUT with an empty body; that stays a
     success. A product create answered the same way is not one."""
     ids = client.create_product({"name": "Mug", "sku": "MUG", "price_including_tax": 5})
     with hostile_proxy(store, "empty-200") as url, Client(url, TOKEN) as proxied:

@@ -54,7 +54,8 @@ def test_identical_bytes_under_two_paths_upload_once_and_converge(
     harness: Harness, store: SandboxStore, tmp_path: Path
 ) -> None:
     # The store reuses the existing image when the same file is uploaded again to the same
-    # product (API notes 7): the family gets one image, the plan says why, and it converges.
+    # product (lightspeed-xseries.md §7): the family gets one image, the plan says why, and it
+    # converges.
     directory = example_catalog(tmp_path)
     images = directory / "images" / "classic-tee"
     (images / "copy.jpg").write_bytes((images / "front.jpg").read_bytes())

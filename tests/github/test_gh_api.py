@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from fake_github import FakeGitHub
 
+from reconciler.errors import GitHubError
 from reconciler.github import (
     COMMENT_LIMIT,
     DRIFT_LABEL,
     PLAN_MARKER,
     DriftedField,
     GitHub,
-    GitHubError,
     RunInfo,
     Upsert,
     drift_marker,

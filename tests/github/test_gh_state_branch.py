@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from gh_helpers import git
 
-from reconciler.errors import ConfigError
-from reconciler.github import STATE_BRANCH, GitHubError, StateBranch, snapshot_state
+from reconciler.errors import ConfigError, GitHubError
+from reconciler.github import STATE_BRANCH, StateBranch, snapshot_state
 from reconciler.state import State
 
 Clone = Callable[[str], Path]

@@ -195,6 +195,8 @@ def test_headline_counts_in_reading_order_with_cost() -> None:
     doc = plan_json(summary={"update": 3, "create": 1})
     assert headline(doc) == "1 to create, 3 to update (14 requests, about 2 s)"
     assert headline(plan_json()) == ""
+    short = {**doc, "estimate": {"requests": 1, "seconds": 0.3}}
+    assert headline(short) == "1 to create, 3 to update (1 request, about 1 s)"
 
 
 def test_drifted_fields_walk_variants_too() -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.plan import FORMAT_VERSION, Plan
-from reconciler.planfile import PlanFileError, read_plan, write_plan
+from reconciler.errors import PlanFileError
+from reconciler.model import FORMAT_VERSION
+from reconciler.plan import Plan
+from reconciler.planfile import read_plan, write_plan
 
 from .test_render import a_plan, creates, updates
 

@@ -6,7 +6,7 @@ import json
 import re
 
 from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
-from reconciler.render import render_json, render_markdown, render_text
+from reconciler.render import duration, render_json, render_markdown, render_text
 
 ESTIMATE = Estimate(requests=19, seconds=17.0, rate_limit=350, window_seconds=300.0)
 
@@ -228,3 +228,11 @@ def test_json_carries_user_text_exactly() -> None:
     assert product["key"] == "Mug-:heart:-[red]"
     assert product["fields"][0]["after"] == " ".join(HOSTILE)
     assert product["fields"][1]["after"] == "[/] :smile: `code` \x1b[31mred"
+
+
+def test_duration_says_a_part_of_a_second_is_one_second() -> None:
+    # One rule for the plan text and the pull-request headline (they disagreed once).
+    assert duration(0.3) == "1 s"
+    assert duration(0) == "0 s"
+    assert duration(2.4) == "2 s"
+    assert duration(120) == "2 min"

@@ -147,7 +147,7 @@ UNDECLARED_ALLOWED: dict[str, str] = {
     "product_suppliers[].supplier_name": _EXAMPLE,
     "source": f"{_EXAMPLE} (suppliers)",
     "version": f"{_EXAMPLE} on products, product types and every embedded object; the change "
-    "feed pages brands, suppliers and tags by it (`after`), as API notes 3 documents",
+    "feed pages brands, suppliers and tags by it (`after`), as lightspeed-xseries.md §3 documents",
     "description": "a brand's description: written through POST/PUT /brands (BrandBase); the "
     "GET schema omits it. Read to compare a declared brand description; unproven on a real "
     "store until a capture shows it",

@@ -38,10 +38,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from reconciler.errors import ApiError, ConfigError, TransportError
+from reconciler.model import Json
 from reconciler.providers.rseries.auth import OAuth, RefreshCredentials, TokenFile
 from reconciler.providers.rseries.pacing import BucketPacer, request_cost
 
-Json = Any
 API_BASE = "https://api.lightspeedapp.com"
 TOKEN_URL = "https://cloud.lightspeedapp.com/auth/oauth/token"
 MAX_RETRY_AFTER = 600.0
