@@ -39,7 +39,8 @@ from typing import Any
 from bench.plan_bench import OUT, TOKEN, seeded_store
 from bench.validate_bench import ensure_catalog
 from reconciler.client import MAX_PAGE_SIZE
-from reconciler.sandbox import SandboxStore, serve_in_thread
+from reconciler.providers.asgi import serve_in_thread
+from reconciler.sandbox import SandboxStore
 
 
 def digest(directory: Path) -> str:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.sandbox import SandboxStore
 
 SANDBOX_TOKEN = "sandbox-token"
 

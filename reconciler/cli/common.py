@@ -177,7 +177,8 @@ def connect(target: StoreTarget, *, console: Console | None = None, **options: A
 
     if target.sandbox_db is None:
         return Client(target.base_url, target.token, **options)
-    from reconciler.sandbox import SandboxStore, SandboxTransport
+    from reconciler.providers.asgi import SandboxTransport
+    from reconciler.sandbox import SandboxStore
 
     path = target.sandbox_db
     path.parent.mkdir(parents=True, exist_ok=True)

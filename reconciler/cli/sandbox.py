@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
+from reconciler.providers.asgi import ServedStore, serve_forever
 from reconciler.providers.rseries.sandbox import Bucket, RSeriesStore
-from reconciler.sandbox import RateLimit, SandboxStore, serve_forever
-from reconciler.sandbox.transport import ServedStore
+from reconciler.sandbox import RateLimit, SandboxStore
 
 RSERIES_SANDBOX_DB = Path(".catalog/rseries-sandbox.db")
 

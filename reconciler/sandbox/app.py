@@ -24,15 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.providers.asgi import DROPPED_HEADER, IN_PROCESS_KEY
 from reconciler.sandbox.errors import StoreRefusal, bad_request, invalid, not_found
 from reconciler.sandbox.images import MAX_IMAGE_BYTES
 from reconciler.sandbox.store import ListQuery, SandboxStore, bool_param
 from reconciler.sandbox.traffic import Faults, RateLimit
 
-# Set in the ASGI scope by the in-process transport: a dropped response then becomes an
-# immediate marker the transport turns into `httpx.ReadTimeout`, instead of a held socket.
-IN_PROCESS_KEY = "sandbox.in_process"
-DROPPED_HEADER = "x-sandbox-dropped"
 _COLLECTIONS = {
     "brand": "brands",
     "supplier": "suppliers",

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 from reconciler.sandbox.db import Doc, Objects, name_key
 from reconciler.sandbox.errors import StoreRefusal, bad_request, conflict, invalid, not_found
@@ -234,6 +237,12 @@ class SandboxStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def build_app(self) -> ASGIApp:
+        """The X-Series API over this store (what `reconciler.providers.asgi` serves)."""
+        from reconciler.sandbox.app import build_app
+
+        return build_app(self)
 
     @contextmanager
     def _tx(self) -> Iterator[None]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.client import Client
-from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 
 from .helpers import TOKEN, Cli, Harness

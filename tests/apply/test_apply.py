@@ -14,7 +14,8 @@ from reconciler.catalog import load_catalog
 from reconciler.client import Client
 from reconciler.normalize import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.lock import ApplyLock, Holder
 

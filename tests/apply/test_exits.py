@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox import SandboxStore, serve_in_thread
+from reconciler.providers.asgi import serve_in_thread
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State, state_failure
 from reconciler.state.cache import Cache
 

@@ -15,7 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from reconciler.client import Client
 from reconciler.model import Product
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 
 from .helpers import TOKEN, Harness, catalog, simple, tee

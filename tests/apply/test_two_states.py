@@ -17,7 +17,8 @@ from reconciler.client import Client
 from reconciler.model import Catalog
 from reconciler.normalize import path_key
 from reconciler.plan import Plan
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 
 from .helpers import TOKEN, Harness, catalog, simple, tee

@@ -22,7 +22,8 @@ from workflow_runner import JobResult, LocalRunner
 
 from reconciler.client import Client
 from reconciler.github import DRIFT_LABEL, PLAN_MARKER, STATE_BRANCH
-from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
+from reconciler.sandbox import SandboxStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-token"

@@ -265,7 +265,8 @@ def test_crlf_and_end_spaces_in_the_store_plan_no_change(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from reconciler.client import Client
-    from reconciler.sandbox import SandboxStore, SandboxTransport
+    from reconciler.providers.asgi import SandboxTransport
+    from reconciler.sandbox import SandboxStore
 
     (project / ".catalog").mkdir()
     store = SandboxStore(project / ".catalog" / "sandbox.db", token="sandbox-token")

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.client import Client
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 
 TOKEN = "plan-test-token-6f1e2d"

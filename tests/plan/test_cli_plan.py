@@ -12,7 +12,8 @@ from reconciler.catalog import load_catalog
 from reconciler.cli import main
 from reconciler.client import Client
 from reconciler.planfile import read_plan
-from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
+from reconciler.sandbox import SandboxStore
 
 from .helpers import seed_store
 

@@ -18,7 +18,8 @@ import pytest
 
 from reconciler.client import Client
 from reconciler.errors import ApiError, TransportError
-from reconciler.sandbox import RateLimit, SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
+from reconciler.sandbox import RateLimit, SandboxStore
 
 from .conftest import TOKEN
 

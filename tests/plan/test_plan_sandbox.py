@@ -10,8 +10,9 @@ import pytest
 from reconciler.client import Client
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant
 from reconciler.plan import Action, Kind
+from reconciler.providers.asgi import SandboxTransport
 from reconciler.refresh import refresh
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from reconciler.catalog import load_catalog, to_yaml
 from reconciler.client import Client
 from reconciler.model import Catalog, product_to_data
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 
 from .conftest import TOKEN

@@ -7,8 +7,9 @@ import httpx
 
 from reconciler.client import Client
 from reconciler.normalize import Live
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.refresh import load_live, refresh
-from reconciler.sandbox import SandboxStore, SandboxTransport, serve_in_thread
+from reconciler.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

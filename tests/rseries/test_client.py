@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from reconciler.errors import ApiError, ConfigError, TransportError
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.rseries.auth import OAuth, RefreshCredentials, TokenFile
 from reconciler.providers.rseries.client import (
     RSeriesClient,
@@ -24,7 +25,6 @@ from reconciler.providers.rseries.client import (
 )
 from reconciler.providers.rseries.pacing import BucketPacer, request_cost
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.sandbox import SandboxTransport, serve_in_thread
 
 from .cassettes import REFERENCE, cassettes, load
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.sandbox import SandboxTransport
 
 from .cassettes import ID_FIELDS, REFERENCE, Exchange, assert_same_shape, cassettes, load
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli.sandbox import sandbox as sandbox_group
+from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.sandbox import SandboxTransport, serve_in_thread
 
 RSERIES_TOKEN = "rseries-token"  # as the rseries fixture in conftest.py
 RSERIES_ACCOUNT = "100001"

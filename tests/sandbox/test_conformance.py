@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from reconciler.normalize import Live, normalize_live
-from reconciler.sandbox import SandboxStore, SandboxTransport, build_app
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore, build_app
 
 from .builders import GIF, Seeded, seed_everything, upload
 from .openapi import (

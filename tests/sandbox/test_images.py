@@ -8,7 +8,8 @@ import time
 import httpx
 import pytest
 
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 from reconciler.sandbox.images import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT
 
 from .builders import GIF, PNG, attribute, family, ok, simple, upload, wait_until_uploaded

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox import SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import SandboxStore
 
 from .builders import attribute, family, ok, simple
 

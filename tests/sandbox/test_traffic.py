@@ -10,7 +10,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from reconciler.sandbox import RateLimit, SandboxStore, SandboxTransport
+from reconciler.providers.asgi import SandboxTransport
+from reconciler.sandbox import RateLimit, SandboxStore
 
 from .builders import ok
 

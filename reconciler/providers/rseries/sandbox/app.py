@@ -1,6 +1,6 @@
 """The R-Series sandbox's HTTP face: the routes of lightspeed-rseries.md section 10 over an
 `RSeriesStore`, as one ASGI app that the X-Series sandbox's in-process transport and socket
-servers run unchanged (`reconciler.sandbox.transport`).
+servers run unchanged (`reconciler.providers.asgi`).
 
 Every `/API/` route goes through `_gate`, the real edge's order: count the request, check the
 bearer token, charge the leaky bucket by the request's cost, inject faults, then answer with the
@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from reconciler.providers.asgi import DROPPED_HEADER, IN_PROCESS_KEY
 from reconciler.providers.rseries.sandbox.errors import RSeriesError, bad_request, not_found
 from reconciler.providers.rseries.sandbox.store import (
     MAX_IMAGE_BYTES,
@@ -30,7 +31,6 @@ from reconciler.providers.rseries.sandbox.store import (
     cost_of,
 )
 from reconciler.providers.rseries.sandbox.traffic import Bucket, Faults
-from reconciler.sandbox.app import DROPPED_HEADER, IN_PROCESS_KEY
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 ACCOUNT = "/API/V3/Account/{accountID}"

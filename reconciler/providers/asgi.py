@@ -1,8 +1,8 @@
 """Two ways to reach a sandbox store, running the same ASGI app: `SandboxTransport` for a sync
 `httpx.Client` in the same process (no socket), and `serve_in_thread` for a real socket.
 
-They serve the X-Series `SandboxStore`, or any other platform's store that builds its own app
-(`ServedStore`, e.g. the R-Series sandbox), so every sandbox shares this plumbing."""
+They serve any platform's sandbox store that builds its own ASGI app (`ServedStore`: the X-Series
+and the R-Series sandbox), so every sandbox shares this plumbing; it imports no provider."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import uvicorn
 from anyio.from_thread import BlockingPortal
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.sandbox.app import DROPPED_HEADER, IN_PROCESS_KEY, build_app
-from reconciler.sandbox.store import SandboxStore
+# Set in the ASGI scope by the in-process transport: a dropped response then becomes an
+# immediate marker the transport turns into `httpx.ReadTimeout`, instead of a held socket.
+IN_PROCESS_KEY = "sandbox.in_process"
+DROPPED_HEADER = "x-sandbox-dropped"
 
 
 class ServedStore(Protocol):
@@ -29,8 +31,8 @@ class ServedStore(Protocol):
     def build_app(self) -> ASGIApp: ...
 
 
-def _app(store: SandboxStore | ServedStore) -> ASGIApp:
-    return build_app(store) if isinstance(store, SandboxStore) else store.build_app()
+def _app(store: ServedStore) -> ASGIApp:
+    return store.build_app()
 
 
 class SandboxTransport(httpx.BaseTransport):
@@ -42,7 +44,7 @@ class SandboxTransport(httpx.BaseTransport):
     raises `httpx.ReadTimeout` after the write has been committed.
     """
 
-    def __init__(self, store: SandboxStore | ServedStore) -> None:
+    def __init__(self, store: ServedStore) -> None:
         self.store = store
         app = _app(store)
 
@@ -102,9 +104,7 @@ class SandboxTransport(httpx.BaseTransport):
 
 
 @contextmanager
-def serve_in_thread(
-    store: SandboxStore | ServedStore, host: str = "127.0.0.1", port: int = 0
-) -> Iterator[str]:
+def serve_in_thread(store: ServedStore, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `store` over HTTP from a background thread; yields the base URL (`port=0` picks
     a free port). The server stops when the block ends."""
     config = uvicorn.Config(
@@ -133,7 +133,7 @@ def serve_in_thread(
 
 
 def serve_forever(
-    store: SandboxStore | ServedStore,
+    store: ServedStore,
     *,
     host: str = "127.0.0.1",
     port: int = 8787,
