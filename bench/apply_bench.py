@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyEvent, apply_plan, default_parallelism
-from reconciler.client import Client
 from reconciler.model import Brand, Catalog, Product, Variant
 from reconciler.plan import Plan, make_plan
-from reconciler.refresh import load_live, refresh, store_facts
-from reconciler.sandbox import RateLimit
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
+from reconciler.providers.xseries.sandbox import RateLimit
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
@@ -118,7 +118,7 @@ def plan_against(client: Client, state: State, wanted: Catalog, *, window: float
 SERVE = textwrap.dedent(
     """
     import sys
-    from reconciler.sandbox import SandboxStore, serve_in_thread
+    from reconciler.providers.xseries.sandbox import SandboxStore, serve_in_thread
     store = SandboxStore(sys.argv[1], token=sys.argv[2], rate_limit=None, seed=1)
     with serve_in_thread(store) as url:
         print(url, flush=True)

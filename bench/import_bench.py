@@ -38,9 +38,9 @@ from typing import Any
 
 from bench.plan_bench import OUT, TOKEN, seeded_store
 from bench.validate_bench import ensure_catalog
-from reconciler.client import MAX_PAGE_SIZE
 from reconciler.providers.asgi import serve_in_thread
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import MAX_PAGE_SIZE
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 
 def digest(directory: Path) -> str:

@@ -41,13 +41,13 @@ from typing import Any
 
 from bench.validate_bench import ensure_catalog
 from reconciler.catalog import load_catalog
-from reconciler.client import MAX_PAGE_SIZE, RATE_WINDOW_SECONDS, Client
 from reconciler.model import Catalog, Json, Product, name_key
 from reconciler.normalize import Live, barcode_type, store_money
 from reconciler.plan import Action, make_plan
 from reconciler.providers.asgi import serve_in_thread
-from reconciler.refresh import load_live, refresh
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import MAX_PAGE_SIZE, RATE_WINDOW_SECONDS, Client
+from reconciler.providers.xseries.refresh import load_live, refresh
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

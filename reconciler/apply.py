@@ -46,7 +46,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
-from reconciler.client import Client
 from reconciler.errors import (
     ApiError,
     CatalogError,
@@ -68,6 +67,7 @@ from reconciler.normalize import (
     row_values,
 )
 from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan, new_family_active
+from reconciler.providers.xseries.client import Client
 from reconciler.rules import image_type
 from reconciler.state import State
 from reconciler.state.ledger import Adoption, Ledger

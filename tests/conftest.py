@@ -1,4 +1,5 @@
-"""Shared fixtures. The sandbox store is the fake every test talks to (see reconciler.sandbox)."""
+"""Shared fixtures. The sandbox store is the fake every test talks to (see
+reconciler.providers.xseries.sandbox)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 SANDBOX_TOKEN = "sandbox-token"
 

@@ -27,13 +27,13 @@ from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.cli.validate import parse_cache_path
-from reconciler.client import Client
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
 from reconciler.model import FORMAT_VERSION, Catalog
 from reconciler.normalize import Live
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
-from reconciler.refresh import load_live, refresh
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.render import duration, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache

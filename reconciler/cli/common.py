@@ -14,7 +14,7 @@ from rich.console import Console
 from reconciler.errors import ConfigError
 
 if TYPE_CHECKING:
-    from reconciler.client import Client
+    from reconciler.providers.xseries.client import Client
 
 EMBEDDED_SANDBOX_DB = Path(".catalog/sandbox.db")
 EMBEDDED_SANDBOX_TOKEN = "sandbox-token"
@@ -173,12 +173,12 @@ def connect(target: StoreTarget, *, console: Console | None = None, **options: A
     For the embedded sandbox (`target.sandbox_db`, beside the state file) the store is served
     in process, and that is said in one line on stderr.
     """
-    from reconciler.client import Client
+    from reconciler.providers.xseries.client import Client
 
     if target.sandbox_db is None:
         return Client(target.base_url, target.token, **options)
     from reconciler.providers.asgi import SandboxTransport
-    from reconciler.sandbox import SandboxStore
+    from reconciler.providers.xseries.sandbox import SandboxStore
 
     path = target.sandbox_db
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from rich.console import Console
 
 from reconciler.catalog import to_yaml, validate_directory
 from reconciler.cli.common import Context, connect, stderr_console
-from reconciler.client import Client
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
 from reconciler.importer import (
@@ -42,7 +41,8 @@ from reconciler.importer import (
 from reconciler.model import Brand, Image, Supplier
 from reconciler.normalize import LiveProduct
 from reconciler.providers.base import RefreshReport
-from reconciler.refresh import load_live, refresh
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import transaction

@@ -21,7 +21,13 @@ from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
 from reconciler.planfile import write_plan
 from reconciler.providers.base import RefreshMode, RefreshReport
-from reconciler.refresh import FEED_KINDS, RETAILER_TTL_SECONDS, load_live, refresh, store_facts
+from reconciler.providers.xseries.refresh import (
+    FEED_KINDS,
+    RETAILER_TTL_SECONDS,
+    load_live,
+    refresh,
+    store_facts,
+)
 from reconciler.render import duration, iter_json, render_markdown, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache

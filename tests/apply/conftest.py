@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import Client
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 
 from .helpers import TOKEN, Cli, Harness

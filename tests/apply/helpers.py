@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, live_row_values
-from reconciler.client import Client
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
 from reconciler.normalize import Live
 from reconciler.plan import Kind, Plan, make_plan
-from reconciler.refresh import load_live, refresh, store_facts
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger

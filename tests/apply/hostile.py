@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 WRITES = ("POST", "PUT", "DELETE")
 

@@ -11,11 +11,11 @@ import httpx
 
 from reconciler.apply import ApplyEvent, apply_plan, is_done, remaining, stale_reasons
 from reconciler.catalog import load_catalog
-from reconciler.client import Client
 from reconciler.normalize import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.lock import ApplyLock, Holder
 

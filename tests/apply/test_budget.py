@@ -3,7 +3,7 @@ slot."""
 
 from __future__ import annotations
 
-from reconciler.client import RateWindow as WriteBudget
+from reconciler.providers.xseries.client import RateWindow as WriteBudget
 
 
 class Clock:

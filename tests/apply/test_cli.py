@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.cli.plan import git_commit
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 from reconciler.state.lock import lock_events

@@ -10,7 +10,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 

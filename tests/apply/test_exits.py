@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.providers.asgi import serve_in_thread
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State, state_failure
 from reconciler.state.cache import Cache
 

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.errors import CatalogError
 from reconciler.model import Catalog
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .helpers import Harness, assert_store_holds, catalog, shop, simple
 

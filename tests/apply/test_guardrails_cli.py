@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 

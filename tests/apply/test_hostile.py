@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import Client
 from reconciler.errors import Unconfirmed
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 

@@ -11,7 +11,7 @@ import httpx
 
 from reconciler.catalog import load_catalog
 from reconciler.plan import Action, Kind
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

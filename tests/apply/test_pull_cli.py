@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 

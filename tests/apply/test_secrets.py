@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from reconciler.errors import redact
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .helpers import TOKEN, Cli
 from .hostile import hostile_proxy

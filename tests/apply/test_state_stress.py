@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import apply_plan
-from reconciler.client import Client
 from reconciler.importer import catalog_from_live
 from reconciler.normalize import Live, normalize_live
 from reconciler.plan import Action, make_plan
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
 from reconciler.state.lock import ApplyLock, Holder

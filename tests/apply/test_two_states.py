@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from reconciler.apply import ApplyResult
-from reconciler.client import Client
 from reconciler.model import Catalog
 from reconciler.normalize import path_key
 from reconciler.plan import Plan
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 
 from .helpers import TOKEN, Harness, catalog, simple, tee

@@ -20,10 +20,10 @@ from fake_github import FakeGitHub
 from gh_helpers import git
 from workflow_runner import JobResult, LocalRunner
 
-from reconciler.client import Client
 from reconciler.github import DRIFT_LABEL, PLAN_MARKER, STATE_BRANCH
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-token"

@@ -17,12 +17,12 @@ from reconciler.apply import apply_plan
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
 from reconciler.cli.import_ import LiveImport, read_store, write_store_import
-from reconciler.client import Client
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant
 from reconciler.plan import Action, Kind, Plan, make_plan
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.refresh import load_live, refresh
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger

@@ -264,9 +264,9 @@ def test_a_live_category_with_a_slash_imports_as_a_list_and_plans_clean(
 def test_crlf_and_end_spaces_in_the_store_plan_no_change(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconciler.client import Client
     from reconciler.providers.asgi import SandboxTransport
-    from reconciler.sandbox import SandboxStore
+    from reconciler.providers.xseries.client import Client
+    from reconciler.providers.xseries.sandbox import SandboxStore
 
     (project / ".catalog").mkdir()
     store = SandboxStore(project / ".catalog" / "sandbox.db", token="sandbox-token")

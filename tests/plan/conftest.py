@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.client import Client
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 
 TOKEN = "plan-test-token-6f1e2d"

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.client import Client
 from reconciler.model import Catalog, Product, name_key
 from reconciler.normalize import barcode_type, price_field, store_money
 from reconciler.plan import Kind, Plan, make_plan
 from reconciler.providers.base import RefreshMode
-from reconciler.refresh import load_live, refresh, store_facts
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

@@ -10,10 +10,10 @@ import pytest
 
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
-from reconciler.client import Client
 from reconciler.planfile import read_plan
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .helpers import seed_store
 

@@ -16,10 +16,10 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from reconciler.client import Client
 from reconciler.errors import ApiError, TransportError
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
-from reconciler.sandbox import RateLimit, SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.sandbox import RateLimit, SandboxStore
 
 from .conftest import TOKEN
 

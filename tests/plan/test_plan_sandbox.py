@@ -7,12 +7,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from reconciler.client import Client
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant
 from reconciler.plan import Action, Kind
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.refresh import refresh
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import refresh
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

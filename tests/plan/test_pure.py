@@ -31,7 +31,9 @@ def test_pure_module_touches_no_io(name: str) -> None:
             imported.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-            if node.module.startswith(("reconciler.client", "reconciler.state", "reconciler.cli")):
+            if node.module.startswith(
+                ("reconciler.providers.xseries.client", "reconciler.state", "reconciler.cli")
+            ):
                 imported.add(node.module)
         elif isinstance(node, ast.Call):
             func = node.func

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import httpx
 
-from reconciler.client import Client
 from reconciler.normalize import Live
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
-from reconciler.refresh import load_live, refresh
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.refresh import load_live, refresh
+from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
 

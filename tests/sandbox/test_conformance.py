@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.normalize import Live, normalize_live
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore, build_app
+from reconciler.providers.xseries.sandbox import SandboxStore, build_app
 
 from .builders import GIF, Seeded, seed_everything, upload
 from .openapi import (

@@ -13,7 +13,7 @@ import httpx
 from click.testing import CliRunner
 
 from reconciler.cli.sandbox import sandbox as sandbox_group
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .builders import ok
 

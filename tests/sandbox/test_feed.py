@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.sandbox.store import MAX_PAGE_SIZE, ListQuery
+from reconciler.providers.xseries.sandbox.store import MAX_PAGE_SIZE, ListQuery
 
 from .builders import attribute, family, ok, simple
 

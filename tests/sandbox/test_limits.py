@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_NAME_CHARS
+from reconciler.providers.xseries.sandbox.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_NAME_CHARS
 
 from .builders import PNG, ok, simple
 

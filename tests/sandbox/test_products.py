@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .builders import attribute, family, ok, simple
 

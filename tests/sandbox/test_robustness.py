@@ -12,7 +12,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.sandbox import SandboxStore, build_app
+from reconciler.providers.xseries.sandbox import SandboxStore, build_app
 
 from .builders import attribute, family
 

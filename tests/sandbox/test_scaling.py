@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 
 def _seed(store: SandboxStore, families: int) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import httpx
 
-from reconciler.sandbox import SandboxStore
+from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .builders import GIF, ok, simple, upload, wait_until_uploaded
 

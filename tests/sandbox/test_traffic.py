@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reconciler.providers.asgi import SandboxTransport
-from reconciler.sandbox import RateLimit, SandboxStore
+from reconciler.providers.xseries.sandbox import RateLimit, SandboxStore
 
 from .builders import ok
 

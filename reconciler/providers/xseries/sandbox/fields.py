@@ -8,9 +8,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reconciler.sandbox.db import Doc
-from reconciler.sandbox.errors import bad_request, invalid
-from reconciler.sandbox.views import money
+from reconciler.providers.xseries.sandbox.db import Doc
+from reconciler.providers.xseries.sandbox.errors import bad_request, invalid
+from reconciler.providers.xseries.sandbox.views import money
 
 JSON = dict[str, Any]
 CODE_TYPES = ("CUSTOM", "EAN", "ISBN", "ITF", "JAN", "UPC")

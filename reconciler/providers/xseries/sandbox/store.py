@@ -24,9 +24,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-from reconciler.sandbox.db import Doc, Objects, name_key
-from reconciler.sandbox.errors import StoreRefusal, bad_request, conflict, invalid, not_found
-from reconciler.sandbox.fields import (
+from reconciler.providers.xseries.sandbox.db import Doc, Objects, name_key
+from reconciler.providers.xseries.sandbox.errors import (
+    StoreRefusal,
+    bad_request,
+    conflict,
+    invalid,
+    not_found,
+)
+from reconciler.providers.xseries.sandbox.fields import (
     DIMENSIONS,
     decimal_text,
     dimensions,
@@ -42,14 +48,14 @@ from reconciler.sandbox.fields import (
     slug,
     supplier_details,
 )
-from reconciler.sandbox.images import (
+from reconciler.providers.xseries.sandbox.images import (
     MAX_IMAGE_BYTES,
     MAX_IMAGES_PER_PRODUCT,
     PLACEHOLDER_PNG,
     sniff,
 )
-from reconciler.sandbox.traffic import Faults, RateLimit, Traffic, Verdict
-from reconciler.sandbox.views import (
+from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit, Traffic, Verdict
+from reconciler.providers.xseries.sandbox.views import (
     CategoryTree,
     Lookups,
     envelope,
@@ -240,7 +246,7 @@ class SandboxStore:
 
     def build_app(self) -> ASGIApp:
         """The X-Series API over this store (what `reconciler.providers.asgi` serves)."""
-        from reconciler.sandbox.app import build_app
+        from reconciler.providers.xseries.sandbox.app import build_app
 
         return build_app(self)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from reconciler.sandbox.db import Doc, Objects
-from reconciler.sandbox.images import SIZE_NAMES
+from reconciler.providers.xseries.sandbox.db import Doc, Objects
+from reconciler.providers.xseries.sandbox.images import SIZE_NAMES
 
 JSON = dict[str, Any]
 

@@ -25,10 +25,15 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.providers.asgi import DROPPED_HEADER, IN_PROCESS_KEY
-from reconciler.sandbox.errors import StoreRefusal, bad_request, invalid, not_found
-from reconciler.sandbox.images import MAX_IMAGE_BYTES
-from reconciler.sandbox.store import ListQuery, SandboxStore, bool_param
-from reconciler.sandbox.traffic import Faults, RateLimit
+from reconciler.providers.xseries.sandbox.errors import (
+    StoreRefusal,
+    bad_request,
+    invalid,
+    not_found,
+)
+from reconciler.providers.xseries.sandbox.images import MAX_IMAGE_BYTES
+from reconciler.providers.xseries.sandbox.store import ListQuery, SandboxStore, bool_param
+from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit
 
 _COLLECTIONS = {
     "brand": "brands",

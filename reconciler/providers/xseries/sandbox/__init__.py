@@ -5,10 +5,10 @@ serves it to an `httpx.Client` in process (`SandboxTransport`) or over a real so
 lightspeed-xseries.md for the behaviour it imitates and what it adds under `/_sandbox/`.
 """
 
-from reconciler.sandbox.app import build_app
-from reconciler.sandbox.errors import StoreRefusal
-from reconciler.sandbox.store import SandboxStore
-from reconciler.sandbox.traffic import Faults, RateLimit
+from reconciler.providers.xseries.sandbox.app import build_app
+from reconciler.providers.xseries.sandbox.errors import StoreRefusal
+from reconciler.providers.xseries.sandbox.store import SandboxStore
+from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit
 
 __all__ = [
     "Faults",

@@ -27,11 +27,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.client import DEFAULT_RATE_LIMIT, FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.errors import ConfigError
 from reconciler.model import Json
 from reconciler.normalize import Live, normalize_live
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
+from reconciler.providers.xseries.client import (
+    DEFAULT_RATE_LIMIT,
+    FEED_PATHS,
+    MAX_PAGE_SIZE,
+    Client,
+)
 from reconciler.state.cache import Cache
 
 FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag
