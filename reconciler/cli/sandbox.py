@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
 from reconciler.providers.asgi import ServedStore, serve_forever
 from reconciler.providers.rseries.sandbox import Bucket, RSeriesStore
 from reconciler.providers.xseries.sandbox import RateLimit, SandboxStore
+from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
 
 RSERIES_SANDBOX_DB = Path(".catalog/rseries-sandbox.db")
 
