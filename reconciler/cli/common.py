@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from reconciler import providers
+from reconciler.providers.base import Target
+
 if TYPE_CHECKING:
-    from reconciler.providers.xseries.client import Client
-from reconciler.providers.xseries.target import StoreTarget, store_target
+    pass
 
 
 def stderr_console(*, color: bool = False) -> Console:
@@ -74,43 +76,20 @@ class Context:
             environ=dict(os.environ),
         )
 
-    def target(self) -> StoreTarget:
+    def target(self) -> Target:
         """The store the environment selects; the embedded sandbox sits beside the state file."""
-        return store_target(self.environ, sandbox_db=self.state_path.parent / "sandbox.db")
+        provider = providers.from_environ(self.environ)
+        return provider.target(self.environ, sandbox_db=self.state_path.parent / "sandbox.db")
 
     def color(self, *, stream_isatty: bool) -> bool:
         return use_color(self.color_choice, environ=self.environ, isatty=stream_isatty)
 
 
-def connect(target: StoreTarget, *, console: Console | None = None, **options: Any) -> Client:
-    """A client for the target store; `options` go to `Client` (timeouts, pacing, ...).
-
-    For the embedded sandbox (`target.sandbox_db`, beside the state file) the store is served
-    in process, and that is said in one line on stderr.
-    """
-    from reconciler.providers.xseries.client import Client
-
-    if target.sandbox_db is None:
-        return Client(target.base_url, target.token, **options)
-    from reconciler.providers.asgi import SandboxTransport
-    from reconciler.providers.xseries.sandbox import SandboxStore
-
-    path = target.sandbox_db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = SandboxStore(path, token=target.token)
-    (console or stderr_console()).print(
-        f"Using the embedded sandbox store ({path}); set LIGHTSPEED_STORE and "
-        "LIGHTSPEED_TOKEN to work with a real store.",
-        markup=False,
-        highlight=False,
-    )
-    # The file's creation time tells a recreated sandbox from the old one, so a cache made
-    # against a deleted sandbox.db is never trusted.
-    born = str(store.retailer().get("created_at") or "")
-    return Client(
-        target.base_url,
-        target.token,
-        transport=SandboxTransport(store),
-        identity=f"embedded-sandbox:{path.resolve()}@{born}",
-        **options,
+def connect(target: Target, *, console: Console | None = None, **options: Any) -> Any:
+    """An open connection to the target store, from the provider that reaches it; `options` go
+    to its client (timeouts, pacing, ...). What it says (the embedded sandbox in use) goes to
+    stderr."""
+    err = console or stderr_console()
+    return providers.get(target.platform).connect(
+        target, say=lambda text: err.print(text, markup=False, highlight=False), **options
     )

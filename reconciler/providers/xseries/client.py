@@ -33,10 +33,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
+
+if TYPE_CHECKING:
+    from reconciler.normalize import Live
+    from reconciler.providers.base import RefreshMode, RefreshReport
+    from reconciler.providers.xseries.refresh import StoreFacts
+    from reconciler.state.cache import Cache
 
 from reconciler.errors import ApiError, TransportError, Unconfirmed, redact, redact_json
 from reconciler.model import Json
@@ -282,6 +288,43 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- as the provider's connection (`reconciler.providers.base.Connection`) -----------------
+
+    platform = "xseries"
+
+    def refresh(
+        self,
+        cache: Cache,
+        *,
+        mode: RefreshMode = "auto",
+        facts_ttl: float | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> RefreshReport:
+        """Bring `cache` up to date through the version feed (see `refresh.refresh`);
+        `facts_ttl`: how old the cached retailer (its tax mode) may be."""
+        from reconciler.providers.xseries.refresh import RETAILER_TTL_SECONDS, refresh
+
+        ttl = RETAILER_TTL_SECONDS if facts_ttl is None else facts_ttl
+        return refresh(self, cache, mode=mode, retailer_ttl=ttl, on_progress=on_progress)
+
+    def live(self, cache: Cache, /) -> Live:
+        """The cached store in the catalog's shape (no request)."""
+        from reconciler.providers.xseries.refresh import load_live
+
+        return load_live(cache)
+
+    def facts(self, cache: Cache, /) -> StoreFacts:
+        """The cached retailer facts: tax mode, rate limit (no request)."""
+        from reconciler.providers.xseries.refresh import store_facts
+
+        return store_facts(cache)
+
+    def image_url(self, image_id: str, /) -> tuple[str | None, str]:
+        """Where an image's bytes are (None while the store has none yet) and its status."""
+        meta = self.get_image(image_id) or {}
+        url = meta.get("url") or (meta.get("sizes") or {}).get("original")
+        return (str(url) if url else None), str(meta.get("status", "unknown"))
 
     # -- counters ----------------------------------------------------------------------------
 

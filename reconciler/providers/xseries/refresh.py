@@ -89,7 +89,7 @@ def refresh(
 ) -> RefreshReport:
     """Bring the cache up to date with the store (or not at all, with `off`)."""
     say = on_progress or (lambda _msg: None)
-    store_changed = cache.bind(client.identity)
+    store_changed = cache.bind(f"{client.platform}:{client.identity}")
     if mode == "off":
         cursors = cache.cursors()
         missing = [k for k in KINDS if k not in cursors] + (
@@ -151,7 +151,7 @@ class _WentBack(Exception):
 
 
 def _forget(cache: Cache, client: Client) -> None:
-    url = cache.meta("store_url") or client.identity
+    url = cache.meta("store_url") or f"{client.platform}:{client.identity}"
     cache.clear()
     cache.set_meta({"store_url": url})
 

@@ -1,0 +1,132 @@
+"""Lightspeed Retail X-Series (formerly Vend) as a provider: what the core asks of a platform
+(`reconciler.providers.base.Provider`), answered from this package's modules.
+
+Registered in `reconciler.providers.REGISTRY` as "xseries". Its connection is the X-Series
+`Client` itself (it refreshes the cache through the version feed and reads it back as `Live`);
+the sandbox store is `SANDBOX`. Modules are imported inside
+the methods, so naming the provider loads neither httpx nor the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.providers.base import Compiled, Limits, Sandbox
+from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, StoreTarget, store_target
+
+if TYPE_CHECKING:
+    from reconciler.plan import Estimate
+    from reconciler.providers.base import StoreFacts, Target
+    from reconciler.providers.xseries.client import Client
+    from reconciler.providers.xseries.sandbox import SandboxStore
+
+
+class XSeries:
+    name = "xseries"
+    title = "Lightspeed Retail X-Series"
+    limits = Limits(
+        max_options=3,
+        max_variants=200,
+        money_places=5,
+        leaf_only_categories=True,
+        delete_means="delete",
+        has_handles=True,
+    )
+
+    def target(self, environ: Mapping[str, str], *, sandbox_db: Path) -> StoreTarget:
+        return store_target(environ, sandbox_db=sandbox_db)
+
+    def connect(
+        self, target: Target, *, say: Callable[[str], None] | None = None, **options: Any
+    ) -> Client:
+        """A client for the target store; `options` go to `Client` (timeouts, pacing, ...).
+
+        For the embedded sandbox (`target.sandbox_db`, beside the state file) the store is
+        served in process, and that is said in one line through `say`.
+        """
+        from reconciler.providers.xseries.client import Client
+
+        assert isinstance(target, StoreTarget), target
+        if target.sandbox_db is None:
+            return Client(target.base_url, target.token, **options)
+        from reconciler.providers.asgi import SandboxTransport
+        from reconciler.providers.xseries.sandbox import SandboxStore
+
+        path = target.sandbox_db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = SandboxStore(path, token=target.token)
+        if say is not None:
+            say(
+                f"Using the embedded sandbox store ({path}); set LIGHTSPEED_STORE and "
+                "LIGHTSPEED_TOKEN to work with a real store."
+            )
+        # The file's creation time tells a recreated sandbox from the old one, so a cache made
+        # against a deleted sandbox.db is never trusted.
+        born = str(store.retailer().get("created_at") or "")
+        return Client(
+            target.base_url,
+            target.token,
+            transport=SandboxTransport(store),
+            identity=f"embedded-sandbox:{path.resolve()}@{born}",
+            **options,
+        )
+
+    def estimate(self, compiled: Compiled[Client], facts: StoreFacts) -> Estimate:
+        from reconciler.plan import estimate
+
+        return estimate(compiled.requests, rate_limit=facts.rate_limit)
+
+    def parallelism(self, estimate: Estimate) -> int:
+        from reconciler.apply import default_parallelism
+
+        return default_parallelism(estimate)
+
+    def sandbox(self) -> Sandbox[SandboxStore]:
+        return SANDBOX
+
+
+class XSeriesSandbox:
+    """The X-Series sandbox store (`reconciler.providers.xseries.sandbox`) as the registry
+    hands it out: `catalog sandbox serve`, the embedded store and the tests' fake."""
+
+    title = "X-Series"
+    default_db = EMBEDDED_SANDBOX_DB
+
+    def check_rate_limit(self, value: str, /) -> None:
+        from reconciler.providers.xseries.sandbox import RateLimit
+
+        RateLimit.parse(value)
+
+    def open(self, path: str | Path, *, token: str, **options: Any) -> SandboxStore:
+        from reconciler.providers.xseries.sandbox import SandboxStore
+
+        return SandboxStore(path, token=token, **options)
+
+    def connect_lines(self, store: SandboxStore, /) -> list[str]:
+        return []
+
+    def transport(self, store: SandboxStore, /) -> Any:
+        from reconciler.providers.asgi import SandboxTransport
+
+        return SandboxTransport(store)
+
+    def serve_in_thread(
+        self, store: SandboxStore, host: str = "127.0.0.1", port: int = 0
+    ) -> AbstractContextManager[str]:
+        from reconciler.providers.asgi import serve_in_thread
+
+        return serve_in_thread(store, host, port)
+
+    def serve_forever(
+        self, store: SandboxStore, *, host: str, port: int, on_start: Callable[[str], None]
+    ) -> None:
+        from reconciler.providers.asgi import serve_forever
+
+        serve_forever(store, host=host, port=port, on_start=on_start)
+
+
+SANDBOX: Sandbox[SandboxStore] = XSeriesSandbox()
+PROVIDER = XSeries()
