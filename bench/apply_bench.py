@@ -38,7 +38,8 @@ from typing import Any
 
 from reconciler.apply import ApplyEvent, apply_plan, default_parallelism
 from reconciler.model import Brand, Catalog, Product, Variant
-from reconciler.plan import Plan, make_plan
+from reconciler.plan import Plan
+from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.providers.xseries.sandbox import RateLimit

@@ -66,7 +66,8 @@ from reconciler.normalize import (
     price_field,
     row_values,
 )
-from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan, new_family_active
+from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
+from reconciler.planner import new_family_active
 from reconciler.providers.xseries.client import Client
 from reconciler.rules import image_type
 from reconciler.state import State

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 PURE = [
     "model",
     "plan",
+    "planner",
     "rules",
     "normalize",
     "diff",

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import click
 
-from reconciler import diff, guardrails, normalize, ownership
+from reconciler import diff, guardrails, normalize, ownership, planner
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.validate import parse_cache_path
 from reconciler.model import Catalog, Rule
-from reconciler.plan import Kind, ManagedIndex, Plan, make_plan
+from reconciler.plan import Kind, Plan
 from reconciler.planfile import write_plan
+from reconciler.planner import ManagedIndex, make_plan
 from reconciler.providers.base import RefreshMode, RefreshReport
 from reconciler.providers.xseries.refresh import (
     FEED_KINDS,
@@ -44,7 +45,7 @@ def _memo_key(**inputs: object) -> str:
     the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
     an older planner made)."""
     code = hashlib.sha256()
-    for module in (plan_module, normalize, diff, guardrails, ownership):
+    for module in (plan_module, planner, normalize, diff, guardrails, ownership):
         code.update(Path(str(module.__file__)).read_bytes())
     blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()

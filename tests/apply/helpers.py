@@ -16,7 +16,8 @@ from typing import Any
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, live_row_values
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
 from reconciler.normalize import Live
-from reconciler.plan import Kind, Plan, make_plan
+from reconciler.plan import Kind, Plan
+from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.providers.xseries.sandbox import SandboxStore

@@ -10,7 +10,8 @@ from typing import Any
 from reconciler.apply import apply_plan
 from reconciler.importer import catalog_from_live
 from reconciler.normalize import Live, normalize_live
-from reconciler.plan import Action, make_plan
+from reconciler.plan import Action
+from reconciler.planner import make_plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import SandboxStore

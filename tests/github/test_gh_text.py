@@ -36,7 +36,8 @@ from reconciler.github import (
 )
 from reconciler.model import Catalog, Product, Rule
 from reconciler.normalize import normalize_live
-from reconciler.plan import Plan, make_plan
+from reconciler.plan import Plan
+from reconciler.planner import make_plan
 from reconciler.render import render_json, render_markdown
 
 NOTE = "_cut_"

@@ -13,7 +13,8 @@ from typing import Any
 
 from reconciler.model import Catalog, Product, name_key
 from reconciler.normalize import barcode_type, price_field, store_money
-from reconciler.plan import Kind, Plan, make_plan
+from reconciler.plan import Kind, Plan
+from reconciler.planner import make_plan
 from reconciler.providers.base import RefreshMode
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts

@@ -9,7 +9,8 @@ from typing import Any
 
 from reconciler import guardrails
 from reconciler.model import Catalog, Guardrails, Owner, Product, Prune, Rule, Settings, Variant
-from reconciler.plan import Action, Kind, Plan, make_plan
+from reconciler.plan import Action, Kind, Plan
+from reconciler.planner import make_plan
 from reconciler.render import render_json, render_markdown, render_text
 
 from .helpers import FakeManaged

@@ -9,7 +9,8 @@ import pytest
 
 from reconciler.errors import UsageError
 from reconciler.model import Brand, Catalog, Product, Prune, Settings, Variant
-from reconciler.plan import Action, Kind, Plan, estimate, make_plan
+from reconciler.plan import Action, Kind, Plan
+from reconciler.planner import estimate, make_plan
 
 from .helpers import FakeManaged
 from .livedata import family_rows, live, simple_row

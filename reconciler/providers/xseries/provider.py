@@ -75,7 +75,7 @@ class XSeries:
         )
 
     def estimate(self, compiled: Compiled[Client], facts: StoreFacts) -> Estimate:
-        from reconciler.plan import estimate
+        from reconciler.planner import estimate
 
         return estimate(compiled.requests, rate_limit=facts.rate_limit)
 

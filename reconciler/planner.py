@@ -1,0 +1,872 @@
+"""Planning: the catalog and the live store in, the `Plan` value out (`reconciler.plan`).
+
+Pure: the catalog and the live store arrive as values (`Live`, normalized by the provider), and
+what this tool last applied arrives as `managed` (kind -> key -> object with `remote_id` and
+`applied`, e.g. `reconciler.state.ledger.Managed`). The planner never sees a provider.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from reconciler import ownership
+from reconciler.diff import diff_fields
+from reconciler.errors import UsageError
+from reconciler.model import (
+    Catalog,
+    Image,
+    Json,
+    Product,
+    Prune,
+    Rule,
+    Variant,
+    name_key,
+    sorted_names,
+)
+from reconciler.normalize import (
+    FAMILY_FIELDS,
+    ROW_FIELDS,
+    Live,
+    LiveProduct,
+    Named,
+    family_values,
+    path_key,
+    row_values,
+)
+from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
+from reconciler.rules import quote
+
+
+class ManagedLike(Protocol):
+    @property
+    def remote_id(self) -> str | None: ...
+
+    @property
+    def applied(self) -> Mapping[str, Json]: ...
+
+
+ManagedIndex = Mapping[str, Mapping[str, ManagedLike]]
+
+# X-Series' published limit for a one-register store, used when the store has not said.
+DEFAULT_RATE_LIMIT = 350
+DEFAULT_WINDOW_SECONDS = 300.0
+
+_NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE, Kind.CATEGORY)
+
+
+def estimate(
+    requests: int,
+    *,
+    rate_limit: int = DEFAULT_RATE_LIMIT,
+    window_seconds: float = DEFAULT_WINDOW_SECONDS,
+) -> Estimate:
+    """Time for `requests` at the store's sustained rate (limit per window).
+
+    Conservative on purpose: it assumes the window's burst is already spent (by an earlier
+    run, another app or the refresh), which is what a merchandiser waiting on CI would see.
+    """
+    limit = max(1, rate_limit)
+    return Estimate(
+        requests=requests,
+        # Rounded as the JSON carries it, so a saved plan reads back equal to the value.
+        seconds=round(requests * window_seconds / limit, 1),
+        rate_limit=limit,
+        window_seconds=window_seconds,
+    )
+
+
+def make_plan(
+    catalog: Catalog,
+    live: Live,
+    *,
+    store: str,
+    managed: ManagedIndex | None = None,
+    images: Mapping[str, Mapping[str, str]] | None = None,
+    adopt_images: bool = False,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+    rate_limit: int = DEFAULT_RATE_LIMIT,
+    window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    git_commit: str | None = None,
+    created_at: str = "",
+    catalog_digest: str | None = None,
+    allow: Sequence[Rule] = (),
+) -> Plan:
+    """Compare the catalog with the live store and say exactly what apply must do.
+
+    - Identity by natural key: a product by handle, a variant by SKU, names case-insensitively.
+    - Only declared fields are compared; live products the catalog never managed are never
+      touched; managed ones no longer declared are deactivated or deleted only when
+      `settings.prune` says so (otherwise a notice counts them).
+    - `images`: handle -> sha256 -> image id of what apply uploaded (the store cannot tell).
+      A handle present with no ids has a record of uploads whose outcome is unknown. A family
+      with images in the store and no record at all (a lost state file) has unknown images:
+      nothing is uploaded for it unless `adopt_images`, which records the store's images
+      against the catalog's in catalog order (no request) and uploads only the ones beyond.
+    - `targets` / `excludes`: handles or SKUs; a key selects the product that holds it.
+    - Fields `settings.fields` gives to the store are never compared or written; fields it
+      marks as set on create only are compared and written only for what the store lacks.
+    - The plan carries the `settings.guardrails` it was checked under and every change that
+      breaks one (`reconciler.guardrails`); apply refuses those unless allowed. `allow`
+      (`catalog plan --allow`) marks the ones it names as allowed, for the reader.
+    The result does not depend on file or declaration order: the catalog is canonical and
+    every list here is built in key order.
+    """
+    # Imported here: the guardrails read plans, so plan cannot import them at the top.
+    from reconciler import guardrails
+
+    digest = catalog_digest if catalog_digest is not None else catalog.digest()
+    catalog = ownership.owned(catalog, live)
+    plan = _Planner(
+        catalog,
+        live,
+        managed=managed or {},
+        images=images or {},
+        adopt_images=adopt_images,
+        targets=targets,
+        excludes=excludes,
+    ).plan(
+        store=store,
+        rate_limit=rate_limit,
+        window_seconds=window_seconds,
+        git_commit=git_commit,
+        created_at=created_at,
+        catalog_digest=digest,
+    )
+    return guardrails.check(plan, catalog, live, allow=allow)
+
+
+class _Planner:
+    def __init__(
+        self,
+        catalog: Catalog,
+        live: Live,
+        *,
+        managed: ManagedIndex,
+        images: Mapping[str, Mapping[str, str]],
+        adopt_images: bool = False,
+        targets: Sequence[str],
+        excludes: Sequence[str],
+    ) -> None:
+        self.catalog = catalog
+        self.live = live
+        self.managed = managed
+        self.images = images
+        self.adopt_images = adopt_images
+        self.unknown_images = 0  # families whose store images this state has no record of
+        self.notices: list[str] = []
+        self.unchanged = 0
+        self._category_paths: dict[tuple[str, ...], tuple[str, ...]] | None = None
+        self._name_counts: Counter[str] | None = None
+        self.products = self._select(targets, excludes)
+
+    # -- scope -------------------------------------------------------------------------------
+
+    def _select(self, targets: Sequence[str], excludes: Sequence[str]) -> list[Product]:
+        products = list(self.catalog.products)
+        if not targets and not excludes:
+            self.targeted: set[str] | None = None
+            return products
+        managed_handles = set(self.managed.get(str(Kind.PRODUCT), {}))
+        known = {p.handle for p in products} | managed_handles
+
+        def handles_for(key: str) -> set[str]:
+            found = {p.handle for p in products if key == p.handle or key in _skus(p)}
+            if key in managed_handles:
+                found.add(key)
+            owner = self.live.sku_owner.get(key)
+            if owner in known:
+                found.add(owner)
+            return found
+
+        chosen = set(known)
+        if targets:
+            chosen = set()
+            for key in targets:
+                hits = handles_for(key)
+                if not hits:
+                    raise UsageError(
+                        f"--target {key!r} matches no product handle or SKU in the catalog "
+                        "(or managed by it); check the spelling."
+                    )
+                chosen |= hits
+        for key in excludes:
+            chosen -= handles_for(key)
+        self.targeted = chosen
+        selected = [p for p in products if p.handle in chosen]
+        self.notices.append(
+            f"Targeted plan: {len(selected)} of {len(products)} catalog products considered; "
+            "everything else is left out of this plan."
+        )
+        return selected
+
+    def _in_scope(self, handle: str) -> bool:
+        return self.targeted is None or handle in self.targeted
+
+    # -- the plan ----------------------------------------------------------------------------
+
+    def plan(
+        self,
+        *,
+        store: str,
+        rate_limit: int,
+        window_seconds: float,
+        git_commit: str | None,
+        created_at: str,
+        catalog_digest: str,
+    ) -> Plan:
+        product_changes = [c for p in self.products if (c := self._product(p)) is not None]
+        product_changes.extend(self._prune())
+        product_changes.sort(key=lambda c: c.key)
+        if self.unknown_images:
+            n = self.unknown_images
+            self.notices.append(
+                f"{n} product{' has' if n == 1 else 's have'} images in the store that this "
+                "state file has no record of (state lost?); nothing is uploaded for "
+                f'{"it" if n == 1 else "them"}. Run "catalog plan --adopt-images" to record '
+                "the store's images in catalog order without uploading."
+            )
+        changes = self._names() + product_changes
+        kept = tuple(c for c in changes if c.action is not Action.NOOP)
+        self.unchanged += len(changes) - len(kept)
+        requests = sum(c.requests for top in kept for c in top.walk())
+        return Plan(
+            changes=kept,
+            catalog_digest=catalog_digest,
+            store=store,
+            tax_exclusive=self.live.tax_exclusive,
+            estimate=estimate(requests, rate_limit=rate_limit, window_seconds=window_seconds),
+            git_commit=git_commit,
+            unchanged=self.unchanged,
+            notices=tuple(self.notices),
+            created_at=created_at,
+        )
+
+    # -- names: brands, suppliers, tags, attributes, categories (created first) --------------
+
+    def _names(self) -> list[Change]:
+        c = self.catalog
+        whole = self.targeted is None
+        brands: dict[str, tuple[str, str | None]] = {}
+        suppliers: dict[str, tuple[str, str | None]] = {}
+        tags: dict[str, str] = {}
+        attributes: dict[str, str] = {}
+        categories: dict[tuple[str, ...], tuple[str, ...]] = {}
+        if whole:
+            for b in c.brands:
+                brands.setdefault(name_key(b.name), (b.name, b.description))
+            for s in c.suppliers:
+                suppliers.setdefault(name_key(s.name), (s.name, s.description))
+            for t in c.tags:
+                tags.setdefault(name_key(t), t)
+        declared_brand = {name_key(b.name): b.description for b in c.brands}
+        declared_supplier = {name_key(s.name): s.description for s in c.suppliers}
+        for p in self.products:
+            if p.brand:
+                brands.setdefault(
+                    name_key(p.brand), (p.brand, declared_brand.get(name_key(p.brand)))
+                )
+            if p.supplier:
+                key = name_key(p.supplier)
+                suppliers.setdefault(key, (p.supplier, declared_supplier.get(key)))
+            for t in p.tags or ():
+                tags.setdefault(name_key(t), t)
+            for o in p.options:
+                attributes.setdefault(name_key(o), o)
+            if p.category:
+                for depth in range(1, len(p.category) + 1):
+                    prefix = p.category[:depth]
+                    categories.setdefault(path_key(prefix), prefix)
+        names = self.live.names
+        self._note_duplicates(
+            [
+                (Kind.BRAND, [brands[k][0] for k in sorted(brands)], name_key),
+                (Kind.SUPPLIER, [suppliers[k][0] for k in sorted(suppliers)], name_key),
+                (Kind.TAG, [tags[k] for k in sorted(tags)], name_key),
+                (Kind.ATTRIBUTE, [attributes[k] for k in sorted(attributes)], name_key),
+                (
+                    Kind.CATEGORY,
+                    [" / ".join(categories[k]) for k in sorted(categories)],
+                    lambda label: " / ".join(path_key(label.split(" / "))),
+                ),
+            ]
+        )
+        out: list[Change] = []
+        for kind, wanted, existing in (
+            (Kind.BRAND, brands, names.brands),
+            (Kind.SUPPLIER, suppliers, names.suppliers),
+        ):
+            for key in sorted(wanted):
+                name, description = wanted[key]
+                out.append(self._described(kind, name, description, existing.get(key)))
+        for kind, simple, existing in (
+            (Kind.TAG, tags, names.tags),
+            (Kind.ATTRIBUTE, attributes, names.attributes),
+        ):
+            for key in sorted(simple):
+                found = existing.get(key)
+                if found is None:
+                    out.append(
+                        Change(
+                            kind,
+                            simple[key],
+                            Action.CREATE,
+                            (FieldChange("name", None, simple[key]),),
+                            requests=1,
+                        )
+                    )
+                else:
+                    out.append(Change(kind, simple[key], Action.NOOP, remote_id=found.id))
+        bulk_counted = False
+        for cat_key in sorted(categories):
+            path = categories[cat_key]
+            label = " / ".join(path)
+            found_cat = names.categories.get(cat_key)
+            if found_cat is None:
+                out.append(
+                    Change(
+                        Kind.CATEGORY,
+                        label,
+                        Action.CREATE,
+                        (FieldChange("name", None, path[-1]),)
+                        + (
+                            (FieldChange("parent", None, " / ".join(path[:-1])),)
+                            if len(path) > 1
+                            else ()
+                        ),
+                        # One bulk call creates every missing category (lightspeed-xseries.md §5).
+                        requests=0 if bulk_counted else 1,
+                    )
+                )
+                bulk_counted = True
+            else:
+                out.append(Change(Kind.CATEGORY, label, Action.NOOP, remote_id=found_cat.id))
+        return out
+
+    def _note_duplicates(self, wanted: list[tuple[Kind, list[str], Callable[[str], str]]]) -> None:
+        """Names the catalog uses that the store holds more than once (made by two state
+        files, or by hand): said, with the one plan and apply use."""
+        for kind, labels, key in wanted:
+            for label in labels:
+                ids = self.live.names.duplicates.get((str(kind), key(label)))
+                if ids:
+                    self.notices.append(
+                        f'{kind} "{label}" is in the store {len(ids)} times ({", ".join(ids)}); '
+                        f"the oldest, {ids[0]}, is used and the others are left alone (merge or "
+                        "delete them in Lightspeed)."
+                    )
+
+    def _described(
+        self, kind: Kind, name: str, description: str | None, found: Named | None
+    ) -> Change:
+        if found is None:
+            fields = [FieldChange("name", None, name)]
+            if description is not None:
+                fields.append(FieldChange("description", None, description))
+            return Change(kind, name, Action.CREATE, tuple(fields), requests=1)
+        live_description = found.description or ""
+        if description is not None and description != live_description:
+            drift = self._drift(kind, name, "description", live_description)
+            return Change(
+                kind,
+                name,
+                Action.UPDATE,
+                (FieldChange("description", live_description, description, drift),),
+                remote_id=found.id,
+                live_version=found.version,
+                requests=1,
+            )
+        return Change(kind, name, Action.NOOP, remote_id=found.id, live_version=found.version)
+
+    # -- products ----------------------------------------------------------------------------
+
+    def _product(self, p: Product) -> Change | None:
+        found = self.live.products.get(p.handle)
+        if p.category and (found is None or found.product.category != p.category):
+            self._check_leaf(p)
+        if found is None:
+            return self._create(p)
+        for problem in (*found.problems, *found.notices):
+            self.notices.append(f"{p.handle}: {problem}.")
+        if found.is_family != p.is_family:
+            shape = "a product with variants" if found.is_family else "a simple product"
+            self.notices.append(
+                f"{p.handle}: is {shape} in the store but not in the catalog; the store cannot "
+                "change a product's shape, so it is left out of this plan (recreate it by hand)."
+            )
+            return None
+        return self._update(p, found)
+
+    def _name_shared(self, name: str) -> bool:
+        """Whether more than one live family has this name (case-insensitively)."""
+        if self._name_counts is None:
+            self._name_counts = Counter(
+                name_key(lp.product.name) for lp in self.live.products.values()
+            )
+        return self._name_counts[name_key(name)] > 1
+
+    def _check_leaf(self, p: Product) -> None:
+        """The store only puts products on a category without subcategories (lightspeed-xseries.md
+        §5)."""
+        assert p.category is not None
+        key = path_key(p.category)
+        if self._category_paths is None:
+            paths = {k: c.path for k, c in self.live.names.categories.items()}
+            paths.update(
+                {path_key(q.category): q.category for q in self.catalog.products if q.category}
+            )
+            self._category_paths = paths
+        below = sorted(
+            v for k, v in self._category_paths.items() if len(k) > len(key) and k[: len(key)] == key
+        )
+        if below:
+            self.notices.append(
+                f'{p.handle}: category "{" / ".join(p.category)}" has subcategories (e.g. '
+                f'"{" / ".join(below[0])}"), and the store only accepts products on a category '
+                "without any; apply will be refused until the product uses a deeper category."
+            )
+
+    def _create(self, p: Product) -> Change:
+        # A name another family already has is no reason to stop: real stores hold several
+        # families under one name. Identity is the handle and the SKUs.
+        for sku in _skus(p):
+            held = self.live.sku_owner.get(sku)
+            if held is not None:
+                self.notices.append(
+                    f'{p.handle}: SKU "{sku}" already exists in the store under product '
+                    f'"{held}"; move or remove it there first.'
+                )
+        fields = [FieldChange(k, None, v) for k, v in family_values(p, declared_only=True).items()]
+        if not p.is_family:
+            row = p.sellables()[0]
+            fields.insert(1, FieldChange("sku", None, row.sku))
+            fields.extend(
+                FieldChange(k, None, v)
+                for k, v in row_values(row, declared_only=True, family=False).items()
+            )
+            children: list[Change] = []
+        else:
+            children = [
+                Change(
+                    Kind.VARIANT,
+                    v.sku,
+                    Action.CREATE,
+                    tuple(
+                        FieldChange(k, None, val)
+                        for k, val in row_values(v, declared_only=True, family=True).items()
+                    ),
+                )
+                for v in p.sellables()
+            ]
+        children.extend(
+            Change(
+                Kind.IMAGE, img.path, Action.CREATE, (FieldChange("position", None, i),), requests=1
+            )
+            for i, img in enumerate(self._distinct_images(p), start=1)
+        )
+        # A whole family with all its variants is one POST (lightspeed-xseries.md §6.3); the POST
+        # takes one `is_active` for the family, so each variant declared otherwise costs a PUT.
+        flags = [v.active for v in p.sellables()] if p.is_family else []
+        family_flag = new_family_active(flags)
+        fixups = sum(1 for f in flags if f is not None and f != family_flag)
+        return Change(
+            Kind.PRODUCT,
+            p.handle,
+            Action.CREATE,
+            tuple(fields),
+            tuple(children),
+            requests=1 + fixups,
+        )
+
+    def _update(self, p: Product, found: LiveProduct) -> Change:
+        live_p = found.product
+        product_managed = self._managed(Kind.PRODUCT, p.handle)
+        desired = family_values(p, declared_only=True)
+        current = _align(desired, family_values(live_p, declared_only=False), fast=True)
+        fields = [
+            self._field(Kind.PRODUCT, p.handle, d.field, d.before, d.after)
+            for d in diff_fields(desired, current, order=FAMILY_FIELDS)
+        ]
+        children: list[Change] = []
+        adopted: list[FieldChange] = [
+            FieldChange(k, v, v) for k, v in desired.items() if k not in {f.field for f in fields}
+        ]
+        if not p.is_family:
+            row = p.sellables()[0]
+            live_row = found.rows.get(row.sku)
+            if live_row is None:
+                self.notices.append(
+                    f'{p.handle}: the store holds it under SKU "{live_p.sku}", the catalog says '
+                    f'"{row.sku}"; the store cannot change a SKU, so it is left out of this plan.'
+                )
+                return Change(Kind.PRODUCT, p.handle, Action.NOOP)
+            want = row_values(row, declared_only=True, family=False)
+            have = row_values(live_row.values, declared_only=False, family=False)
+            row_diffs = diff_fields(want, have, order=ROW_FIELDS)
+            fields.extend(
+                self._field(Kind.PRODUCT, p.handle, d.field, d.before, d.after) for d in row_diffs
+            )
+            changed = {d.field for d in row_diffs}
+            adopted.extend(FieldChange(k, v, v) for k, v in want.items() if k not in changed)
+            requests = 1 if fields else 0
+        else:
+            rows_changed = 0
+            declared = set()
+            for v in p.sellables():
+                declared.add(v.sku)
+                child = self._variant(p, v, found)
+                if child is not None:
+                    children.append(child)
+                    rows_changed += child.action is Action.UPDATE
+            children.extend(self._removed_variants(p, found, declared))
+            # Family-wide changes ride along in one changed row's request (`common` beside
+            # `details`); only without one do they need a request of their own
+            # (lightspeed-xseries.md §6.4).
+            requests = 1 if fields and rows_changed == 0 else 0
+        children.extend(self._images(p, found))
+        changed_children = [c for c in children if c.action is not Action.ADOPT]
+        taken = sum(1 for c in children if c.kind is Kind.IMAGE and c.action is Action.ADOPT)
+        note = (
+            f"{taken} image{'' if taken == 1 else 's'} in the store recorded as the catalog's, "
+            "in catalog order, without uploading"
+            if taken
+            else None
+        )
+        if not fields and not changed_children:
+            if product_managed is not None and not taken:
+                return Change(
+                    Kind.PRODUCT,
+                    p.handle,
+                    Action.NOOP,
+                    remote_id=found.remote_id,
+                    live_version=found.version,
+                )
+            # Exists, identical, never managed: record it, write nothing.
+            return Change(
+                Kind.PRODUCT,
+                p.handle,
+                Action.ADOPT,
+                tuple(adopted),
+                tuple(children),
+                remote_id=found.remote_id,
+                live_version=found.version,
+                note=note,
+            )
+        return Change(
+            Kind.PRODUCT,
+            p.handle,
+            Action.UPDATE,
+            tuple(fields),
+            tuple(children),
+            remote_id=found.remote_id,
+            live_version=found.version,
+            requests=requests,
+            note=note,
+        )
+
+    def _variant(self, p: Product, v: Variant, found: LiveProduct) -> Change | None:
+        want = row_values(v, declared_only=True, family=True)
+        live_row = found.rows.get(v.sku)
+        if live_row is None:
+            if self._name_shared(found.product.name):
+                self.notices.append(
+                    f'{p.handle}: the store adds variant "{v.sku}" to the family it finds by '
+                    f'name, and another product in the store is also named "{p.name}"; give '
+                    "the families distinct names first, or the variant may land in the other."
+                )
+            held = self.live.sku_owner.get(v.sku)
+            if held is not None and held != p.handle:
+                self.notices.append(
+                    f'{p.handle}: SKU "{v.sku}" already exists in the store under product '
+                    f'"{held}"; move or remove it there first.'
+                )
+            # One 2.1 POST per variant added to an existing family (lightspeed-xseries.md §6.4).
+            return Change(
+                Kind.VARIANT,
+                v.sku,
+                Action.CREATE,
+                tuple(FieldChange(k, None, val) for k, val in want.items()),
+                requests=1,
+            )
+        have = _align(
+            want, row_values(live_row.values, declared_only=False, family=True), fast=True
+        )
+        diffs = diff_fields(want, have, order=ROW_FIELDS)
+        if diffs:
+            return Change(
+                Kind.VARIANT,
+                v.sku,
+                Action.UPDATE,
+                tuple(self._field(Kind.VARIANT, v.sku, d.field, d.before, d.after) for d in diffs),
+                remote_id=live_row.id,
+                live_version=live_row.version,
+                requests=1,
+            )
+        if (
+            self._managed(Kind.VARIANT, v.sku) is None
+            and self._managed(Kind.PRODUCT, p.handle) is None
+        ):
+            return Change(
+                Kind.VARIANT,
+                v.sku,
+                Action.ADOPT,
+                tuple(FieldChange(k, val, val) for k, val in want.items()),
+                remote_id=live_row.id,
+                live_version=live_row.version,
+            )
+        return None
+
+    def _removed_variants(self, p: Product, found: LiveProduct, declared: set[str]) -> list[Change]:
+        """Managed variants of a declared family that the catalog no longer lists."""
+        managed = self.managed.get(str(Kind.VARIANT), {})
+        gone = sorted(sku for sku in found.rows if sku in managed and sku not in declared)
+        return [
+            c for sku in gone if (c := self._retire(Kind.VARIANT, sku, found, [sku])) is not None
+        ]
+
+    def _prune(self) -> list[Change]:
+        """Managed products the catalog no longer declares."""
+        declared = {p.handle for p in self.catalog.products}
+        gone = sorted(
+            h
+            for h in self.managed.get(str(Kind.PRODUCT), {})
+            if h not in declared and self._in_scope(h) and h in self.live.products
+        )
+        if not gone:
+            return []
+        if self.catalog.settings.prune is Prune.NONE:
+            self.notices.append(
+                f"{len(gone)} managed product{'s are' if len(gone) != 1 else ' is'} no longer "
+                "declared in the catalog and stay as they are in the store; set settings.prune "
+                "to deactivate or delete to remove them."
+            )
+            return []
+        out = []
+        for handle in gone:
+            found = self.live.products[handle]
+            change = self._retire(Kind.PRODUCT, handle, found, sorted(found.rows))
+            if change is not None:
+                out.append(change)
+        return out
+
+    def _retire(self, kind: Kind, key: str, found: LiveProduct, skus: list[str]) -> Change | None:
+        prune = self.catalog.settings.prune
+        if prune is Prune.NONE:
+            return None
+        if prune is Prune.DELETE:
+            if kind is Kind.VARIANT:
+                row = found.rows[key]
+                return Change(
+                    kind, key, Action.DELETE, remote_id=row.id, live_version=row.version, requests=1
+                )
+            # DELETE /products/{id}/all removes the whole family in one call.
+            return Change(
+                kind,
+                key,
+                Action.DELETE,
+                remote_id=found.remote_id,
+                live_version=found.version,
+                requests=1,
+            )
+        active = [s for s in skus if found.rows[s].values.active]
+        if not active:
+            return None  # already inactive: nothing to do
+
+        def deactivate_row(
+            k: Kind, k_key: str, remote_id: str | None, version: int | None
+        ) -> Change:
+            return Change(
+                k,
+                k_key,
+                Action.DEACTIVATE,
+                (FieldChange("active", True, False),),
+                remote_id=remote_id,
+                live_version=version,
+                requests=1,
+            )
+
+        if kind is Kind.VARIANT:
+            row = found.rows[key]
+            return deactivate_row(kind, key, row.id, row.version)
+        if not found.is_family:
+            return deactivate_row(kind, key, found.remote_id, found.version)
+        # `is_active` is a row's own field: one request per active variant.
+        children = tuple(
+            deactivate_row(Kind.VARIANT, s, found.rows[s].id, found.rows[s].version) for s in active
+        )
+        return Change(
+            kind,
+            key,
+            Action.DEACTIVATE,
+            (),
+            children,
+            remote_id=found.remote_id,
+            live_version=found.version,
+        )
+
+    def _images(self, p: Product, found: LiveProduct) -> list[Change]:
+        """Family images: upload new files, remove ones this tool uploaded and the catalog
+        dropped, and fix their order. Images someone else added in the store are left alone."""
+        if p.images is None:
+            return []
+        live_ids = list(found.image_ids)
+        if p.handle not in self.images and live_ids:
+            if not self.adopt_images:
+                self.unknown_images += 1
+                return []
+            return self._adopt_images(p, live_ids)
+        uploaded = self.images.get(p.handle, {})
+        out: list[Change] = []
+        present: list[tuple[int, str, str]] = []  # (desired position, path, image id)
+        wanted: set[str] = set()
+        for position, img in enumerate(self._distinct_images(p), start=1):
+            image_id = uploaded.get(img.sha256)
+            if image_id is None:
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        img.path,
+                        Action.CREATE,
+                        (FieldChange("position", None, position),),
+                        requests=1,
+                    )
+                )
+                continue
+            wanted.add(image_id)
+            # An upload the store is still processing may not be listed yet: it is there.
+            if image_id in live_ids:
+                present.append((position, img.path, image_id))
+        for sha, image_id in sorted(uploaded.items()):
+            if image_id in live_ids and image_id not in wanted:
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        f"image {live_ids.index(image_id) + 1} (removed from the catalog)",
+                        Action.DELETE,
+                        (FieldChange("file", sha[:12], None),),
+                        remote_id=image_id,
+                        requests=1,
+                    )
+                )
+        live_order = [i for i in live_ids if i in {pid for _, _, pid in present}]
+        if live_order != [pid for _, _, pid in present]:
+            for rank, (position, path, image_id) in enumerate(present):
+                if live_order[rank] != image_id:
+                    out.append(
+                        Change(
+                            Kind.IMAGE,
+                            path,
+                            Action.UPDATE,
+                            (FieldChange("position", live_ids.index(image_id) + 1, position),),
+                            remote_id=image_id,
+                            requests=1,
+                        )
+                    )
+        return out
+
+    def _distinct_images(self, p: Product) -> list[Image]:
+        """The family's images with each content once, in catalog order, and a notice for each
+        repeat. The store reuses the existing image when the same file is uploaded again to the
+        same product (lightspeed-xseries.md §7), so a family cannot hold two images of identical
+        bytes: a
+        second path to the same bytes adds nothing, and planning it would never converge."""
+        first_path: dict[str, str] = {}
+        out: list[Image] = []
+        for img in p.images or ():
+            first = first_path.setdefault(img.sha256, img.path)
+            if first == img.path:
+                out.append(img)
+                continue
+            self.notices.append(
+                f"{p.handle}: image {quote(img.path)} has the same bytes as {quote(first)}; the "
+                "store keeps one image for both (it reuses an upload of the same file), so it is "
+                "planned once, at the first one's position."
+            )
+        return out
+
+    def _adopt_images(self, p: Product, live_ids: list[str]) -> list[Change]:
+        """No record of this family's images (a lost state file): take the store's images,
+        in their order, to be the catalog's, by position; upload only the catalog's images
+        beyond the store's count. Store images beyond the catalog's are not ours: left alone."""
+        out: list[Change] = []
+        for position, img in enumerate(self._distinct_images(p), start=1):
+            if position <= len(live_ids):
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        img.path,
+                        Action.ADOPT,
+                        (
+                            FieldChange("position", position, position),
+                            FieldChange("sha256", img.sha256, img.sha256),
+                        ),
+                        remote_id=live_ids[position - 1],
+                        note="adopted: the store's image at this position is taken as this file",
+                    )
+                )
+            else:
+                out.append(
+                    Change(
+                        Kind.IMAGE,
+                        img.path,
+                        Action.CREATE,
+                        (FieldChange("position", None, position),),
+                        requests=1,
+                    )
+                )
+        return out
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _managed(self, kind: Kind, key: str) -> ManagedLike | None:
+        return self.managed.get(str(kind), {}).get(key)
+
+    def _drift(self, kind: Kind, key: str, field_name: str, live_value: Json) -> bool:
+        found = self._managed(kind, key)
+        if found is None or field_name not in found.applied:
+            return False
+        return bool(found.applied[field_name] != live_value)
+
+    def _field(self, kind: Kind, key: str, name: str, before: Json, after: Json) -> FieldChange:
+        return FieldChange(name, before, after, self._drift(kind, key, name, before))
+
+
+def new_family_active(flags: Sequence[bool | None]) -> bool:
+    """The `is_active` a new family is created with: what most of its variants declare
+    (undeclared counts as active), so the fewest variants need a PUT of their own after."""
+    active = [f is not False for f in flags]
+    return sum(active) * 2 >= len(active)
+
+
+def _skus(p: Product) -> list[str]:
+    return [v.sku for v in p.sellables() if v.sku]
+
+
+def _align(
+    desired: Mapping[str, Json], live: dict[str, Json], *, fast: bool = False
+) -> dict[str, Json]:
+    """Spell live names like the catalog when they are the same name (case-insensitively),
+    since names are identities: "ACME" in the store is the catalog's "Acme", not a change.
+
+    `fast`: when the declared fields already agree exactly (the usual case), return `live`
+    as it is; respelling only matters for values that differ.
+    """
+    if fast and all(live.get(k) == v for k, v in desired.items()):
+        return live
+    out = dict(live)
+    for key in ("brand", "supplier", "category"):
+        want, have = desired.get(key), out.get(key)
+        if isinstance(want, str) and isinstance(have, str) and name_key(want) == name_key(have):
+            out[key] = want
+    for key in ("tags", "options"):
+        want, have = desired.get(key), out.get(key)
+        if isinstance(want, list) and isinstance(have, list):
+            spelled = {name_key(w): w for w in want}
+            aligned = [str(spelled.get(name_key(h), h)) for h in have]
+            out[key] = list(sorted_names(aligned)) if key == "tags" else aligned
+        elif isinstance(want, dict) and isinstance(have, dict):  # a variant's options
+            spelled = {name_key(w): w for w in want}
+            out[key] = {spelled.get(name_key(h), h): val for h, val in have.items()}
+    return out
