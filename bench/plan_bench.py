@@ -41,12 +41,13 @@ from typing import Any
 
 from bench.validate_bench import ensure_catalog
 from reconciler.catalog import load_catalog
+from reconciler.live import Live
 from reconciler.model import Catalog, Json, Product, name_key
-from reconciler.normalize import Live, barcode_type, store_money
 from reconciler.plan import Action
 from reconciler.planner import make_plan
 from reconciler.providers.asgi import serve_in_thread
 from reconciler.providers.xseries.client import MAX_PAGE_SIZE, RATE_WINDOW_SECONDS, Client
+from reconciler.providers.xseries.normalize import barcode_type, store_money
 from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State

@@ -54,21 +54,18 @@ from reconciler.errors import (
     Unresolved,
     redact,
 )
+from reconciler.live import Live, family_values, label_path, path_key, row_values
 from reconciler.model import FORMAT_VERSION, Json, name_key
-from reconciler.normalize import (
-    Live,
-    barcode_type,
-    category_parent,
-    family_values,
-    normalize_categories,
-    oldest_first,
-    path_key,
-    price_field,
-    row_values,
-)
 from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
 from reconciler.planner import new_family_active
 from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.normalize import (
+    barcode_type,
+    category_parent,
+    normalize_categories,
+    oldest_first,
+    price_field,
+)
 from reconciler.rules import image_type
 from reconciler.state import State
 from reconciler.state.ledger import Adoption, Ledger
@@ -214,7 +211,7 @@ class Ids:
         return found
 
     def category(self, label: str) -> str:
-        found = self.categories.get(path_key(_category_path(label)))
+        found = self.categories.get(path_key(label_path(label)))
         if found is None:
             raise Unresolved(f'category "{label}" does not exist in the store')
         return found
@@ -224,15 +221,11 @@ class Ids:
             if kind in self.named:
                 self.named[kind][name_key(key)] = remote_id
             elif kind == str(Kind.CATEGORY):
-                self.categories[path_key(_category_path(key))] = remote_id
+                self.categories[path_key(label_path(key))] = remote_id
             elif kind == str(Kind.PRODUCT):
                 self.products[key] = remote_id
             elif kind == str(Kind.VARIANT):
                 self.rows[key] = remote_id
-
-
-def _category_path(label: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in label.split(" / "))
 
 
 # -- the family as it will be once this plan's family-wide changes are applied -----------------
@@ -654,7 +647,7 @@ class CategoryBulk(CreateStep):
     def __init__(self, id: int, changes: list[Change], census: Census | None = None) -> None:
         labels = [c.key for c in changes]
         super().__init__(id, f"create {len(labels)} categories", changes)
-        self.labels = sorted(labels, key=lambda label: (len(_category_path(label)), label))
+        self.labels = sorted(labels, key=lambda label: (len(label_path(label)), label))
         self.intent = (str(Kind.CATEGORY), " | ".join(self.labels))
         self.census = census or Census()
         self.known: dict[tuple[str, ...], str] = {}
@@ -666,10 +659,10 @@ class CategoryBulk(CreateStep):
     def _entries(
         self, labels: Sequence[str], known: Mapping[tuple[str, ...], str]
     ) -> list[dict[str, Json]]:
-        new = {path_key(_category_path(label)): label for label in labels}
+        new = {path_key(label_path(label)): label for label in labels}
         entries: list[dict[str, Json]] = []
         for label in labels:
-            path = _category_path(label)
+            path = label_path(label)
             entry: dict[str, Json] = {"name": path[-1], "payload_id": label}
             if len(path) > 1:
                 parent = path_key(path[:-1])
@@ -689,7 +682,7 @@ class CategoryBulk(CreateStep):
         live = normalize_categories(objects)
         present: Learned = {}
         for label in self.labels:
-            found = live.get(path_key(_category_path(label)))
+            found = live.get(path_key(label_path(label)))
             if found is not None:
                 present[(str(Kind.CATEGORY), label)] = found.id
         missing = [label for label in self.labels if (str(Kind.CATEGORY), label) not in present]
@@ -725,7 +718,7 @@ class CategoryBulk(CreateStep):
         out: Learned = {}
         moves: list[dict[str, Json]] = []
         for made, label in ours.items():
-            path = path_key(_category_path(label))
+            path = path_key(label_path(label))
             winner = chosen.get(path)
             out[(str(Kind.CATEGORY), label)] = winner.id if winner is not None else made
             up = chosen.get(path[:-1]) if len(path) > 1 else None
@@ -766,7 +759,7 @@ class CategoryBulk(CreateStep):
         live = normalize_categories(client.product_categories())
         learned: Learned = {}
         for label in self.labels:
-            found = live.get(path_key(_category_path(label)))
+            found = live.get(path_key(label_path(label)))
             if found is not None:
                 learned[(str(Kind.CATEGORY), label)] = found.id
         # The bulk call is one transaction: all there, or none.
@@ -1368,7 +1361,7 @@ _FAMILY_FIELDS = frozenset(
 
 
 def _label_key(label: str) -> str:
-    return " / ".join(path_key(_category_path(label)))
+    return " / ".join(path_key(label_path(label)))
 
 
 def build_steps(
@@ -1885,7 +1878,7 @@ def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | No
         n = names.get(name_key(key))
         return (n.id, n.version) if n else None
     if kind is Kind.CATEGORY:
-        c = live.names.categories.get(path_key(_category_path(key)))
+        c = live.names.categories.get(path_key(label_path(key)))
         return (c.id, None) if c else None
     return None
 

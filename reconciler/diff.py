@@ -1,6 +1,7 @@
 """Field-level comparison of one object's desired and live values (the only deepdiff user).
 
-Both sides arrive already normalized into the catalog's JSON shape (`reconciler.normalize`), so
+Both sides arrive already normalized into the catalog's JSON shape (by the provider, into
+`reconciler.live`), so
 equality here means equality in the catalog's terms. Only the desired side's keys are compared:
 a field the catalog does not declare is never diffed (design invariant 3).
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from reconciler.live import Live, LiveProduct, money_text
 from reconciler.model import Catalog, Guardrails, Json, Rule
-from reconciler.normalize import Live, LiveProduct, money_text
 from reconciler.plan import Action, Change, Kind, Plan, Violation
 from reconciler.problems import Finding, JsonPath
 

@@ -6,7 +6,8 @@ Pure: values in, values out (no files, HTTP, SQLite or click). Three parts:
   by `reconciler.csvexport`, each with the physical line it starts on) -> a `Catalog` plus every
   problem found, each naming its CSV line. A bad row is skipped, never guessed at, so the catalog
   that comes out is one the loader accepts.
-- `catalog_from_live(...)`: live products as `reconciler.normalize` shaped them (the very values
+- `catalog_from_live(...)`: live products as the provider normalized them into `reconciler.live`
+  (the very values
   `catalog plan` compares) -> a `Catalog`, made short by `compact_live` (store defaults left out,
   a price shared by the variants said once on the family) without changing what it declares, so
   it plans clean against the store it came from.

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from reconciler.live import Live
 from reconciler.model import Catalog, Owner, Product, Variant
-from reconciler.normalize import Live
 
 # Fields a variant row carries itself (the family's value applies when it declares none).
 _ROW_FIELDS = ("price", "supply_price", "barcode", "active")

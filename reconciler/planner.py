@@ -14,6 +14,16 @@ from typing import Protocol
 from reconciler import ownership
 from reconciler.diff import diff_fields
 from reconciler.errors import UsageError
+from reconciler.live import (
+    FAMILY_FIELDS,
+    ROW_FIELDS,
+    Live,
+    LiveProduct,
+    Named,
+    family_values,
+    path_key,
+    row_values,
+)
 from reconciler.model import (
     Catalog,
     Image,
@@ -24,16 +34,6 @@ from reconciler.model import (
     Variant,
     name_key,
     sorted_names,
-)
-from reconciler.normalize import (
-    FAMILY_FIELDS,
-    ROW_FIELDS,
-    Live,
-    LiveProduct,
-    Named,
-    family_values,
-    path_key,
-    row_values,
 )
 from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
 from reconciler.rules import quote

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
 # Modules that decide things: they take values and return values.
 PURE = [
+    "live",
     "model",
     "plan",
     "planner",

@@ -28,8 +28,8 @@ from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
+from reconciler.live import Live
 from reconciler.model import FORMAT_VERSION, Catalog
-from reconciler.normalize import Live
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
 from reconciler.providers.xseries.client import Client

@@ -38,8 +38,8 @@ from reconciler.importer import (
     image_path,
     layout,
 )
+from reconciler.live import LiveProduct
 from reconciler.model import Brand, Image, Supplier
-from reconciler.normalize import LiveProduct
 from reconciler.providers.base import RefreshReport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh

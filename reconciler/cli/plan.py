@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import diff, guardrails, normalize, ownership, planner
+from reconciler import diff, guardrails, ownership, planner
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
@@ -22,6 +22,7 @@ from reconciler.plan import Kind, Plan
 from reconciler.planfile import write_plan
 from reconciler.planner import ManagedIndex, make_plan
 from reconciler.providers.base import RefreshMode, RefreshReport
+from reconciler.providers.xseries import normalize
 from reconciler.providers.xseries.refresh import (
     FEED_KINDS,
     RETAILER_TTL_SECONDS,

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
-from reconciler.normalize import Live
+from reconciler.live import Live
 from reconciler.plan import Change, Estimate, Plan
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, live_row_values
+from reconciler.live import Live
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
-from reconciler.normalize import Live
 from reconciler.plan import Kind, Plan
 from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client

@@ -11,7 +11,7 @@ import httpx
 
 from reconciler.apply import ApplyEvent, apply_plan, is_done, remaining, stale_reasons
 from reconciler.catalog import load_catalog
-from reconciler.normalize import Live
+from reconciler.live import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client

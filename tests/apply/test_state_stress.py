@@ -9,11 +9,12 @@ from typing import Any
 
 from reconciler.apply import apply_plan
 from reconciler.importer import catalog_from_live
-from reconciler.normalize import Live, normalize_live
+from reconciler.live import Live
 from reconciler.plan import Action
 from reconciler.planner import make_plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger

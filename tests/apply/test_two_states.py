@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from reconciler.apply import ApplyResult
+from reconciler.live import path_key
 from reconciler.model import Catalog
-from reconciler.normalize import path_key
 from reconciler.plan import Plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client

@@ -35,9 +35,9 @@ from reconciler.github import (
     write_outputs,
 )
 from reconciler.model import Catalog, Product, Rule
-from reconciler.normalize import normalize_live
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
+from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.render import render_json, render_markdown
 
 NOTE = "_cut_"

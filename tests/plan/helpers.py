@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.model import Catalog, Product, name_key
-from reconciler.normalize import barcode_type, price_field, store_money
 from reconciler.plan import Kind, Plan
 from reconciler.planner import make_plan
 from reconciler.providers.base import RefreshMode
 from reconciler.providers.xseries.client import Client
+from reconciler.providers.xseries.normalize import barcode_type, price_field, store_money
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.state import State
 from reconciler.state.cache import Cache

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.normalize import Live, normalize_live
+from reconciler.live import Live
+from reconciler.providers.xseries.normalize import normalize_live
 
 BRAND = {"id": "b1", "name": "Acme", "version": 10}
 SUPPLIER = {"id": "s1", "name": "Acme Supply", "description": "", "version": 11}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from reconciler import guardrails
 from reconciler.model import Catalog, Guardrails, Rule, Settings
-from reconciler.normalize import store_money
+from reconciler.providers.xseries.normalize import store_money
 from reconciler.state import State
 
 from .helpers import managed_from, plan_store

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from reconciler.diff import diff_fields
-from reconciler.normalize import family_values, money_text, parse_money, row_values
+from reconciler.live import family_values, money_text, row_values
+from reconciler.providers.xseries.normalize import parse_money
 
 from .livedata import family_rows, live, simple_row
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.normalize import family_values, normalize_live
+from reconciler.live import family_values
+from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.state.cache import trim
 
 from .livedata import BRAND, TAGS, live, simple_row

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from reconciler.normalize import Live
+from reconciler.live import Live
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh

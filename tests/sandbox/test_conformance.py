@@ -11,8 +11,9 @@ import httpx
 import jsonschema
 import pytest
 
-from reconciler.normalize import Live, normalize_live
+from reconciler.live import Live
 from reconciler.providers.asgi import SandboxTransport
+from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.providers.xseries.sandbox import SandboxStore, build_app
 
 from .builders import GIF, Seeded, seed_everything, upload

@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 import httpx
 
 if TYPE_CHECKING:
-    from reconciler.normalize import Live
+    from reconciler.live import Live
     from reconciler.providers.base import RefreshMode, RefreshReport
     from reconciler.providers.xseries.refresh import StoreFacts
     from reconciler.state.cache import Cache

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import ConfigError
+from reconciler.live import Live
 from reconciler.model import Json
-from reconciler.normalize import Live, normalize_live
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.providers.xseries.client import (
     DEFAULT_RATE_LIMIT,
@@ -37,6 +37,7 @@ from reconciler.providers.xseries.client import (
     MAX_PAGE_SIZE,
     Client,
 )
+from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.state.cache import Cache
 
 FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag

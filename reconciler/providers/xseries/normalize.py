@@ -1,4 +1,4 @@
-"""Live store objects -> the catalog's own shape, so the diff compares like with like.
+"""X-Series store objects -> the catalog's own shape, so the diff compares like with like.
 
 Pure: takes the store's JSON (as the cache holds it) and returns values. Rules
 (lightspeed-xseries.md §6):
@@ -17,64 +17,44 @@ Pure: takes the store's JSON (as the cache holds it) and returns values. Rules
   code (the store keeps the SKU itself among the codes as CUSTOM); `variant_options` give the
   variant's options.
 
-`field_values` / `variant_values` render a model product (catalog or live) as the flat
-{field: JSON value} dicts the diff compares; a field the catalog leaves undeclared is absent.
+The values it returns (`Live` and its parts) are the core's, in `reconciler.live`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+from reconciler.live import (
+    Category,
+    Live,
+    LiveProduct,
+    LiveRow,
+    Named,
+    Names,
+    path_key,
+    quantize_money,
+)
 from reconciler.model import (
     Json,
     Product,
     Variant,
     clean_text,
-    format_money,
     name_key,
     sorted_names,
 )
 
 # X-Series keeps prices to 5 decimal places (computed prices read back like 2.63158).
 MONEY_PLACES = 5
-_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 
 # Product code types that are barcodes; CUSTOM codes hold the SKU and store-made codes.
 BARCODE_TYPES = ("EAN", "UPC", "JAN", "ISBN", "ITF")
 
-# Family-wide fields (one PUT `common` per family) and a row's own fields (one PUT `details`
-# per changed row), in the order people read them.
-FAMILY_FIELDS = (
-    "name",
-    "description",
-    "brand",
-    "supplier",
-    "supplier_code",
-    "category",
-    "tags",
-    "options",
-)
-ROW_FIELDS = ("price", "supply_price", "barcode", "active", "options")
-
 
 def store_money(value: Decimal) -> Decimal:
     """A price as the store keeps it (5 decimal places); apply sends exactly this."""
-    return value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
-
-
-def money_text(value: Decimal | None) -> str | None:
-    """A price as the plan shows and compares it: store precision, then the model's format."""
-    return None if value is None else _money_text(value)
-
-
-@lru_cache(maxsize=65_536)
-def _money_text(value: Decimal) -> str:
-    # A catalog repeats few distinct prices over many rows: format each once.
-    return format_money(store_money(value))
+    return quantize_money(value, MONEY_PLACES)
 
 
 def parse_money(raw: Json) -> Decimal | None:
@@ -98,84 +78,6 @@ def barcode_type(code: str) -> str:
 def price_field(tax_exclusive: bool) -> str:
     """The one price field the store's tax mode writes (lightspeed-xseries.md §6.2)."""
     return "price_excluding_tax" if tax_exclusive else "price_including_tax"
-
-
-@dataclass(frozen=True)
-class Named:
-    """A brand, supplier, tag or variant attribute as the store holds it."""
-
-    id: str
-    name: str
-    description: str | None = None
-    version: int | None = None
-
-
-@dataclass(frozen=True)
-class Category:
-    id: str
-    path: tuple[str, ...]  # names, root first
-    leaf: bool = True
-
-
-@dataclass(frozen=True)
-class LiveRow:
-    """One sellable row in the store."""
-
-    id: str
-    sku: str
-    version: int
-    values: Variant  # the row's own values in the catalog's shape
-
-
-@dataclass(frozen=True)
-class LiveProduct:
-    """A live family or simple product in the catalog's shape, with what apply needs to write.
-
-    `product` holds family-wide fields; per-row values live in `rows` (the store keeps them per
-    row, so `product.variants` lists them too, in SKU order). `remote_id` is the family's parent
-    row (any member's id is accepted by the 2.1 PUT).
-    """
-
-    product: Product
-    remote_id: str
-    family_id: str | None
-    version: int
-    rows: Mapping[str, LiveRow]
-    is_family: bool
-    problems: tuple[str, ...] = ()  # why the catalog cannot declare it as it is
-    image_ids: tuple[str, ...] = ()  # the family's images in the store's order
-    composite: bool = False  # a bundle (`is_composite`): import leaves it unmanaged
-    notices: tuple[str, ...] = ()  # remarks on what the store holds (read, but worth fixing)
-
-
-@dataclass(frozen=True)
-class Names:
-    """Live names by case-insensitive key, and categories by path key."""
-
-    brands: Mapping[str, Named] = field(default_factory=dict)
-    suppliers: Mapping[str, Named] = field(default_factory=dict)
-    tags: Mapping[str, Named] = field(default_factory=dict)
-    attributes: Mapping[str, Named] = field(default_factory=dict)
-    categories: Mapping[tuple[str, ...], Category] = field(default_factory=dict)
-    # (kind as in plan.Kind, name key or lowercased path label) -> the ids of every live
-    # object holding that name, the one used first: the store does not keep names unique,
-    # and the plan says so (a notice).
-    duplicates: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Live:
-    """The live store in the catalog's shape: what planning compares the catalog with."""
-
-    products: Mapping[str, LiveProduct]  # by handle
-    sku_owner: Mapping[str, str]  # sku -> handle
-    names: Names
-    tax_exclusive: bool
-    name_owner: Mapping[str, str] = field(default_factory=dict)  # name_key(family name) -> handle
-
-
-def path_key(path: Iterable[str]) -> tuple[str, ...]:
-    return tuple(name_key(p) for p in path)
 
 
 def oldest_first(obj: Json) -> tuple[int, str, str]:
@@ -589,40 +491,3 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
             if i.get("id")
         ),
     )
-
-
-# -- flat field values: what the diff compares ------------------------------------------------
-
-
-def family_values(p: Product, *, declared_only: bool) -> dict[str, Json]:
-    """A product's family-wide fields as JSON values. With `declared_only`, undeclared fields
-    (None) are left out, so the diff never looks at them (design invariant 3)."""
-    values: dict[str, Json] = {
-        "name": p.name,
-        "description": p.description,
-        "brand": p.brand,
-        "supplier": p.supplier,
-        "supplier_code": p.supplier_code,
-        "category": " / ".join(p.category) if p.category is not None else None,
-        # Tag order means nothing: always compared (and shown) in the model's sorted order.
-        "tags": list(sorted_names(p.tags)) if p.tags is not None else None,
-        "options": list(p.options) if p.options else None,
-    }
-    if declared_only:
-        return {k: v for k, v in values.items() if v is not None}
-    return values
-
-
-def row_values(v: Variant, *, declared_only: bool, family: bool) -> dict[str, Json]:
-    """A sellable row's own fields as JSON values (`options` only for family members)."""
-    values: dict[str, Json] = {
-        "price": money_text(v.price),
-        "supply_price": money_text(v.supply_price),
-        "barcode": v.barcode,
-        "active": v.active,
-    }
-    if family:
-        values["options"] = dict(v.options) if v.options else None
-    if declared_only:
-        return {k: v for k, v in values.items() if v is not None}
-    return values
