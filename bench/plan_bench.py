@@ -230,7 +230,7 @@ def adopt_everything(state_path: Path, url: str, catalog_dir: Path) -> Adoption:
     would (adoption writes nothing to the store). Timed: `apply_plan` as `catalog apply`
     calls it (under the apply lock, renewed from its thread, and reading the store back
     afterwards); the refresh and the plan before it are what the cold plan measures."""
-    from reconciler.apply import apply_plan
+    from reconciler.api import apply_plan
     from reconciler.state.lock import ApplyLock
 
     catalog = load_catalog(catalog_dir)

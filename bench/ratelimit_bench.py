@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.apply_bench import TOKEN, change_set, control, plan_against, sandbox_process
-from reconciler.apply import apply_plan
+from reconciler.api import apply_plan
 from reconciler.live import Live
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh

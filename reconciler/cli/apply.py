@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from reconciler import guardrails
-from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, remaining, stale_reasons
+from reconciler.api import apply_plan
+from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
@@ -35,6 +36,7 @@ from reconciler.planfile import read_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.render import duration, render_text
+from reconciler.staleness import remaining, stale_reasons
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger

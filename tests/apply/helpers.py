@@ -13,7 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyEvent, ApplyResult, apply_plan, live_row_values
+from reconciler.api import apply_plan
+from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.live import Live
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
 from reconciler.plan import Kind, Plan
@@ -21,6 +22,7 @@ from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.providers.xseries.sandbox import SandboxStore
+from reconciler.staleness import live_row_values
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply import ApplyEvent, apply_plan, is_done, remaining, stale_reasons
+from reconciler.api import apply_plan
+from reconciler.apply import ApplyEvent
 from reconciler.catalog import load_catalog
 from reconciler.live import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import SandboxStore
+from reconciler.staleness import is_done, remaining, stale_reasons
 from reconciler.state import State
 from reconciler.state.lock import ApplyLock, Holder
 

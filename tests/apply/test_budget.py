@@ -3,7 +3,7 @@ slot."""
 
 from __future__ import annotations
 
-from reconciler.providers.xseries.client import RateWindow as WriteBudget
+from reconciler.providers.xseries.pacing import RateWindow as WriteBudget
 
 
 class Clock:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import apply_plan
+from reconciler.api import apply_plan
 from reconciler.importer import catalog_from_live
 from reconciler.live import Live
 from reconciler.plan import Action

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import apply_plan
+from reconciler.api import apply_plan
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
 from reconciler.cli.import_ import LiveImport, read_store, write_store_import

@@ -3,7 +3,7 @@
 
 Registered in `reconciler.providers.REGISTRY` as "xseries". Its connection is the X-Series
 `Client` itself (it refreshes the cache through the version feed and reads it back as `Live`);
-the sandbox store is `SANDBOX`. Modules are imported inside
+`compile` is `writes.build_steps`; the sandbox store is `SANDBOX`. Modules are imported inside
 the methods, so naming the provider loads neither httpx nor the sandbox.
 """
 
@@ -14,11 +14,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.base import Compiled, Limits, Sandbox
+from reconciler.providers.base import Compiled, Limits, ManagedIndex, Provider, Sandbox
 from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, StoreTarget, store_target
 
 if TYPE_CHECKING:
-    from reconciler.plan import Estimate
+    from reconciler.live import Live
+    from reconciler.plan import Estimate, Plan
     from reconciler.providers.base import StoreFacts, Target
     from reconciler.providers.xseries.client import Client
     from reconciler.providers.xseries.sandbox import SandboxStore
@@ -74,13 +75,25 @@ class XSeries:
             **options,
         )
 
+    def compile(
+        self,
+        plan: Plan,
+        live: Live,
+        managed: ManagedIndex,
+        *,
+        catalog_dir: Path | None = None,
+    ) -> Compiled[Client]:
+        from reconciler.providers.xseries.writes import build_steps
+
+        return build_steps(plan, live, managed, catalog_dir=catalog_dir)
+
     def estimate(self, compiled: Compiled[Client], facts: StoreFacts) -> Estimate:
         from reconciler.planner import estimate
 
         return estimate(compiled.requests, rate_limit=facts.rate_limit)
 
     def parallelism(self, estimate: Estimate) -> int:
-        from reconciler.apply import default_parallelism
+        from reconciler.providers.xseries.pacing import default_parallelism
 
         return default_parallelism(estimate)
 
@@ -129,4 +142,4 @@ class XSeriesSandbox:
 
 
 SANDBOX: Sandbox[SandboxStore] = XSeriesSandbox()
-PROVIDER = XSeries()
+PROVIDER: Provider[Client] = XSeries()
