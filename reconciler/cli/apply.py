@@ -33,8 +33,7 @@ from reconciler.live import Live
 from reconciler.model import FORMAT_VERSION, Catalog
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
-from reconciler.providers.xseries.client import Client
-from reconciler.providers.xseries.refresh import load_live, refresh
+from reconciler.providers.base import Connection
 from reconciler.render import duration, render_text
 from reconciler.staleness import remaining, stale_reasons
 from reconciler.state import State
@@ -133,10 +132,10 @@ def _stale_message(source: Path, reasons: list[str]) -> str:
     )
 
 
-def _refresher(client: Client, cache: Cache) -> Callable[[], Live]:
+def _refresher(client: Connection, cache: Cache) -> Callable[[], Live]:
     def again() -> Live:
-        refresh(client, cache)
-        return load_live(cache)
+        client.refresh(cache)
+        return client.live(cache)
 
     return again
 
@@ -231,7 +230,7 @@ def apply(
             if saved is not None and plan_file is not None:
                 plan, live = _checked(saved, plan_file, client, state, ctx, catalog, who, host, err)
             else:
-                live = load_live(Cache(state))
+                live = client.live(Cache(state))
                 # Written as is: the plan holds user text that Rich must not interpret.
                 err.file.write(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
             blocked = guardrails.blocking(plan, allowed)
@@ -283,7 +282,7 @@ def apply(
 def _checked(
     saved: Plan,
     plan_file: Path,
-    client: Client,
+    client: Connection,
     state: State,
     ctx: Context,
     catalog: Catalog,
@@ -295,8 +294,8 @@ def _checked(
     catalog files: what is left of it to apply, or StalePlan naming what moved."""
     cache = Cache(state)
     ledger = Ledger(state)
-    refresh(client, cache, retailer_ttl=0)  # the tax mode decides which price field is written
-    live = load_live(cache)
+    client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
+    live = client.live(cache)
     label = ctx.target().label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
     moved = guardrails.stale_reason(saved, catalog)

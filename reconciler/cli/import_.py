@@ -40,9 +40,7 @@ from reconciler.importer import (
 )
 from reconciler.live import LiveProduct
 from reconciler.model import Brand, Image, Supplier
-from reconciler.providers.base import RefreshReport
-from reconciler.providers.xseries.client import Client
-from reconciler.providers.xseries.refresh import load_live, refresh
+from reconciler.providers.base import Connection, RefreshReport
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import transaction
@@ -140,7 +138,7 @@ class LiveImport:
 
 
 def read_store(
-    client: Client,
+    client: Connection,
     state: State,
     *,
     download: Callable[[str], bytes] | None,
@@ -155,8 +153,8 @@ def read_store(
     """
     say = on_progress or (lambda _msg: None)
     cache = Cache(state)
-    report = refresh(client, cache, mode="auto", on_progress=say)
-    live = load_live(cache)
+    report = client.refresh(cache, mode="auto", on_progress=say)
+    live = client.live(cache)
     # What the store holds that is read, but worth fixing there (a repeated option name).
     problems: list[Problem] = [
         Problem(f'product "{handle}": {notice}', severity=Severity.WARNING)
@@ -189,7 +187,7 @@ def read_store(
 
 
 def _fetch_images(
-    client: Client,
+    client: Connection,
     download: Callable[[str], bytes],
     products: Sequence[LiveProduct],
     problems: list[Problem],
@@ -220,7 +218,7 @@ def _fetch_images(
 
 
 def _fetch_image(
-    client: Client,
+    client: Connection,
     download: Callable[[str], bytes],
     lp: LiveProduct,
     image_id: str,
@@ -238,12 +236,11 @@ def _fetch_image(
             )
         )
 
-    meta = client.get_image(image_id) or {}
-    url = meta.get("url") or (meta.get("sizes") or {}).get("original")
+    url, status = client.image_url(image_id)
     if not url:
-        skip(f"has no download address yet (status {meta.get('status', 'unknown')})")
+        skip(f"has no download address yet (status {status})")
         return None
-    data = download(str(url))
+    data = download(url)
     ext = image_extension(data)
     if ext is None:
         skip("is not in a format the store accepts")

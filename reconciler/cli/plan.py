@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import diff, guardrails, ownership, planner
+from reconciler import diff, guardrails, live, ownership, planner, providers
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
 from reconciler.cli.common import Context, connect, stderr_console
@@ -22,14 +22,6 @@ from reconciler.plan import Kind, Plan
 from reconciler.planfile import write_plan
 from reconciler.planner import ManagedIndex, make_plan
 from reconciler.providers.base import RefreshMode, RefreshReport
-from reconciler.providers.xseries import normalize
-from reconciler.providers.xseries.refresh import (
-    FEED_KINDS,
-    RETAILER_TTL_SECONDS,
-    load_live,
-    refresh,
-    store_facts,
-)
 from reconciler.render import duration, iter_json, render_markdown, render_text
 from reconciler.state import State
 from reconciler.state.cache import Cache
@@ -46,8 +38,9 @@ def _memo_key(**inputs: object) -> str:
     the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
     an older planner made)."""
     code = hashlib.sha256()
-    for module in (plan_module, planner, normalize, diff, guardrails, ownership):
+    for module in (plan_module, planner, live, diff, guardrails, ownership):
         code.update(Path(str(module.__file__)).read_bytes())
+    code.update(providers.code_digest(str(inputs.get("platform", providers.DEFAULT))).encode())
     blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -91,7 +84,7 @@ def build_plan(
     targets: tuple[str, ...] = (),
     excludes: tuple[str, ...] = (),
     adopt_images: bool = False,
-    retailer_ttl: float = RETAILER_TTL_SECONDS,
+    retailer_ttl: float | None = None,
     catalog: Catalog | None = None,
     allow: tuple[Rule, ...] = (),
 ) -> tuple[Plan, RefreshReport]:
@@ -109,11 +102,10 @@ def build_plan(
     with State(ctx.state_path) as state:
         cache = Cache(state)
         with connect(target, console=err) as client:
-            report = refresh(
-                client,
+            report = client.refresh(
                 cache,
                 mode=refresh_mode,
-                retailer_ttl=retailer_ttl,
+                facts_ttl=retailer_ttl,
                 on_progress=lambda msg: err.print(msg, markup=False, highlight=False),
             )
         now = datetime.now(UTC)
@@ -128,7 +120,7 @@ def build_plan(
             )
         else:
             changed = sum(k.received for k in report.kinds if k.mode == "changes")
-            full = any(k.mode == "full" for k in report.kinds if k.kind in FEED_KINDS)
+            full = report.full
             err.print(
                 f"Read {target.label} in {report.requests} API requests"
                 + (
@@ -141,9 +133,10 @@ def build_plan(
                 markup=False,
                 highlight=False,
             )
-        facts = store_facts(cache)
+        facts = client.facts(cache)
         catalog_digest = catalog.digest()
         memo_key = _memo_key(
+            platform=target.platform,
             catalog_digest=catalog_digest,
             generation=cache.generation(),
             ledger=cache.ledger_fingerprint(),
@@ -167,7 +160,7 @@ def build_plan(
         managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
         plan = make_plan(
             catalog,
-            load_live(cache),
+            client.live(cache),
             store=target.label,
             managed=managed,
             images=cache.uploaded_images(),

@@ -9,8 +9,10 @@ whole (issue 14); until then `catalog sandbox serve --platform rseries` builds i
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigError
@@ -53,3 +55,13 @@ def sandbox(name: str | None = None) -> Sandbox[Any]:
 def from_environ(environ: Mapping[str, str]) -> Provider[Any]:
     """The provider LIGHTSPEED_PLATFORM selects (X-Series when unset)."""
     return get(environ.get("LIGHTSPEED_PLATFORM") or None)
+
+
+def code_digest(name: str) -> str:
+    """A digest of provider `name`'s code outside its sandbox (normalize, refresh, ...): the plan
+    memo keys on it, so an upgraded provider never reuses a plan an older one shaped."""
+    code = hashlib.sha256()
+    package = Path(__file__).parent / name
+    for path in sorted(package.glob("*.py")):
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    return code.hexdigest()
