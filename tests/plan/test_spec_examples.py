@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.live import family_values
-from reconciler.providers.xseries.normalize import normalize_live
-from reconciler.state.cache import trim
+from reconciler.providers.xseries.normalize import normalize_live, trim
 
 from .livedata import BRAND, TAGS, live, simple_row
 

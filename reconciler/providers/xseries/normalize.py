@@ -491,3 +491,80 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
             if i.get("id")
         ),
     )
+
+
+# Fields worth keeping per kind; everything else the store sends is dropped.
+KEEP: Mapping[str, frozenset[str]] = {
+    "product": frozenset(
+        {
+            "id",
+            "family_id",
+            "name",
+            "handle",
+            "sku",
+            "description",
+            "is_active",
+            "active",
+            "has_variants",
+            "variant_parent_id",
+            "variant_options",
+            "price_excluding_tax",
+            "price_including_tax",
+            "supply_price",
+            "brand_id",
+            "brand",
+            "supplier_id",
+            "supplier",
+            "supplier_code",
+            "product_suppliers",
+            "product_type_id",
+            "type",
+            "tag_ids",
+            "categories",
+            "product_codes",
+            "images",
+            "deleted_at",
+            "version",
+        }
+    ),
+}
+
+
+def trim(kind: str, obj: Json) -> Json:
+    """What the cache keeps of an object: the fields planning reads, embedded objects cut to
+    the names in them (ids resolve through the cached lists; these are the fallbacks)."""
+    keep = KEEP.get(kind)
+    if keep is None or not isinstance(obj, dict):
+        return obj
+    out = {k: v for k, v in obj.items() if k in keep and v not in (None, [], {})}
+    for key in ("brand", "supplier"):
+        if isinstance(out.get(key), dict):
+            out[key] = {
+                k: v for k, v in out[key].items() if k in ("id", "name", "deleted_at") and v
+            }
+    if isinstance(out.get("categories"), list):
+        # 2.0 embeds the product's tags here; a row without `tag_ids` is read from them.
+        out["categories"] = [
+            {k: t.get(k) for k in ("id", "name", "deleted_at") if t.get(k)}
+            for t in out["categories"]
+            if isinstance(t, dict)
+        ]
+    found = out.get("type")
+    if isinstance(found, dict):
+        path = [{"name": step.get("name")} for step in found.get("category_path") or []]
+        kept = {k: found.get(k) for k in ("id", "name") if found.get(k)}
+        out["type"] = {**kept, **({"category_path": path} if path else {})}
+    if isinstance(out.get("variant_options"), list):
+        out["variant_options"] = [
+            {"name": o.get("name"), "value": o.get("value")} for o in out["variant_options"]
+        ]
+    if isinstance(out.get("product_suppliers"), list):
+        out["product_suppliers"] = [{"code": ps.get("code")} for ps in out["product_suppliers"]]
+    if isinstance(out.get("images"), list):
+        # Only ids and order matter for planning; the size URLs are large and change often.
+        out["images"] = [
+            {k: i.get(k) for k in ("id", "position") if k in i}
+            for i in out["images"]
+            if isinstance(i, dict)
+        ]
+    return out

@@ -37,7 +37,7 @@ from reconciler.providers.xseries.client import (
     MAX_PAGE_SIZE,
     Client,
 )
-from reconciler.providers.xseries.normalize import normalize_live
+from reconciler.providers.xseries.normalize import normalize_live, trim
 from reconciler.state.cache import Cache
 
 FEED_KINDS = tuple(FEED_PATHS)  # product, brand, supplier, tag
@@ -186,7 +186,9 @@ def _refresh(
                     "--refresh full; later plans ask only for what changed)"
                 )
             stream = _Stream(client.iter_pages(kind, page_size=page_size, known_page_cap=known_cap))
-            total = cache.replace(kind, stream, version=stream.highest, refreshed_at=stamp)
+            total = cache.replace(
+                kind, (trim(kind, o) for o in stream), version=stream.highest, refreshed_at=stamp
+            )
             kinds.append(KindRefresh(kind, "full", stream.received, total))
             changed = True
         else:
@@ -214,7 +216,12 @@ def _refresh(
                     for o in objects
                     if not (str(o.get("id")) == anchor and int(o.get("version") or 0) == last)
                 ]
-            cache.merge(kind, objects, version=stream.max_version, refreshed_at=stamp)
+            cache.merge(
+                kind,
+                [trim(kind, o) for o in objects],
+                version=stream.max_version,
+                refreshed_at=stamp,
+            )
             kinds.append(KindRefresh(kind, "changes", len(objects), cache.count(kind)))
             changed |= bool(objects)
         if stream.largest_page > known_cap:
@@ -224,7 +231,9 @@ def _refresh(
         ("variant_attribute", client.variant_attributes()),
         ("product_category", client.product_categories(page_size=page_size)),
     ):
-        changed |= cache.replace_if_changed(kind, objects, refreshed_at=stamp)
+        # Trimmed to what planning reads before the cache sees them (and compares them).
+        trimmed = [trim(kind, o) for o in objects]
+        changed |= cache.replace_if_changed(kind, trimmed, refreshed_at=stamp)
         kinds.append(KindRefresh(kind, "full", len(objects), len(objects)))
     limit = client.stats().rate_limit
     if limit and str(limit) != cache.meta("rate_limit"):
