@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "reconciler"
-PURE = ["live", "diff", "plan", "planner", "render"]
+PURE = ["live", "diff", "plan", "planner", "render", "staleness"]
 FORBIDDEN_MODULES = {"httpx", "sqlite_utils", "sqlite3", "click", "os", "pathlib", "shutil", "io"}
 FORBIDDEN_CALLS = {
     "open",
