@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,8 +37,10 @@ from reconciler.model import (
     Variant,
     name_key,
     product_to_data,
+    slugify,
     sorted_names,
 )
+from reconciler.rules import gtin_valid
 
 # A handle is whatever the store holds (API spec: any string; real stores hold `WATSON`,
 # `Mulcher-life`, `0003`, `tee--black`), kept exactly as it is: it is the family's identity
@@ -190,16 +191,6 @@ def _parse_active(text: str) -> bool | None:
     raise _RowError(f"active {text!r} is not one of 1/0, true/false, yes/no")
 
 
-def gtin_ok(code: str) -> bool:
-    """True for a GTIN-8/12/13/14 whose check digit is right (the catalog's barcode rule)."""
-    if not code.isdigit() or len(code) not in (8, 12, 13, 14):
-        return False
-    digits = [int(c) for c in code]
-    body, check = digits[:-1], digits[-1]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
-
-
 # Exports put " / " between category levels; a "/" without spaces is part of a name
 # ("Bourbon/Whiskey"), as the store itself shows it.
 _LEVEL_SEPARATOR = re.compile(r"\s+/\s+")
@@ -348,7 +339,7 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
         family["tags"] = tags
 
     barcode = cell("barcode", "") or None
-    if barcode is not None and not gtin_ok(barcode):
+    if barcode is not None and not gtin_valid(barcode):
         warnings.append(
             Problem(
                 f'barcode {barcode!r} of "{sku}" is not a GTIN-8/12/13/14 with a valid check '
@@ -785,27 +776,6 @@ def composite_handles(rows: Sequence[CsvRow]) -> tuple[str, ...]:
 
 IMAGES_DIR = "images"
 
-# Magic numbers of the formats the store accepts (lightspeed-xseries.md §7): the file extension
-# comes from the bytes, since nothing the store reports names the original file.
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"II*\x00", "tif"),
-    (b"MM\x00*", "tif"),
-)
-
-
-def image_extension(data: bytes) -> str | None:
-    """The file extension for image bytes, or None when they are no format the store takes."""
-    for magic, ext in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return ext
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
 
 def image_folder(handle: str) -> str:
     """One safe, distinct folder name per handle: the handle itself when it is a lowercase slug,
@@ -882,7 +852,7 @@ def _drop_bad_barcodes(p: Product, problems: list[Problem]) -> Product:
     """The catalog only declares valid GTINs; a store may hold others (then left unmanaged)."""
 
     def keep(sku: str | None, code: str | None) -> str | None:
-        if code is None or gtin_ok(code):
+        if code is None or gtin_valid(code):
             return code
         problems.append(
             Problem(
@@ -1001,12 +971,6 @@ class CatalogFile:
 
 PRODUCTS_DIR = "products"
 RESERVED_FILES = ("brands.yaml", "suppliers.yaml", "tags.yaml", "catalog.yaml")
-
-
-def slugify(text: str) -> str:
-    """An ASCII file-name slug: accents folded, anything else a single '-'; may be empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
 
 
 def _group_key(p: Product) -> tuple[int, tuple[str, ...]]:

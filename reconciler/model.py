@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -365,3 +367,9 @@ def catalog_to_data(c: Catalog) -> dict[str, Any]:
     if images:
         data["image_hashes"] = dict(sorted(images.items()))
     return data
+
+
+def slugify(text: str) -> str:
+    """An ASCII file-name slug: accents folded, anything else a single '-'; may be empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")

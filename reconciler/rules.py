@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from reconciler.model import slugify
 from reconciler.problems import Finding, JsonPath
 
 if TYPE_CHECKING:
@@ -374,10 +375,6 @@ def schema_findings(error: jsonschema.ValidationError, prefix: JsonPath) -> list
 
 
 _OCTAL_12 = re.compile(r"0o[0-7][0-7_]*")
-
-
-def slugify(text: str) -> str:
-    return "-".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 class SchemaChecker:
@@ -1031,22 +1028,39 @@ def clash_message(clash: Clash, first_where: str) -> tuple[str, str]:
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGES_PER_PRODUCT = 250
 
+
+class ImageKind(NamedTuple):
+    """An image format the store accepts (lightspeed-xseries.md §7)."""
+
+    media_type: str  # "image/jpeg"
+    extension: str  # "jpg": what an imported image's file is called
+
+
 # The store accepts these types; the type is decided by content, never by the file name.
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
+_MAGIC: tuple[tuple[bytes, ImageKind], ...] = (
+    (b"\xff\xd8\xff", ImageKind("image/jpeg", "jpg")),
+    (b"\x89PNG\r\n\x1a\n", ImageKind("image/png", "png")),
+    (b"GIF87a", ImageKind("image/gif", "gif")),
+    (b"GIF89a", ImageKind("image/gif", "gif")),
+    (b"II*\x00", ImageKind("image/tiff", "tif")),
+    (b"MM\x00*", ImageKind("image/tiff", "tif")),
 )
+_WEBP = ImageKind("image/webp", "webp")
+
+
+def sniff_image(data: bytes) -> ImageKind | None:
+    """The format of image bytes (the first 12 suffice), or None if the store takes no such
+    format. The one sniffer: validate, apply, import and the sandbox all ask it."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _WEBP
+    return None
 
 
 def image_type(head: bytes) -> str | None:
-    """The image type of a file from its first 12 bytes, or None if it is not one we accept."""
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """The image type of a file from its first 12 bytes ("jpeg", "png", ...), or None if it is
+    not one we accept (what the parse cache keeps)."""
+    kind = sniff_image(head)
+    return None if kind is None else kind.media_type.removeprefix("image/")

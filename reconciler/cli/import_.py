@@ -34,13 +34,13 @@ from reconciler.importer import (
     TaxMode,
     catalog_from_csv,
     catalog_from_live,
-    image_extension,
     image_path,
     layout,
 )
 from reconciler.live import LiveProduct
 from reconciler.model import Brand, Image, Supplier
 from reconciler.providers.base import Connection, RefreshReport
+from reconciler.rules import sniff_image
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import transaction
@@ -241,13 +241,13 @@ def _fetch_image(
         skip(f"has no download address yet (status {status})")
         return None
     data = download(url)
-    ext = image_extension(data)
-    if ext is None:
+    kind = sniff_image(data)
+    if kind is None:
         skip("is not in a format the store accepts")
         return None
     return FetchedImage(
         handle=handle,
-        path=image_path(handle, position, ext),
+        path=image_path(handle, position, kind.extension),
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         image_id=image_id,

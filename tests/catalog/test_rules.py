@@ -566,3 +566,14 @@ def test_a_product_on_a_category_with_subcategories_is_an_error(write: Write) ->
         "products on a leaf category (move the product to a subcategory such as "
         '"Accessories / Bags")'
     ]
+
+
+def test_one_image_sniffer_names_the_type_and_the_file_extension() -> None:
+    from reconciler.rules import ImageKind, image_type, sniff_image
+
+    webp = b"RIFF\x00\x00\x00\x00WEBPVP8 "
+    assert sniff_image(b"\xff\xd8\xff\xe0rest") == ImageKind("image/jpeg", "jpg")
+    assert sniff_image(b"MM\x00*rest") == ImageKind("image/tiff", "tif")
+    assert sniff_image(webp) == ImageKind("image/webp", "webp")
+    assert sniff_image(b"%PDF-1.7") is None
+    assert [image_type(h) for h in (b"\xff\xd8\xff", b"II*\x00", webp)] == ["jpeg", "tiff", "webp"]

@@ -15,12 +15,11 @@ from reconciler.importer import (
     Severity,
     TaxMode,
     catalog_from_csv,
-    gtin_ok,
     hoist,
     layout,
-    slugify,
 )
-from reconciler.model import Catalog, Product
+from reconciler.model import Catalog, Product, slugify
+from reconciler.rules import gtin_valid
 
 COLUMNS = (
     "handle",
@@ -134,7 +133,7 @@ def test_a_wrong_barcode_is_left_out_with_a_warning() -> None:
     a, b = result.catalog.products
     assert a.barcode == "9300000000019" and b.barcode is None
     assert [(p.line, p.severity) for p in result.problems] == [(3, Severity.WARNING)]
-    assert gtin_ok("96385074") and not gtin_ok("96385075") and not gtin_ok("12345")
+    assert gtin_valid("96385074") and not gtin_valid("96385075") and not gtin_valid("12345")
 
 
 def test_the_tax_mode_picks_the_price_column() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.sandbox import SandboxStore
-from reconciler.providers.xseries.sandbox.images import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT
+from reconciler.rules import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT
 
 from .builders import GIF, PNG, attribute, family, ok, simple, upload, wait_until_uploaded
 

@@ -31,9 +31,9 @@ from reconciler.providers.xseries.sandbox.errors import (
     invalid,
     not_found,
 )
-from reconciler.providers.xseries.sandbox.images import MAX_IMAGE_BYTES
 from reconciler.providers.xseries.sandbox.store import ListQuery, SandboxStore, bool_param
 from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit
+from reconciler.rules import MAX_IMAGE_BYTES
 
 _COLLECTIONS = {
     "brand": "brands",

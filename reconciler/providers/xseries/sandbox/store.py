@@ -21,6 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.rules import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT, sniff_image
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
@@ -49,10 +51,7 @@ from reconciler.providers.xseries.sandbox.fields import (
     supplier_details,
 )
 from reconciler.providers.xseries.sandbox.images import (
-    MAX_IMAGE_BYTES,
-    MAX_IMAGES_PER_PRODUCT,
     PLACEHOLDER_PNG,
-    sniff,
 )
 from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit, Traffic, Verdict
 from reconciler.providers.xseries.sandbox.views import (
@@ -1400,7 +1399,7 @@ class SandboxStore:
             product = self._product(product_id)
             if len(data) > MAX_IMAGE_BYTES:
                 raise StoreRefusal(413, "Payload Too Large", "An image can be at most 10 MB")
-            kind = sniff(data)
+            kind = sniff_image(data)
             if kind is None:
                 raise invalid({"image": "The file must be a jpg, png, gif, tiff or webp image"})
             media_type, ext = kind
