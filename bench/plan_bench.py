@@ -44,9 +44,9 @@ from reconciler.catalog import load_catalog
 from reconciler.live import Live
 from reconciler.model import Catalog, Json, Product, name_key
 from reconciler.plan import Action
-from reconciler.planner import make_plan
+from reconciler.planner import DEFAULT_WINDOW_SECONDS, make_plan
 from reconciler.providers.asgi import serve_in_thread
-from reconciler.providers.xseries.client import MAX_PAGE_SIZE, RATE_WINDOW_SECONDS, Client
+from reconciler.providers.xseries.client import MAX_PAGE_SIZE, Client
 from reconciler.providers.xseries.normalize import barcode_type, store_money
 from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.providers.xseries.sandbox import SandboxStore
@@ -342,7 +342,7 @@ def main(argv: list[str]) -> int:
         "peak_rss_mb": round(peak_mb, 1),
         "per_object_refresh": {
             "requests": per_object,
-            "hours_at_rate_limit": round(per_object * RATE_WINDOW_SECONDS / 350 / 3600, 1),
+            "hours_at_rate_limit": round(per_object * DEFAULT_WINDOW_SECONDS / 350 / 3600, 1),
         },
         "targets": {
             "warm_requests": TARGET_WARM_REQUESTS,

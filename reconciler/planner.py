@@ -49,7 +49,8 @@ class ManagedLike(Protocol):
 
 ManagedIndex = Mapping[str, Mapping[str, ManagedLike]]
 
-# X-Series' published limit for a one-register store, used when the store has not said.
+# X-Series' published limit for a one-register store (300 per register + 50 per 5 minutes)
+# and its window, used when the store has not said (the X-Series client meters by them too).
 DEFAULT_RATE_LIMIT = 350
 DEFAULT_WINDOW_SECONDS = 300.0
 

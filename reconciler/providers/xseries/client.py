@@ -48,14 +48,13 @@ if TYPE_CHECKING:
 
 from reconciler.errors import ApiError, TransportError, Unconfirmed, redact, redact_json
 from reconciler.model import Json
+from reconciler.planner import DEFAULT_RATE_LIMIT, DEFAULT_WINDOW_SECONDS
 
 # The largest page the sandbox serves; a real store may return fewer per page, which the paging
 # loop follows (it never assumes the size it asked for).
 MAX_PAGE_SIZE = 10_000
-# X-Series' published limit for a one-register store (300 per register + 50 per 5 minutes),
-# used until the store tells us its own through X-RateLimit-Limit.
-DEFAULT_RATE_LIMIT = 350
-RATE_WINDOW_SECONDS = 300.0
+# The store's window and its published limit until it tells its own through X-RateLimit-Limit
+# are the planner's estimate defaults (`reconciler.planner`): one definition of each.
 MAX_PACE_SECONDS = 5.0
 
 # Kinds read through the version-paged change feed (lightspeed-xseries.md §3) and their paths.
@@ -128,7 +127,7 @@ class Client:
         backoff_cap: float = 30.0,
         rng: random.Random | None = None,
         pace_below: float = 0.1,
-        rate_window: float = RATE_WINDOW_SECONDS,
+        rate_window: float = DEFAULT_WINDOW_SECONDS,
         identity: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -782,14 +781,14 @@ class Client:
         if header:
             text = str(header).strip()
             if text.isdigit():
-                return now + min(int(text), 2 * RATE_WINDOW_SECONDS)
+                return now + min(int(text), 2 * DEFAULT_WINDOW_SECONDS)
             try:
                 when = float(parsedate_to_datetime(text).timestamp())
             except (TypeError, ValueError, IndexError):
                 pass
             else:
                 # Never trust a date absurdly far away; never busy-loop on one in the past.
-                return min(max(when, now + 0.05), now + 2 * RATE_WINDOW_SECONDS)
+                return min(max(when, now + 0.05), now + 2 * DEFAULT_WINDOW_SECONDS)
         return now + min(self._backoff_cap, self._backoff_base * 2.0**limited)
 
     def _note_limits(self, response: httpx.Response | None, ticket: int | None) -> None:

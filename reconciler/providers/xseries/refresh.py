@@ -30,13 +30,9 @@ from typing import Any
 from reconciler.errors import ConfigError
 from reconciler.live import Live
 from reconciler.model import Json
+from reconciler.planner import DEFAULT_RATE_LIMIT
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
-from reconciler.providers.xseries.client import (
-    DEFAULT_RATE_LIMIT,
-    FEED_PATHS,
-    MAX_PAGE_SIZE,
-    Client,
-)
+from reconciler.providers.xseries.client import FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.providers.xseries.normalize import normalize_live, trim
 from reconciler.state.cache import Cache
 
