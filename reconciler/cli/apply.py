@@ -25,7 +25,7 @@ from reconciler import guardrails
 from reconciler.api import apply_plan
 from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context, connect, stderr_console
+from reconciler.cli.common import Context, connect, format_option, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
@@ -153,13 +153,8 @@ def _refresher(client: Connection, cache: Cache) -> Callable[[], Live]:
     help="Requests in flight at once (default: from the store's rate limit); the rate limit "
     "is kept whatever this is.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json prints one document with every change's outcome on stdout.",
+@format_option(
+    "text", "json", help="json prints one document with every change's outcome on stdout."
 )
 @ADOPT_IMAGES
 @ALLOW

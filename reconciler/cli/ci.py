@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import Context, env_secrets
+from reconciler.cli.common import Context, env_secrets, format_option
 from reconciler.errors import CatalogError, ConfigError, GitHubError, redact, redact_json
 from reconciler.github import (
     DRIFT_LABEL,
@@ -288,14 +288,7 @@ def record_apply(ctx: Context, store: str, exit_code: int, directory: Path) -> N
 
 @ci.command("show-plan")
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="json",
-    show_default=True,
-    help="Rendering of the saved plan.",
-)
+@format_option("text", "markdown", "json", default="json", help="Rendering of the saved plan.")
 def show_plan(plan_file: Path, fmt: str) -> None:
     """Print a saved plan (`catalog plan --out`) again, without asking the store anything.
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 from rich.console import Console
 
 from reconciler import providers
@@ -92,4 +93,18 @@ def connect(target: Target, *, console: Console | None = None, **options: Any) -
     err = console or stderr_console()
     return providers.get(target.platform).connect(
         target, say=lambda text: err.print(text, markup=False, highlight=False), **options
+    )
+
+
+def format_option(
+    *choices: str, default: str = "text", help: str = "Output format; json prints one document."
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--format` for a command, the same everywhere: `fmt` is the parameter it fills."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help=help,
     )

@@ -9,7 +9,7 @@ import click
 
 from reconciler import ownership
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context
+from reconciler.cli.common import Context, format_option
 from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import CatalogError
 from reconciler.model import FORMAT_VERSION, Json
@@ -66,14 +66,7 @@ def owners_line(owners: dict[str, str]) -> str:
 
 @click.command("history")
 @click.argument("key", required=False)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json prints one document on stdout.",
-)
+@format_option("text", "json", help="Output format; json prints one document on stdout.")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many changes.")
 @click.pass_obj
 def history(ctx: Context, key: str | None, fmt: str, limit: int | None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context, stderr_console
+from reconciler.cli.common import Context, format_option, stderr_console
 from reconciler.cli.import_ import write_atomic
 from reconciler.cli.validate import parse_cache_path
 from reconciler.csvexport import read_export
@@ -58,14 +58,7 @@ def _catalog_relative(directory: Path, path: Path) -> str:
     is_flag=True,
     help="Write what can be written even when some rows or files have errors.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json (one document on stdout) for machines.",
-)
+@format_option("text", "json", help="text for people, json (one document on stdout) for machines.")
 @click.pass_obj
 def merge_command(
     ctx: Context,

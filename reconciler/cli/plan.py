@@ -15,7 +15,7 @@ import click
 from reconciler import diff, guardrails, live, ownership, planner, providers
 from reconciler import plan as plan_module
 from reconciler.catalog import load_catalog
-from reconciler.cli.common import Context, connect, stderr_console
+from reconciler.cli.common import Context, connect, format_option, stderr_console
 from reconciler.cli.validate import parse_cache_path
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
@@ -210,12 +210,10 @@ ALLOW = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan (JSON, bound to the live versions it saw) for `catalog apply FILE`.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
+@format_option(
+    "text",
+    "markdown",
+    "json",
     help="text for a terminal, markdown for a pull-request comment, json for machines.",
 )
 @click.option(

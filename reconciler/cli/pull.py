@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.cli.common import Context, stderr_console
+from reconciler.cli.common import Context, format_option, stderr_console
 from reconciler.cli.import_ import write_atomic
 from reconciler.cli.plan import build_plan
 from reconciler.providers.base import RefreshMode
@@ -44,14 +44,7 @@ from reconciler.writeback import CatalogSource, check, pull, render_text
     show_default=True,
     help="How to read the store, as for `catalog plan`.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json (one document on stdout) for machines.",
-)
+@format_option("text", "json", help="text for people, json (one document on stdout) for machines.")
 @click.pass_obj
 def pull_command(
     ctx: Context,

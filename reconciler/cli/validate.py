@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.catalog import Report, validate_directory
-from reconciler.cli.common import Context
+from reconciler.cli.common import Context, format_option
 from reconciler.model import FORMAT_VERSION
 
 
@@ -57,14 +57,7 @@ def render_json(report: Report) -> str:
 
 
 @click.command("validate")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json prints one document on stdout.",
-)
+@format_option("text", "json", help="Output format; json prints one document on stdout.")
 @click.option(
     "--no-cache",
     is_flag=True,
