@@ -39,7 +39,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -62,6 +61,7 @@ from yaml.events import (
 )
 
 from reconciler import guardrails, rules
+from reconciler.atomic import write_atomic
 from reconciler.errors import CatalogInvalid
 from reconciler.model import (
     Brand,
@@ -917,15 +917,7 @@ class _Cache:
                 "sha256": hashlib.sha256(body).hexdigest(),
             }
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(json.dumps(header).encode() + b"\n" + body)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_atomic(self.path, json.dumps(header).encode() + b"\n" + body)
         except (OSError, TypeError, ValueError):
             pass  # a cache that cannot be written only costs speed next time
 

@@ -9,10 +9,9 @@ no secret: a plan never contains the token, and the store is named by its label 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from reconciler.atomic import write_atomic
 from reconciler.errors import PlanFileError
 from reconciler.model import FORMAT_VERSION
 from reconciler.plan import Plan
@@ -24,17 +23,7 @@ def write_plan(path: str | Path, plan: Plan) -> Path:
     half of one (temp file in the same directory, fsync, then rename over)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(iter_json(plan))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(target, (chunk.encode() for chunk in iter_json(plan)))
 
 
 def read_plan(path: str | Path) -> Plan:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import click
 from rich.console import Console
 
+from reconciler import atomic
 from reconciler.catalog import to_yaml, validate_directory
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.csvexport import read_export
@@ -81,7 +80,7 @@ def prepare_output(out: Path, *, force: bool) -> list[Path]:
 
 
 def write_atomic(out: Path, relative: str, content: bytes) -> Path:
-    """Write one file under `out` atomically (temp file + rename), never outside `out`."""
+    """Write one file under `out` atomically (`reconciler.atomic`), never outside `out`."""
     rel = PurePosixPath(relative)
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise CatalogError(f"Refusing to write {relative!r}: it is outside {out}.")
@@ -98,15 +97,7 @@ def write_atomic(out: Path, relative: str, content: bytes) -> Path:
         else:
             folder.mkdir()
     target = folder / rel.name
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic.write_atomic(target, content)
 
 
 def write_files(out: Path, files: Sequence[CatalogFile]) -> list[Path]:
