@@ -3,21 +3,33 @@ does between parsing its options and rendering its result.
 
 Picks the provider by the connection's platform (`reconciler.providers.get`), so the engine and
 the planner stay platform-free: `apply_plan` compiles a plan through the provider and runs it
-with the generic engine (`reconciler.apply.apply_compiled`).
+with the generic engine (`reconciler.apply.apply_compiled`); `build_plan` is the pipeline behind
+`catalog plan` (load, refresh, plan, remember).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import providers
+from reconciler import diff, guardrails, live, ownership, planner, providers
+from reconciler import plan as plan_module
 from reconciler.apply import ApplyEvent, ApplyResult, apply_compiled
+from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.live import Live
+from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
-from reconciler.providers.base import Connection, Provider
+from reconciler.planner import ManagedIndex, make_plan
+from reconciler.providers.base import Connection, Provider, RefreshMode, RefreshReport, Target
+from reconciler.render import duration
 from reconciler.state import State
+from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
 from reconciler.state.lock import ApplyLock
 
@@ -75,3 +87,153 @@ def apply_plan(
         actor=actor,
         host=host,
     )
+
+
+MANAGED_KINDS = tuple(str(k) for k in Kind)
+
+
+# Plans up to this size are remembered for an unchanged re-plan; bigger ones are recomputed
+# (they are rare, and keeping them would bloat the state file).
+MEMO_MAX_CHANGES = 5000
+
+
+def _memo_key(**inputs: object) -> str:
+    """Everything a plan depends on, hashed: the catalog, the cached store (its generation),
+    the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
+    an older planner made)."""
+    code = hashlib.sha256()
+    for module in (plan_module, planner, live, diff, guardrails, ownership):
+        code.update(Path(str(module.__file__)).read_bytes())
+    code.update(providers.code_digest(str(inputs.get("platform", providers.DEFAULT))).encode())
+    blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def git_commit(directory: Path, *, state_dir: Path | None = None) -> str | None:
+    """The catalog's git commit (HEAD of the repository holding it), or None outside git.
+
+    `<commit>-dirty` (as `git describe --dirty` says it) when files under the catalog
+    directory differ from that commit or are not in it yet: the ledger then does not claim a
+    commit that never held what was applied. The state directory, if inside, does not count.
+    """
+    head = _git(directory, "rev-parse", "--verify", "--quiet", "HEAD")
+    if not head:
+        return None
+    pathspec = ["."]
+    if state_dir is not None and state_dir.resolve().is_relative_to(directory.resolve()):
+        pathspec.append(f":(exclude){state_dir.resolve().relative_to(directory.resolve())}")
+    status = _git(directory, "status", "--porcelain", "--untracked-files=all", "--", *pathspec)
+    return f"{head}-dirty" if status is None or status else head
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """A git command's trimmed output in `directory`; None if git failed or is missing."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def build_plan(
+    *,
+    catalog_dir: Path,
+    state_path: Path,
+    target: Target,
+    say: Callable[[str], None],
+    refresh_mode: RefreshMode = "auto",
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+    adopt_images: bool = False,
+    retailer_ttl: float | None = None,
+    catalog: Catalog | None = None,
+    allow: tuple[Rule, ...] = (),
+) -> tuple[Plan, RefreshReport]:
+    """The whole pipeline behind `catalog plan`, for the CLI and for `catalog apply`'s
+    plan-then-apply: load the catalog, refresh the cache, plan. Progress goes to `say`.
+
+    `retailer_ttl`: how old the cached retailer (its tax mode) may be; apply passes 0, so the
+    price field it writes is never chosen from a tax mode the store has since switched.
+    `catalog`: the catalog when the caller has loaded it already (apply checks it before it
+    opens the state file)."""
+    if catalog is None:
+        catalog = load_catalog(catalog_dir, cache_path=parse_cache_path(state_path))
+    with State(state_path) as state:
+        cache = Cache(state)
+        with providers.get(target.platform).connect(target, say=say) as client:
+            report = client.refresh(
+                cache,
+                mode=refresh_mode,
+                facts_ttl=retailer_ttl,
+                on_progress=say,
+            )
+        now = datetime.now(UTC)
+        if refresh_mode == "off":
+            age = report.age_seconds(now)
+            say(
+                f"Planning from the cache only (--refresh off): the store was last read "
+                f"{duration(age or 0)} ago ({report.refreshed_at}); changes made since are "
+                "not shown."
+            )
+        else:
+            changed = sum(k.received for k in report.kinds if k.mode == "changes")
+            full = report.full
+            say(
+                f"Read {target.label} in {report.requests} API requests"
+                + (
+                    ""
+                    if full
+                    else f" ({changed} object{'' if changed == 1 else 's'} changed since the "
+                    "last plan)"
+                )
+                + "."
+            )
+        facts = client.facts(cache)
+        catalog_digest = catalog.digest()
+        memo_key = _memo_key(
+            platform=target.platform,
+            catalog_digest=catalog_digest,
+            generation=cache.generation(),
+            ledger=cache.ledger_fingerprint(),
+            store=target.label,
+            rate_limit=facts.rate_limit,
+            targets=targets,
+            excludes=excludes,
+            adopt_images=adopt_images,
+            allow=[str(r) for r in allow],
+        )
+        remembered = cache.plan_memo(memo_key)
+        if remembered is not None:
+            # Nothing the planner reads has changed since this plan was made: it is the plan.
+            plan = dataclasses.replace(
+                Plan.from_json(remembered),
+                git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
+                created_at=now.isoformat(timespec="seconds"),
+            )
+            return plan, report
+        ledger = Ledger(state)
+        managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
+        plan = make_plan(
+            catalog,
+            client.live(cache),
+            store=target.label,
+            managed=managed,
+            images=cache.uploaded_images(),
+            adopt_images=adopt_images,
+            targets=targets,
+            excludes=excludes,
+            rate_limit=facts.rate_limit,
+            git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
+            created_at=now.isoformat(timespec="seconds"),
+            catalog_digest=catalog_digest,
+            allow=allow,
+        )
+        if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
+            cache.remember_plan(memo_key, plan.to_json())
+    return plan, report

@@ -1327,3 +1327,8 @@ __all__ = [
     "to_yaml",
     "validate_directory",
 ]
+
+
+def parse_cache_path(state_path: Path) -> Path:
+    """The parse cache lives beside the state file (`.catalog/parse-cache`)."""
+    return state_path.parent / "parse-cache"

@@ -24,10 +24,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from reconciler import guardrails
 from reconciler.api import apply_plan
 from reconciler.apply import ApplyEvent, ApplyResult
-from reconciler.catalog import load_catalog
+from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.cli.common import Context, connect, format_option, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
-from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
 from reconciler.live import Live
 from reconciler.model import FORMAT_VERSION, Catalog

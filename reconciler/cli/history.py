@@ -8,9 +8,8 @@ import sys
 import click
 
 from reconciler import ownership
-from reconciler.catalog import load_catalog
+from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.cli.common import Context, format_option
-from reconciler.cli.validate import parse_cache_path
 from reconciler.errors import CatalogError
 from reconciler.model import FORMAT_VERSION, Json
 from reconciler.render import literal

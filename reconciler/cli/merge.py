@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from reconciler.catalog import load_catalog
+from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.cli.common import Context, format_option, stderr_console
 from reconciler.cli.import_ import write_atomic
-from reconciler.cli.validate import parse_cache_path
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
 from reconciler.writeback import CatalogSource, check, merge, parse_mapping, render_text

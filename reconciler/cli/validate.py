@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from reconciler.catalog import Report, validate_directory
+from reconciler.catalog import Report, parse_cache_path, validate_directory
 from reconciler.cli.common import Context, format_option
 from reconciler.model import FORMAT_VERSION
-
-
-def parse_cache_path(state_path: Path) -> Path:
-    """The parse cache lives beside the state file (`.catalog/parse-cache`)."""
-    return state_path.parent / "parse-cache"
 
 
 def render_text(report: Report, *, color: bool) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.cli.plan import git_commit
+from reconciler.api import git_commit
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
