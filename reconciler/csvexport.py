@@ -1,9 +1,11 @@
-"""Reading a Lightspeed X-Series product export (CSV): the one module that opens such a file.
+"""Reading a CSV file of products (a platform's export, a supplier's price file): the one module
+that opens such a file.
 
 It splits the file into records and cells and remembers the physical line each record starts
 on (the header is line 1; a quoted cell spanning lines counts every line it spans), so every
-problem can name the line a person sees in their editor. What the cells mean is decided in
-`reconciler.importer`.
+problem can name the line a person sees in their editor. What the cells mean is decided by the
+provider's export reader (X-Series: `reconciler.providers.xseries.csvimport`) or by `catalog
+merge` (`reconciler.writeback`).
 """
 
 from __future__ import annotations

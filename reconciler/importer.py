@@ -1,16 +1,13 @@
-"""Turning what already exists into a catalog: CSV export rows or normalized live products.
+"""Turning what already exists into a catalog: normalized live products, or export rows.
 
-Pure: values in, values out (no files, HTTP, SQLite or click). Three parts:
+Pure and platform-free: values in, values out (no files, HTTP, SQLite or click). A platform's
+own export columns are its provider's (X-Series: `providers/xseries/csvimport.py`, which builds
+on the values and helpers here: `CsvRow`, `Problem`, `ImportResult`, `settle`). Here:
 
-- `catalog_from_csv(...)`: rows of a Lightspeed X-Series product export (already split into cells
-  by `reconciler.csvexport`, each with the physical line it starts on) -> a `Catalog` plus every
-  problem found, each naming its CSV line. A bad row is skipped, never guessed at, so the catalog
-  that comes out is one the loader accepts.
 - `catalog_from_live(...)`: live products as the provider normalized them into `reconciler.live`
-  (the very values
-  `catalog plan` compares) -> a `Catalog`, made short by `compact_live` (store defaults left out,
-  a price shared by the variants said once on the family) without changing what it declares, so
-  it plans clean against the store it came from.
+  (the very values `catalog plan` compares) -> a `Catalog`, made short by `compact_live` (store
+  defaults left out, a price shared by the variants said once on the family) without changing
+  what it declares, so it plans clean against the store it came from.
 - `layout(...)`: split a catalog into files, one per category (or brand when uncategorized), with
   collision-free ASCII file names and a stable order, so the same input gives byte-identical
   files.
@@ -23,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -58,59 +55,6 @@ MAX_NAME = 255
 # a line break or a control character, which the catalog keeps (it is the store's name).
 PRODUCT_NAME_PATTERN = re.compile(r"^\S([\s\S]*\S)?$")
 MAX_TEXT = 65535
-MONEY_PLACES = 5  # the store keeps prices to 5 decimal places
-
-# ---------------------------------------------------------------------------------------------
-# The export's columns: what is read, and what is deliberately left alone.
-# ---------------------------------------------------------------------------------------------
-
-OPTION_ORDINALS = ("one", "two", "three")
-
-COLUMNS_READ: dict[str, str] = {
-    "handle": "family identity; rows sharing it form one family (required)",
-    "sku": "SKU of the variant or simple product (required)",
-    "name": "product name, without variant values (required)",
-    "description": "description (HTML kept as is)",
-    "product_category": 'category path, levels split at " / " only ("Spirits / Bourbon/Whiskey")',
-    "type": "legacy type: the category when product_category is blank (split the same way)",
-    "variant_option_one_name": "first option name (Size); _two_ and _three_ likewise",
-    "variant_option_one_value": "first option value (S); _two_ and _three_ likewise",
-    "tags": 'tag names separated by ";" (a tag may hold a comma)',
-    "brand_name": "brand (name)",
-    "supplier_name": "supplier (name)",
-    "supplier_code": "supplier code",
-    "supply_price": "supply price",
-    "retail_price": "price, in the store's tax mode",
-    "price_including_tax": "the price with --tax-mode inclusive",
-    "price_excluding_tax": "the price with --tax-mode exclusive",
-    "active": "1/0, true/false, yes/no (only false is written)",
-    "barcode": "GTIN-8/12/13/14 (a wrong check digit is left out)",
-}
-# Every option column is read; the table above names only the first pair to stay short.
-_OPTION_COLUMNS = {
-    f"variant_option_{n}_{part}" for n in OPTION_ORDINALS for part in ("name", "value")
-}
-READ_COLUMNS = frozenset(COLUMNS_READ) | _OPTION_COLUMNS
-
-# Columns of the export that the catalog does not manage (they stay as they are in the store).
-COLUMNS_IGNORED: dict[str, str] = {
-    "id": "the store's own id; identity is the handle and SKU",
-    "composite_handle, composite_sku, composite_quantity": (
-        "composite products (bundles) are left unmanaged, listed in one notice"
-    ),
-    "tax_name, tax_value, outlet_tax_<outlet>": "taxes are the store's settings",
-    "account_code, account_code_purchase": "accounting codes are not managed",
-    "track_inventory, inventory_<outlet>, reorder_point_<outlet>, restock_level_<outlet>": (
-        "stock is not catalog data"
-    ),
-    "loyalty_value, active_online, weight, length, width, height, *_unit": "not managed",
-    "any other column": "reported once as ignored",
-}
-
-
-class TaxMode(StrEnum):
-    INCLUSIVE = "inclusive"
-    EXCLUSIVE = "exclusive"
 
 
 class Severity(StrEnum):
@@ -151,101 +95,7 @@ class ImportResult:
         return tuple(p for p in self.problems if p.severity is Severity.ERROR)
 
 
-# ---------------------------------------------------------------------------------------------
-# CSV rows -> catalog
-# ---------------------------------------------------------------------------------------------
-
-
-class _RowError(Exception):
-    """A row that cannot be imported; the message says why and what to fix."""
-
-
-def _parse_money(text: str, column: str) -> Decimal | None:
-    if text == "":
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _RowError(f"{column} {text!r} is not a number (write e.g. 25.00)") from None
-    if not value.is_finite() or value < 0:
-        raise _RowError(f"{column} {text!r} is not a price (a number of at least 0)")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MONEY_PLACES:
-        # The store keeps 5 decimals; rounding here would import a price nobody set.
-        raise _RowError(f"{column} {text!r} has more than {MONEY_PLACES} decimals")
-    return value
-
-
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f"}
-
-
-def _parse_active(text: str) -> bool | None:
-    low = text.casefold()
-    if low == "":
-        return None
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise _RowError(f"active {text!r} is not one of 1/0, true/false, yes/no")
-
-
-# Exports put " / " between category levels; a "/" without spaces is part of a name
-# ("Bourbon/Whiskey"), as the store itself shows it.
-_LEVEL_SEPARATOR = re.compile(r"\s+/\s+")
-
-
-def split_category(text: str) -> tuple[str, ...] | None:
-    parts = tuple(p.strip() for p in _LEVEL_SEPARATOR.split(text) if p.strip())
-    return parts or None
-
-
-def split_tags(text: str) -> tuple[str, ...] | None:
-    """Exports join tags with ";" (a comma may be part of a tag: "Kids, Boys")."""
-    seen: dict[str, str] = {}
-    for raw in text.split(";"):
-        tag = raw.strip()
-        if tag and name_key(tag) not in seen:
-            seen[name_key(tag)] = tag
-    return sorted_names(list(seen.values())) if seen else None
-
-
-@dataclass
-class _Row:
-    """A row that parsed: its family-level and its own values."""
-
-    line: int
-    handle: str
-    sku: str
-    name: str
-    options: tuple[tuple[str, str], ...]
-    family: dict[str, Any]  # family-level values present on this row (blank cells left out)
-    price: Decimal | None
-    supply_price: Decimal | None
-    active: bool | None
-    barcode: str | None
-
-
 _NAME_FIELDS = ("brand", "supplier", "category", "tags")
-
-
-def _price_column(columns: Iterable[str], tax_mode: TaxMode | None) -> str:
-    present = set(columns)
-    if tax_mode is TaxMode.INCLUSIVE and "price_including_tax" in present:
-        return "price_including_tax"
-    if tax_mode is TaxMode.EXCLUSIVE and "price_excluding_tax" in present:
-        return "price_excluding_tax"
-    if "retail_price" in present:
-        return "retail_price"
-    if present & {"price_including_tax", "price_excluding_tax"}:
-        # Both prices are in the export but nothing says which one the store writes
-        # (lightspeed-xseries.md §6.2): guessing would put a wrong price in every product.
-        raise ValueError(
-            "the export has no retail_price column: pass --tax-mode inclusive or exclusive "
-            "to say which of its price columns the store uses"
-        )
-    return ""
 
 
 def name_problem(what: str, value: str) -> str | None:
@@ -294,93 +144,6 @@ def undeclarable(p: Product) -> str | None:
     return None
 
 
-def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
-    cell = row.cells.get
-    handle = cell("handle", "")
-    if not handle:
-        raise _RowError("handle is blank (every row needs the handle of its product)")
-    sku = cell("sku", "")
-    if not sku:
-        raise _RowError(f'sku is blank for "{handle}" (every row needs its SKU)')
-
-    options: list[tuple[str, str]] = []
-    gap = False
-    for ordinal in OPTION_ORDINALS:
-        opt_name = cell(f"variant_option_{ordinal}_name", "")
-        opt_value = cell(f"variant_option_{ordinal}_value", "")
-        if not opt_name and not opt_value:
-            gap = True
-            continue
-        if not opt_name:
-            raise _RowError(f"variant_option_{ordinal}_value {opt_value!r} has no option name")
-        if not opt_value:
-            raise _RowError(f"variant option {opt_name!r} has no value")
-        if gap:
-            raise _RowError(f"variant_option_{ordinal}_name is set but an earlier option is not")
-        if any(name_key(n) == name_key(opt_name) for n, _ in options):
-            raise _RowError(f"variant option {opt_name!r} is named twice")
-        options.append((opt_name, opt_value))
-
-    family: dict[str, Any] = {}
-    if cell("description", ""):
-        family["description"] = cell("description", "")
-    for column, key in (
-        ("brand_name", "brand"),
-        ("supplier_name", "supplier"),
-        ("supplier_code", "supplier_code"),
-    ):
-        if cell(column, ""):
-            family[key] = cell(column, "")
-    category = split_category(cell("product_category", "")) or split_category(cell("type", ""))
-    if category:
-        family["category"] = category
-    tags = split_tags(cell("tags", ""))
-    if tags:
-        family["tags"] = tags
-
-    barcode = cell("barcode", "") or None
-    if barcode is not None and not gtin_valid(barcode):
-        warnings.append(
-            Problem(
-                f'barcode {barcode!r} of "{sku}" is not a GTIN-8/12/13/14 with a valid check '
-                "digit; left out of the catalog",
-                row.line,
-                Severity.WARNING,
-            )
-        )
-        barcode = None
-
-    problem = undeclarable(
-        Product(
-            handle=handle,
-            name=cell("name", "") or "-",  # a blank name is reported once the family is known
-            sku=sku,
-            brand=family.get("brand"),
-            supplier=family.get("supplier"),
-            supplier_code=family.get("supplier_code"),
-            description=family.get("description"),
-            category=family.get("category"),
-            tags=family.get("tags"),
-            options=tuple(n for n, _ in options),
-            variants=(Variant(sku=sku, options=tuple(options)),) if options else (),
-        )
-    )
-    if problem:
-        raise _RowError(problem)
-    return _Row(
-        line=row.line,
-        handle=handle,
-        sku=sku,
-        name=cell("name", ""),
-        options=tuple(options),
-        family=family,
-        price=_parse_money(cell(price_column, ""), price_column) if price_column else None,
-        supply_price=_parse_money(cell("supply_price", ""), "supply_price"),
-        active=_parse_active(cell("active", "")),
-        barcode=barcode,
-    )
-
-
 def hoist(values: Sequence[Any]) -> tuple[Any, list[Any]]:
     """Say a value shared by variants once on the family, keeping only the differing overrides.
 
@@ -418,64 +181,6 @@ def _comparable(key: str, value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(name_key(v) for v in value)
     return name_key(value) if isinstance(value, str) else value
-
-
-def _build_product(rows: list[_Row], warnings: list[Problem]) -> Product:
-    first = rows[0]
-    family: dict[str, Any] = {}
-    origin: dict[str, int] = {}
-    for r in rows:
-        for key, value in r.family.items():
-            if key not in family:
-                family[key], origin[key] = value, r.line
-            elif _comparable(key, family[key]) != _comparable(key, value):
-                shown = " / ".join(value) if isinstance(value, tuple) else value
-                warnings.append(
-                    Problem(
-                        f'{key} {shown!r} of "{r.sku}" differs from line {origin[key]} of the '
-                        f'same product "{r.handle}"; the catalog keeps line {origin[key]}\'s',
-                        r.line,
-                        Severity.WARNING,
-                    )
-                )
-    base = Product(
-        handle=first.handle,
-        name=first.name,
-        description=family.get("description"),
-        brand=family.get("brand"),
-        supplier=family.get("supplier"),
-        supplier_code=family.get("supplier_code"),
-        category=family.get("category"),
-        tags=family.get("tags"),
-    )
-    if not first.options:
-        return replace(
-            base,
-            sku=first.sku,
-            barcode=first.barcode,
-            price=first.price,
-            supply_price=first.supply_price or None,  # 0 is the store's default
-            active=False if first.active is False else None,
-        )
-    price, prices = hoist([r.price for r in rows])
-    supply, supplies = hoist_supply([r.supply_price for r in rows])
-    active, actives = _active_fields([r.active for r in rows])
-    options = tuple(n for n, _ in first.options)
-    variants = tuple(
-        Variant(
-            sku=r.sku,
-            # Option names as the family's first row spells them (names are case-insensitive).
-            options=tuple((options[i], value) for i, (_, value) in enumerate(r.options)),
-            price=prices[i],
-            supply_price=supplies[i],
-            barcode=r.barcode,
-            active=actives[i],
-        )
-        for i, r in enumerate(rows)
-    )
-    return replace(
-        base, options=options, variants=variants, price=price, supply_price=supply, active=active
-    )
 
 
 def _canonical_names(
@@ -576,198 +281,6 @@ def settle(products: list[Product], problems: list[Problem]) -> list[Product]:
             )
         )
     return out
-
-
-def catalog_from_csv(
-    columns: Sequence[str], rows: Sequence[CsvRow], *, tax_mode: TaxMode | None = None
-) -> ImportResult:
-    """Build a catalog from export rows; every row that cannot be imported is reported and left out.
-
-    `columns` are the normalized header names. Rows sharing a handle become one family, in row
-    order; a handle on one row without options is a simple product.
-    """
-    problems: list[Problem] = []
-    missing = [c for c in ("handle", "sku", "name") if c not in columns]
-    if missing:
-        raise ValueError(
-            f"the header has no {', '.join(missing)} column: is this a Lightspeed X-Series "
-            "product export? (the first line must name the columns)"
-        )
-    price_column = _price_column(columns, tax_mode)
-    ignored = tuple(c for c in columns if c not in READ_COLUMNS and c not in _COMPOSITE_COLUMNS)
-    notices: list[str] = []
-    if tax_mode is not None and price_column == "retail_price":
-        notices.append(
-            f"--tax-mode {tax_mode} does not apply: the export has a retail_price column, which "
-            "is the price in the store's own tax mode, so that column is imported."
-        )
-    composites = composite_handles(rows)
-    if composites:
-        shown = ", ".join(f'"{h}"' for h in composites)
-        notices.append(
-            f"{len(composites)} composite product(s) (bundles) left unmanaged, as they are in "
-            f"the store (the catalog does not declare composites yet): {shown}."
-        )
-
-    # 1. Each row on its own.
-    parsed: list[_Row] = []
-    skus: dict[str, int] = {}
-    for row in rows:
-        if not any(row.cells.values()):
-            continue  # a blank line (spreadsheets leave them at the end)
-        if row.cells.get("handle", "") in composites or _composite_row(row):
-            continue
-        try:
-            r = _parse_row(row, price_column, problems)
-        except _RowError as exc:
-            problems.append(Problem(f"{exc}; row skipped", row.line))
-            continue
-        earlier = skus.get(name_key(r.sku))
-        if earlier is not None:
-            problems.append(
-                Problem(f'sku "{r.sku}" is also on line {earlier}; row skipped', r.line)
-            )
-            continue
-        skus[name_key(r.sku)] = r.line
-        parsed.append(r)
-
-    # 2. Rows sharing a handle, checked against the family's first row.
-    families: dict[str, list[_Row]] = {}
-    for r in parsed:
-        group = families.setdefault(r.handle, [])
-        if group:
-            first = group[0]
-            option_keys = [name_key(n) for n, _ in r.options]
-            if not first.options:
-                problems.append(
-                    Problem(
-                        f'handle "{r.handle}" is also on line {first.line}, which has no variant '
-                        "options: rows sharing a handle must all name their options; row skipped",
-                        r.line,
-                    )
-                )
-                continue
-            if option_keys != [name_key(n) for n, _ in first.options]:
-                problems.append(
-                    Problem(
-                        f"options {[n for n, _ in r.options]} differ from "
-                        f"{[n for n, _ in first.options]} on line {first.line} of the same "
-                        f'product "{r.handle}"; row skipped',
-                        r.line,
-                    )
-                )
-                continue
-            values = tuple(name_key(v) for _, v in r.options)
-            clash = next(
-                (o for o in group if tuple(name_key(v) for _, v in o.options) == values), None
-            )
-            if clash is not None:
-                problems.append(
-                    Problem(
-                        f'options {dict(r.options)} of "{r.sku}" repeat line {clash.line} of '
-                        f'"{r.handle}"; row skipped',
-                        r.line,
-                    )
-                )
-                continue
-            if len(group) >= MAX_VARIANTS:
-                problems.append(
-                    Problem(
-                        f'"{r.handle}" already has {MAX_VARIANTS} variants, the most a family may '
-                        "have; row skipped",
-                        r.line,
-                    )
-                )
-                continue
-            if r.name and r.name != first.name:
-                problems.append(
-                    Problem(
-                        f"name {r.name!r} differs from {first.name!r} on line {first.line} of the "
-                        "same product; the catalog keeps the first",
-                        r.line,
-                        Severity.WARNING,
-                    )
-                )
-        elif not r.name:
-            problems.append(
-                Problem(
-                    f'name is blank for "{r.handle}" (its first row needs it); row skipped', r.line
-                )
-            )
-            continue
-        group.append(r)
-
-    # 3. Families. A name shared with another family, or one holding a line break, is the
-    # store's own: imported as it is, with a warning (identity is the handle and the SKUs).
-    products: list[Product] = []
-    names: dict[str, tuple[int, str]] = {}
-    for handle, group in families.items():
-        if not group:
-            continue
-        first = group[0]
-        other = names.setdefault(name_key(first.name), (first.line, handle))
-        if other[1] != handle:
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" is also the name of "{other[1]}" '
-                    f"(line {other[0]}); the store holds both, so both are imported",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        if untidy_name(first.name):
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" holds a line break or a control '
-                    "character; imported as the store has it",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        products.append(_build_product(group, problems))
-
-    products, brands, suppliers, tags = _canonical_names(products)
-    products = settle(products, problems)
-    # Store prices that break a guardrail are the store's as it is: kept, with an `allow:`.
-    catalog = import_allowances(
-        Catalog.build(
-            products=products,
-            brands=[Brand(name=b) for b in brands],
-            suppliers=[Supplier(name=s) for s in suppliers],
-            tags=tags,
-        )
-    )
-    problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
-    return ImportResult(
-        catalog=catalog, problems=tuple(problems), ignored_columns=ignored, notices=tuple(notices)
-    )
-
-
-_COMPOSITE_COLUMNS = ("composite_handle", "composite_sku", "composite_quantity")
-
-
-def _composite_row(row: CsvRow) -> bool:
-    return any(row.cells.get(c, "") for c in _COMPOSITE_COLUMNS)
-
-
-def composite_handles(rows: Sequence[CsvRow]) -> tuple[str, ...]:
-    """Handles of the export's composite products, in row order.
-
-    An export lists a composite (a bundle) as its own row plus one row per component, each
-    naming the component in `composite_handle` / `composite_sku` / `composite_quantity`; a
-    component row may repeat the bundle's handle or leave it blank (then it belongs to the row
-    above). The API can set components only as a whole list in a 2.1 update and has no call
-    that reads them back, so the catalog could not diff them: composites stay unmanaged.
-    """
-    found: dict[str, None] = {}
-    last = ""
-    for row in rows:
-        handle = row.cells.get("handle", "")
-        if _composite_row(row) and (handle or last):
-            found[handle or last] = None
-        if handle:
-            last = handle
-    return tuple(found)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,27 +18,23 @@ from pathlib import Path, PurePosixPath
 import click
 from rich.console import Console
 
-from reconciler import atomic
+from reconciler import atomic, providers
 from reconciler.catalog import to_yaml, validate_directory
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.csvexport import read_export
 from reconciler.errors import CatalogError, UsageError
 from reconciler.importer import (
-    COLUMNS_IGNORED,
-    COLUMNS_READ,
     CatalogFile,
     ImportResult,
     Problem,
     Severity,
-    TaxMode,
-    catalog_from_csv,
     catalog_from_live,
     image_path,
     layout,
 )
 from reconciler.live import LiveProduct
 from reconciler.model import Brand, Image, Supplier
-from reconciler.providers.base import Connection, RefreshReport
+from reconciler.providers.base import Connection, ExportReader, RefreshReport
 from reconciler.rules import sniff_image
 from reconciler.state import State
 from reconciler.state.cache import Cache
@@ -294,10 +290,15 @@ def check_written(out: Path) -> None:
         )
 
 
+# The default platform's export (the help and choices are made when the command is).
+_EXPORT = providers.get().export_reader()
+
+
 def _columns_help() -> str:
-    width = max(len(c) for c in COLUMNS_READ)
-    read = "\n".join(f"  {c.ljust(width)}  {what}" for c, what in COLUMNS_READ.items())
-    ignored = "\n".join(f"  {c}\n      {why}" for c, why in COLUMNS_IGNORED.items())
+    columns_read, columns_ignored = _EXPORT.columns_read, _EXPORT.columns_ignored
+    width = max(len(c) for c in columns_read)
+    read = "\n".join(f"  {c.ljust(width)}  {what}" for c, what in columns_read.items())
+    ignored = "\n".join(f"  {c}\n      {why}" for c, why in columns_ignored.items())
     return (
         "\b\nCSV columns read (header names are case-insensitive):\n"
         f"{read}\n\n\b\nCSV columns ignored:\n{ignored}"
@@ -325,7 +326,7 @@ def _columns_help() -> str:
 )
 @click.option(
     "--tax-mode",
-    type=click.Choice([m.value for m in TaxMode]),
+    type=click.Choice(list(_EXPORT.tax_modes)),
     default=None,
     help="With --from-csv: which of the export's price_including_tax / price_excluding_tax "
     "columns is the price (only needed when the export has no retail_price column).",
@@ -382,7 +383,15 @@ def import_(
             ) from None
     removed = prepare_output(out, force=force)
     if csv_path is not None:
-        _import_csv(console, out, csv_path, tax_mode=tax_mode, encoding=encoding, removed=removed)
+        _import_csv(
+            console,
+            out,
+            csv_path,
+            tax_mode=tax_mode,
+            encoding=encoding,
+            removed=removed,
+            reader=providers.from_environ(ctx.environ).export_reader(),
+        )
     else:
         _import_store(console, ctx, out, removed=removed)
 
@@ -399,14 +408,13 @@ def _import_csv(
     tax_mode: str | None,
     encoding: str | None,
     removed: list[Path],
+    reader: ExportReader,
 ) -> None:
     table = read_export(csv_path, encoding=encoding)
     if table.notice:
         _say(console, f"{csv_path}: {table.notice}")
     try:
-        result = catalog_from_csv(
-            table.columns, table.rows, tax_mode=TaxMode(tax_mode) if tax_mode else None
-        )
+        result = reader.read(table, tax_mode=tax_mode)
     except ValueError as exc:  # the header itself is unusable: nothing to import
         raise UsageError(f"{csv_path}:1: {exc}.") from None
     problems = sorted(table.problems + result.problems, key=lambda p: p.line or 0)

@@ -14,7 +14,8 @@ What a provider gives back, and what stays the same across platforms:
 - `compile`: a pure translation of a plan into steps, each with the changes it carries, its
   dependencies, its cost, its create intent, how to send it and how to look it up after a lost
   answer; `estimate`: the cost of those steps in the provider's units under its pacing model;
-- the pacing apply's scheduler waits on (`Connection.rate_delay`), the sandbox store.
+- the pacing apply's scheduler waits on (`Connection.rate_delay`), the export reader, the
+  sandbox store.
 Versions and cursors are opaque strings (X-Series: "105"; R-Series: "2024-05-01T10:00:00+00:00"):
 the core only ever compares them for equality.
 """
@@ -27,12 +28,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, Literal, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar
 
 from reconciler.live import Live
 from reconciler.plan import Change, Estimate, Plan
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
+
+if TYPE_CHECKING:
+    from reconciler.csvexport import ExportTable
+    from reconciler.importer import ImportResult
 
 RefreshMode = Literal["auto", "full", "off"]
 Learned = dict[tuple[str, str], str]  # (kind, key) -> remote id a step made or found
@@ -241,6 +246,22 @@ class Connection(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class ExportReader(Protocol):
+    """The platform's own product export -> a catalog, each problem named by its line (the
+    file itself is read by `reconciler.csvexport`, whatever the platform)."""
+
+    @property
+    def columns_read(self) -> Mapping[str, str]: ...  # column -> what it becomes
+
+    @property
+    def columns_ignored(self) -> Mapping[str, str]: ...  # column -> why not
+
+    @property
+    def tax_modes(self) -> Sequence[str]: ...  # the values `--tax-mode` takes
+
+    def read(self, table: ExportTable, /, *, tax_mode: str | None = ...) -> ImportResult: ...
+
+
 class Sandbox(Protocol[S]):
     """The platform's sandbox store: the test double, the embedded default, `sandbox serve`."""
 
@@ -297,5 +318,7 @@ class Provider(Protocol[C]):
     def estimate(self, compiled: Compiled[C], facts: StoreFacts) -> Estimate: ...
 
     def parallelism(self, estimate: Estimate) -> int: ...
+
+    def export_reader(self) -> ExportReader: ...
 
     def sandbox(self) -> Sandbox[Any]: ...

@@ -18,7 +18,8 @@ from reconciler.cli import main
 from reconciler.cli.import_ import write_atomic, write_files
 from reconciler.csvexport import parse_export, read_export
 from reconciler.errors import CatalogError
-from reconciler.importer import catalog_from_csv, layout
+from reconciler.importer import layout
+from reconciler.providers.xseries.csvimport import catalog_from_csv
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "export.csv"
 

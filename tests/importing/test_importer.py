@@ -8,17 +8,9 @@ from decimal import Decimal
 import pytest
 
 from reconciler.catalog import schema_text
-from reconciler.importer import (
-    NAME_PATTERN,
-    PRODUCT_NAME_PATTERN,
-    CsvRow,
-    Severity,
-    TaxMode,
-    catalog_from_csv,
-    hoist,
-    layout,
-)
+from reconciler.importer import NAME_PATTERN, PRODUCT_NAME_PATTERN, CsvRow, Severity, hoist, layout
 from reconciler.model import Catalog, Product, slugify
+from reconciler.providers.xseries.csvimport import TaxMode, catalog_from_csv
 from reconciler.rules import gtin_valid
 
 COLUMNS = (

@@ -13,7 +13,8 @@ import yaml
 
 from reconciler.cli import main
 from reconciler.csvexport import read_export
-from reconciler.importer import catalog_from_csv, catalog_from_live, image_path
+from reconciler.importer import catalog_from_live, image_path
+from reconciler.providers.xseries.csvimport import catalog_from_csv
 from reconciler.providers.xseries.normalize import normalize_live
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"

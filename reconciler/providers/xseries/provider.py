@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reconciler.plan import Estimate, Plan
     from reconciler.providers.base import StoreFacts, Target
     from reconciler.providers.xseries.client import Client
+    from reconciler.providers.xseries.csvimport import XSeriesExport
     from reconciler.providers.xseries.sandbox import SandboxStore
 
 
@@ -96,6 +97,11 @@ class XSeries:
         from reconciler.providers.xseries.pacing import default_parallelism
 
         return default_parallelism(estimate)
+
+    def export_reader(self) -> XSeriesExport:
+        from reconciler.providers.xseries.csvimport import XSeriesExport
+
+        return XSeriesExport()
 
     def sandbox(self) -> Sandbox[SandboxStore]:
         return SANDBOX
