@@ -398,12 +398,28 @@ def test_request_costs_follow_the_docs() -> None:
 def test_pacer_spaces_requests_from_the_reported_level() -> None:
     clock = FakeTime()
     pacer = BucketPacer(clock=clock.time, margin=0.0)
-    assert pacer.reserve(1) == 0  # nothing known yet: no guessing
-    pacer.observe(level_header="89/90", drip_header="1", cost=1)
-    assert pacer.reserve(1) == 0  # 89 + 1 fits exactly
-    assert pacer.reserve(10) == pytest.approx(10.0)  # 90 + 10 must drain 10 first
+    first = pacer.acquire(1, clock.sleep)  # nothing known yet: no guessing
+    pacer.observe(first, level_header="89/90", drip_header="2")
+    assert pacer.delay(1) == 0  # 89 + 1 fits exactly
+    pacer.acquire(1, clock.sleep)
+    assert pacer.delay(10) == pytest.approx(5.0)  # 90 + 10 must drain 10 at 2/s
+    pacer.acquire(10, clock.sleep)
+    assert clock.slept == [pytest.approx(5.0)]
     pacer.refused(30)
-    assert pacer.reserve(1) >= 30
+    assert pacer.delay(1) >= 30
+    assert pacer.stats().waits == 1 and pacer.stats().known
+
+
+def test_pacer_counts_unanswered_later_requests() -> None:
+    clock = FakeTime()
+    pacer = BucketPacer(clock=clock.time, margin=0.0)
+    early = pacer.acquire(1, clock.sleep)
+    later = pacer.acquire(5, clock.sleep)
+    # The early request's answer cannot include the later one: it is still on the way.
+    pacer.observe(early, level_header="1/10", drip_header="1")
+    assert pacer.delay(4) == 0 and pacer.delay(5) == pytest.approx(1.0)
+    pacer.observe(later, level_header="6/10", drip_header="1")
+    assert pacer.delay(5) == pytest.approx(1.0)
 
 
 def test_client_over_a_real_socket_with_rotation_and_paging(tmp_path: Path) -> None:

@@ -412,9 +412,7 @@ class RSeriesClient:
         attempts = 0
         limited = 0
         while True:
-            delay = self.pacer.reserve(cost)
-            if delay > 0:
-                self._nap(delay)
+            ticket = self.pacer.acquire(cost, self._nap)
             attempts += 1
             self._count(requests=1)
             try:
@@ -422,7 +420,7 @@ class RSeriesClient:
                     method, path, params=params, json=json, data=data, files=files
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                self.pacer.cancel(cost)
+                self.pacer.cancel(ticket)
                 if attempts < self._max_attempts:
                     self._backoff(attempts)
                     continue
@@ -434,7 +432,7 @@ class RSeriesClient:
                     path=path,
                 ) from None
             except httpx.TransportError as exc:
-                self.pacer.cancel(cost)
+                self.pacer.cancel(ticket)
                 if safe and attempts < self._max_attempts:
                     self._backoff(attempts)
                     continue
@@ -449,9 +447,9 @@ class RSeriesClient:
                     path=path,
                 ) from None
             self.pacer.observe(
+                ticket,
                 level_header=response.headers.get("X-LS-API-Bucket-Level"),
                 drip_header=response.headers.get("X-LS-API-Drip-Rate"),
-                cost=cost,
             )
             charged = _float(response.headers.get("X-LS-API-Request-Cost"))
             if charged:

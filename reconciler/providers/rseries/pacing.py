@@ -4,11 +4,11 @@
 Category` 10, `count=1` 10, +0.1 per loaded to-one relation and +0.2 per to-many relation
 (doubled on queries), +0.5 per nested entity in a body.
 
-`BucketPacer` keeps an estimate of the bucket's level and reserves each request's cost before
-it is sent, so the level never goes over the size: a request that would overflow waits until
+`BucketPacer` keeps an estimate of the bucket's level and books each request's cost before it
+is sent, so the level never goes over the size: a request that would overflow waits until
 enough has drained. Every answer's `X-LS-API-Bucket-Level` (used/size) and
 `X-LS-API-Drip-Rate` correct the estimate; a 429 blocks every sender for its `Retry-After`.
-Reservations are first come, first served and shared by all threads using one pacer.
+One pacer is shared by all threads using one client.
 """
 
 from __future__ import annotations
@@ -109,8 +109,12 @@ class PacerStats:
 class BucketPacer:
     """A thread-safe estimate of one (account, client) bucket.
 
-    Until the store has reported its bucket (`known`), requests go out at once: a store
-    without the headers (a sandbox with the limit off) is not paced on a guess.
+    The estimate is the store's last reported level, drained at the drip rate since, plus the
+    cost of every request sent after the one that reported it and not answered yet (those the
+    store may not have counted). A request goes out only when its cost fits under the size;
+    otherwise its thread sleeps until enough has drained and looks again. Until the store has
+    reported its bucket (`known`), requests go out at once: a store without the headers (a
+    sandbox with the limit off) is not paced on a guess.
     """
 
     def __init__(
@@ -125,11 +129,12 @@ class BucketPacer:
         self._clock = clock
         self._size = size
         self._drip = drip_per_second
-        self._margin = margin  # units kept free below the size
-        self._level = 0.0  # the level at time `_at` (which may lie in the future)
+        self._margin = margin  # units kept free below the size, for rounding in the headers
+        self._level = 0.0  # the estimated level at time `_at`
         self._at = clock()
         self._blocked_until = 0.0
-        self._in_flight = 0.0
+        self._in_flight: dict[int, float] = {}  # ticket -> cost, sent and not yet answered
+        self._tickets = 0
         self._known = False
         self._waits = 0
         self._waited = 0.0
@@ -146,44 +151,53 @@ class BucketPacer:
             )
 
     def _level_at(self, when: float) -> float:
-        if when <= self._at:
-            return self._level
-        return max(0.0, self._level - self._drip * (when - self._at))
+        return max(0.0, self._level - self._drip * max(0.0, when - self._at))
 
-    def reserve(self, cost: float) -> float:
-        """Book `cost` units; returns how many seconds to wait before sending."""
+    def delay(self, cost: float) -> float:
+        """Seconds until a request of `cost` may go out (0: now). Books nothing."""
         with self._lock:
-            now = self._clock()
-            start = max(now, self._blocked_until, self._at if self._known else now)
-            level = self._level_at(start)
-            room = self._size - self._margin
-            if self._known and level + cost > room:
-                # Wait until enough has drained; a request bigger than the bucket waits for an
-                # empty one (it is then the overflowing request the store still serves).
-                needed = min(level + cost - room, level)
-                start += needed / self._drip
-                level = self._level_at(start)
-            self._level = level + cost
-            self._at = start
-            self._in_flight += cost
-            delay = max(0.0, start - now)
-            if delay:
+            return self._delay(cost, self._clock())
+
+    def _delay(self, cost: float, now: float) -> float:
+        wait = max(0.0, self._blocked_until - now)
+        if not self._known:
+            return wait
+        level = self._level_at(now + wait)
+        room = self._size - self._margin
+        if level + cost > room:
+            # A request bigger than the bucket waits for an empty one: it is then the
+            # overflowing request the store still serves.
+            wait += min(level + cost - room, level) / self._drip
+        return wait
+
+    def acquire(self, cost: float, sleep: Callable[[float], None]) -> int:
+        """Wait (through `sleep`) until `cost` fits, book it, and return the request's ticket
+        for `observe` or `cancel`."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self._delay(cost, now)
+                if wait <= 0:
+                    self._level = self._level_at(now) + cost
+                    self._at = now
+                    self._tickets += 1
+                    self._in_flight[self._tickets] = cost
+                    return self._tickets
                 self._waits += 1
-                self._waited += delay
-            return delay
+                self._waited += wait
+            sleep(wait)
 
     def observe(
         self,
+        ticket: int,
         *,
         level_header: str | None,
         drip_header: str | None,
-        cost: float,
-        charged: str | None = None,
     ) -> None:
-        """An answer came back for a request that reserved `cost`: take the store's word for
-        the level (plus what is still in flight), size and drip rate."""
+        """The answer to `ticket` came back: take the store's word for the level (plus what was
+        sent after it and is still unanswered), the size and the drip rate."""
         with self._lock:
-            self._in_flight = max(0.0, self._in_flight - cost)
+            self._in_flight.pop(ticket, None)
             if drip_header:
                 try:
                     drip = float(drip_header)
@@ -197,26 +211,18 @@ class BucketPacer:
             observed, size = parsed
             self._size = size
             self._known = True
-            now = self._clock()
-            server_view = observed + self._in_flight
-            if self._at <= now:
-                self._level, self._at = server_view, now
-            else:
-                # Reservations are booked ahead: only ever raise the booked level.
-                local_now = self._level - self._drip * (self._at - now)
-                if server_view > local_now:
-                    self._level += server_view - local_now
+            later = sum(cost for t, cost in self._in_flight.items() if t > ticket)
+            self._level, self._at = observed + later, self._clock()
 
     def refused(self, retry_after: float) -> None:
         """A 429: nobody sends before `retry_after` seconds from now; the bucket is full."""
         with self._lock:
             now = self._clock()
-            until = now + max(retry_after, 0.0)
-            self._blocked_until = max(self._blocked_until, until)
+            self._blocked_until = max(self._blocked_until, now + max(retry_after, 0.0))
             self._level = max(self._level_at(now), self._size)
             self._at = now
 
-    def cancel(self, cost: float) -> None:
-        """A reserved request never reached the store (connection failure)."""
+    def cancel(self, ticket: int) -> None:
+        """The request never got an answer: forget it (its cost stays in the estimate)."""
         with self._lock:
-            self._in_flight = max(0.0, self._in_flight - cost)
+            self._in_flight.pop(ticket, None)
