@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -434,4 +435,21 @@ def test_client_over_a_real_socket_with_rotation_and_paging(tmp_path: Path) -> N
             assert names == ["tag0", "tag1", "tag2"]
             assert client.pacer.stats().known and client.pacer.stats().size == 90
     assert routes(store)["POST /auth/oauth/token"] == 2
+    store.close()
+
+
+def test_threads_sharing_one_client_never_overflow(tmp_path: Path) -> None:
+    store = make_store(rate_limit="5/50")  # a small bucket that drains fast: real time
+    environ = env(LIGHTSPEED_TOKEN=TOKEN, LIGHTSPEED_ACCOUNT_ID=store.account_id)
+    with client_for(store, environ, tmp_path / "t") as client:
+        threads = [
+            threading.Thread(target=lambda: [client.query("Item") for _ in range(20)])
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client.stats().requests == 80
+    assert store.stats()["rate_limited"] == 0
     store.close()

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -486,3 +487,16 @@ def test_cli_checks_rate_limits_and_options_per_platform() -> None:
     assert mixed.exit_code == 2 and "X-Series sandbox only" in mixed.output
     other = runner.invoke(sandbox_group, ["serve", "--refresh-token", "r"])
     assert other.exit_code == 2 and "R-Series sandbox only" in other.output
+
+
+def test_burst_and_latency_faults(rseries: RSeriesStore, rseries_client: httpx.Client) -> None:
+    rseries.set_faults(burst_429_rate=1.0, burst_seconds=5)
+    burst = rseries_client.get(f"{A}/Item.json")
+    assert burst.status_code == 429 and burst.headers["X-LS-API-RateLimit-Type"] == "burst"
+    assert burst.headers["Retry-After"] == "5"
+    rseries.set_faults(burst_429_rate=0.0, latency_ms=40)
+    rseries.traffic.reset()  # ends the burst
+    started = time.monotonic()
+    assert rseries_client.get(f"{A}/Item.json").status_code == 200
+    assert time.monotonic() - started >= 0.04
+    assert rseries.stats()["faults_injected"] == 0  # the reset forgot the counted burst
