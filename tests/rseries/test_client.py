@@ -453,3 +453,15 @@ def test_threads_sharing_one_client_never_overflow(tmp_path: Path) -> None:
         assert client.stats().requests == 80
     assert store.stats()["rate_limited"] == 0
     store.close()
+
+
+def test_pacer_does_not_spin_on_float_noise() -> None:
+    clock = FakeTime()
+    pacer = BucketPacer(clock=clock.time, margin=0.05)
+    first = pacer.acquire(1, clock.sleep)
+    pacer.observe(first, level_header="1/10", drip_header="1")
+    pacer.refused(1.0)
+    # After the wait, 10 - 1.05 + 1 is the room left up to float noise smaller than the
+    # clock's resolution: asking for that wait again would never end.
+    pacer.acquire(1, clock.sleep)
+    assert clock.slept == [pytest.approx(1.05)]

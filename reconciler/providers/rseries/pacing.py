@@ -164,7 +164,8 @@ class BucketPacer:
             return wait
         level = self._level_at(now + wait)
         room = self._size - self._margin
-        if level + cost > room:
+        # The tolerance keeps float noise from asking for a wait too small for a clock to see.
+        if level + cost > room + 1e-6:
             # A request bigger than the bucket waits for an empty one: it is then the
             # overflowing request the store still serves.
             wait += min(level + cost - room, level) / self._drip
