@@ -213,6 +213,7 @@ def build_plan(
             # Nothing the planner reads has changed since this plan was made: it is the plan.
             plan = dataclasses.replace(
                 Plan.from_json(remembered),
+                provider=target.platform,
                 git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
                 created_at=now.isoformat(timespec="seconds"),
             )
@@ -234,6 +235,7 @@ def build_plan(
             catalog_digest=catalog_digest,
             allow=allow,
         )
+        plan = dataclasses.replace(plan, provider=target.platform)
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
     return plan, report

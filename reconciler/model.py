@@ -25,7 +25,7 @@ from typing import Any
 
 Json = Any  # a JSON-ready value: None, bool, int, str, list, dict
 # Of every JSON document this tool writes (plans, validate, apply and history reports).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: plans name their provider; a version-1 plan is planned again
 
 
 class Prune(StrEnum):

@@ -208,6 +208,7 @@ class Plan:
     notices: tuple[str, ...] = ()
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    provider: str = "xseries"  # the platform it was made for (`reconciler.providers`)
     extra: dict[str, Json] = field(default_factory=dict)  # forward-compatible additions
     # The `settings.guardrails` the plan was checked under (a saved plan is bound to them),
     # what breaks them, and the fields that are not the catalog's (`settings.fields`).
@@ -238,6 +239,7 @@ class Plan:
         """`to_json` up to the changes (what streaming renderers write before them)."""
         return {
             "format_version": self.format_version,
+            "provider": self.provider,
             "created_at": self.created_at,
             "store": self.store,
             "tax_exclusive": self.tax_exclusive,
@@ -282,6 +284,7 @@ class Plan:
             notices=tuple(data.get("notices", [])),
             created_at=data.get("created_at", ""),
             format_version=int(data["format_version"]),
+            provider=str(data.get("provider") or "xseries"),
             extra=dict(data.get("extra", {})),
             guardrails=dict(guarded.get("settings") or {}),
             violations=tuple(Violation.from_json(v) for v in guarded.get("violations") or ()),

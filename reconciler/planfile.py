@@ -49,6 +49,11 @@ def read_plan(path: str | Path) -> Plan:
             f"Plan file {source} is not a lightspeed-catalog plan (no format_version)."
         )
     version = data["format_version"]
+    if version < FORMAT_VERSION:
+        raise PlanFileError(
+            f"Plan file {source} was made by an older version of lightspeed-catalog: plan again "
+            f"(catalog plan --out {source})."
+        )
     if version > FORMAT_VERSION:
         raise PlanFileError(
             f"Plan file {source} was written by a newer lightspeed-catalog (format {version}; "

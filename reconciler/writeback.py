@@ -27,13 +27,11 @@ from typing import Any
 from reconciler.catalog import catalog_files, parse_yaml, validate_directory
 from reconciler.csvexport import ExportTable, normalize_column
 from reconciler.errors import CatalogError, UsageError
-from reconciler.model import Json, name_key
+from reconciler.model import FORMAT_VERSION, Json, name_key
 from reconciler.plan import Action, Kind, Plan
 from reconciler.problems import JsonPath
 from reconciler.render import label, show
 from reconciler.yamledit import Document, Edit, EditError, Value, edit_text, scalar_text
-
-FORMAT_VERSION = 1
 
 # What pull can write back, by the plan's field names.
 PULL_FIELDS = (

@@ -290,8 +290,11 @@ def _checked(
     ledger = Ledger(state)
     client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
     live = client.live(cache)
-    label = ctx.target().label
+    target = ctx.target()
+    label = target.label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
+    if saved.provider != target.platform:
+        reasons.append(f"it was made for a {saved.provider} store, not {target.platform}")
     moved = guardrails.stale_reason(saved, catalog)
     if moved is not None:
         reasons.append(moved)

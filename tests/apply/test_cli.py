@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pty
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.api import git_commit
+from reconciler.planfile import read_plan, write_plan
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.ledger import Ledger
@@ -187,4 +189,18 @@ def test_an_invalid_catalog_is_refused_before_the_state_file_is_touched(
     assert refused.returncode == 1
     with State(cli.state) as state:
         assert (Ledger(state).runs(), lock_events(state)) == before
+    assert writes(store) == 0
+
+
+def test_a_saved_plan_made_for_another_platform_is_refused(cli: Cli, store: SandboxStore) -> None:
+    saved = cli.tmp / "plan.json"
+    made = cli.run("plan", "--out", str(saved))
+    assert made.returncode == 0, made.stderr
+    plan = read_plan(saved)
+    assert plan.provider == "xseries"
+    write_plan(saved, dataclasses.replace(plan, provider="rseries"))
+    store.reset_stats()
+    refused = cli.run("apply", str(saved))
+    assert refused.returncode == 1
+    assert "it was made for a rseries store, not xseries" in refused.stderr
     assert writes(store) == 0

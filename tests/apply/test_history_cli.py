@@ -52,7 +52,7 @@ def test_history_text_and_json(tmp_path: Path) -> None:
     assert "1111111aaaa" in lines[2] and lines[3].strip() == "price: (none) -> 25.00"
 
     doc = json.loads(_catalog("TEE-S-BLK", "--format", "json", state=state).stdout)
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     assert [(c["git_commit"], c["remote_version"]) for c in doc["changes"]] == [
         ("2222222bbbb", 20),
         ("1111111aaaa", 10),

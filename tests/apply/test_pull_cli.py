@@ -59,7 +59,7 @@ def test_pull_after_a_store_edit_makes_the_next_plan_empty(cli: Cli, store: Sand
     assert pulled.returncode == 0, pulled.stderr
     assert writes(store) == 0  # pull never writes to the store
     report = json.loads(pulled.stdout)
-    assert report["format_version"] == 1
+    assert report["format_version"] == 2
     assert sorted((c["key"], c["field"], c["after"]) for c in report["changes"]) == [
         ("TEE-M-BLK", "price", "29.50"),
         ("v-neck-tee", "description", "<p>Edited in the back office</p>"),

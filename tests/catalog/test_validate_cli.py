@@ -52,7 +52,7 @@ def test_json_format(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "validate", "--format", "json")
     assert code == 1 and err == ""
     doc = json.loads(out)
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     assert doc["valid"] is False
     assert (doc["files"], doc["products"], doc["variants"]) == (1, 1, 0)
     assert doc["problems"][1] == {

@@ -73,7 +73,7 @@ def test_json_is_exactly_one_document_on_stdout(
     code, out, err = run(capsys, "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["format_version"] == 1 and doc["summary"]["create"] == 54
+    assert doc["format_version"] == 2 and doc["summary"]["create"] == 54
     assert "Read embedded sandbox" in err  # progress goes to stderr
 
 

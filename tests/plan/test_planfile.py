@@ -45,7 +45,7 @@ def test_corrupt(tmp_path: Path) -> None:
     path.write_text('{"hello": 1}')
     with pytest.raises(PlanFileError, match="not a lightspeed-catalog plan"):
         read_plan(path)
-    path.write_text(json.dumps({"format_version": 1, "changes": []}))
+    path.write_text(json.dumps({"format_version": FORMAT_VERSION, "changes": []}))
     with pytest.raises(PlanFileError, match="incomplete or damaged"):
         read_plan(path)
 
@@ -78,3 +78,26 @@ def test_reads_what_the_json_rendering_prints(tmp_path: Path) -> None:
     path.write_text(render_json(plan))
     assert read_plan(path) == plan
     assert isinstance(read_plan(path), Plan)
+
+
+def test_an_older_format_is_refused_with_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(path, a_plan(updates(1)))
+    doc = json.loads(path.read_text())
+    assert doc["provider"] == "xseries"
+    doc["format_version"] = 1
+    doc.pop("provider")
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError) as refused:
+        read_plan(path)
+    assert str(refused.value) == (
+        f"Plan file {path} was made by an older version of lightspeed-catalog: plan again "
+        f"(catalog plan --out {path})."
+    )
+
+
+def test_the_provider_survives_the_json_round_trip() -> None:
+    plan = a_plan(updates(1))
+    assert Plan.from_json(plan.to_json()).provider == "xseries"
+    other = Plan.from_json({**plan.to_json(), "provider": "rseries"})
+    assert other.provider == "rseries" and other.digest() != plan.digest()

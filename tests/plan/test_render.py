@@ -153,7 +153,7 @@ def test_markdown_marks_drift_for_reviewers() -> None:
 def test_json_is_one_document_with_format_version_and_digest() -> None:
     plan = a_plan(creates(1) + updates(1))
     doc = json.loads(render_json(plan))
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     assert doc["plan_digest"] == plan.digest()
     assert doc["estimate"] == {
         "requests": 19,
