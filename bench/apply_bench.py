@@ -36,11 +36,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.api import apply_plan
+from reconciler.api import apply_plan, make_plan
 from reconciler.apply import ApplyEvent
 from reconciler.model import Brand, Catalog, Product, Variant
 from reconciler.plan import Plan
-from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.pacing import default_parallelism
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts

@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.validate_bench import ensure_catalog
+from reconciler.api import make_plan
 from reconciler.catalog import load_catalog
 from reconciler.live import Live
 from reconciler.model import Catalog, Json, Product, name_key
 from reconciler.plan import Action
-from reconciler.planner import DEFAULT_WINDOW_SECONDS, make_plan
+from reconciler.planner import DEFAULT_WINDOW_SECONDS
 from reconciler.providers.asgi import serve_in_thread
 from reconciler.providers.xseries.client import MAX_PAGE_SIZE, Client
 from reconciler.providers.xseries.normalize import barcode_type, store_money

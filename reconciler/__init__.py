@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "Live": "live",
     "load_catalog": "catalog",
     "LockHeld": "errors",
-    "make_plan": "planner",
+    "make_plan": "api",
     "Plan": "plan",
     "PlanFileError": "errors",
     "Product": "model",
@@ -134,7 +134,7 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
-    from reconciler.api import apply_plan, get_provider
+    from reconciler.api import apply_plan, get_provider, make_plan
     from reconciler.apply import ApplyEvent, ApplyResult, ChangeOutcome
     from reconciler.catalog import Report, load_catalog, validate_directory
     from reconciler.errors import (
@@ -160,7 +160,6 @@ if TYPE_CHECKING:
     from reconciler.model import Brand, Catalog, Image, Product, Prune, Settings, Supplier, Variant
     from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
     from reconciler.planfile import read_plan, write_plan
-    from reconciler.planner import make_plan
     from reconciler.providers.base import Connection, Limits, Provider, Target
     from reconciler.render import render_json, render_markdown, render_text
     from reconciler.staleness import remaining, stale_reasons

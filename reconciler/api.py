@@ -25,7 +25,7 @@ from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.live import Live
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
-from reconciler.planner import ManagedIndex, make_plan
+from reconciler.planner import ManagedIndex
 from reconciler.providers.base import Connection, Provider, RefreshMode, RefreshReport, Target
 from reconciler.render import duration
 from reconciler.state import State
@@ -90,6 +90,35 @@ def apply_plan(
 
 
 MANAGED_KINDS = tuple(str(k) for k in Kind)
+
+
+def make_plan(
+    catalog: Catalog,
+    live: Live,
+    *,
+    store: str,
+    managed: ManagedIndex | None = None,
+    platform: str | None = None,
+    catalog_dir: Path | None = None,
+    **options: Any,
+) -> Plan:
+    """Plan `catalog` against `live` and cost it, the one way costs are worked out: the planner
+    says what changes (`reconciler.planner.make_plan`; `options` go to it), the provider's
+    compile what each change costs and the estimate (`Compiled.charges`, `Plan.with_costs`)."""
+    provider = providers.get(platform)
+    draft = planner.make_plan(catalog, live, store=store, managed=managed, **options)
+    known = managed or {}
+    compiled = provider.compile(
+        draft, live, {str(k): known.get(str(k), {}) for k in COMPILE_KINDS}, catalog_dir=catalog_dir
+    )
+    estimate = provider.estimate(
+        compiled,
+        rate_limit=draft.estimate.rate_limit,
+        window_seconds=draft.estimate.window_seconds,
+    )
+    return dataclasses.replace(
+        draft.with_costs(compiled.charges(), estimate), provider=provider.name
+    )
 
 
 # Plans up to this size are remembered for an unchanged re-plan; bigger ones are recomputed
@@ -223,6 +252,8 @@ def build_plan(
         plan = make_plan(
             catalog,
             client.live(cache),
+            platform=target.platform,
+            catalog_dir=catalog_dir,
             store=target.label,
             managed=managed,
             images=cache.uploaded_images(),
@@ -235,7 +266,6 @@ def build_plan(
             catalog_digest=catalog_digest,
             allow=allow,
         )
-        plan = dataclasses.replace(plan, provider=target.platform)
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
     return plan, report

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from reconciler.model import (
@@ -290,6 +291,19 @@ class Plan:
             violations=tuple(Violation.from_json(v) for v in guarded.get("violations") or ()),
             field_owners=dict(data.get("field_owners") or {}),
         )
+
+    def with_costs(self, charges: Mapping[int, int], estimate: Estimate) -> Plan:
+        """This plan with each change's `requests` as the provider's compile charges it
+        (`id(change)` -> requests; the compile saw these very objects) and its estimate."""
+
+        def costed(change: Change) -> Change:
+            return replace(
+                change,
+                requests=charges.get(id(change), 0),
+                children=tuple(costed(c) for c in change.children),
+            )
+
+        return replace(self, changes=tuple(costed(c) for c in self.changes), estimate=estimate)
 
     def digest(self) -> str:
         """sha256 of the plan's content (not its timestamp): what the ledger records as applied."""

@@ -232,13 +232,13 @@ class _Planner:
         changes = self._names() + product_changes
         kept = tuple(c for c in changes if c.action is not Action.NOOP)
         self.unchanged += len(changes) - len(kept)
-        requests = sum(c.requests for top in kept for c in top.walk())
         return Plan(
             changes=kept,
             catalog_digest=catalog_digest,
             store=store,
             tax_exclusive=self.live.tax_exclusive,
-            estimate=estimate(requests, rate_limit=rate_limit, window_seconds=window_seconds),
+            # Costed by the provider's compile (`reconciler.api.make_plan`), never here.
+            estimate=estimate(0, rate_limit=rate_limit, window_seconds=window_seconds),
             git_commit=git_commit,
             unchanged=self.unchanged,
             notices=tuple(self.notices),
@@ -315,12 +315,10 @@ class _Planner:
                             simple[key],
                             Action.CREATE,
                             (FieldChange("name", None, simple[key]),),
-                            requests=1,
                         )
                     )
                 else:
                     out.append(Change(kind, simple[key], Action.NOOP, remote_id=found.id))
-        bulk_counted = False
         for cat_key in sorted(categories):
             path = categories[cat_key]
             label = " / ".join(path)
@@ -337,11 +335,8 @@ class _Planner:
                             if len(path) > 1
                             else ()
                         ),
-                        # One bulk call creates every missing category (lightspeed-xseries.md §5).
-                        requests=0 if bulk_counted else 1,
                     )
                 )
-                bulk_counted = True
             else:
                 out.append(Change(Kind.CATEGORY, label, Action.NOOP, remote_id=found_cat.id))
         return out
@@ -366,7 +361,7 @@ class _Planner:
             fields = [FieldChange("name", None, name)]
             if description is not None:
                 fields.append(FieldChange("description", None, description))
-            return Change(kind, name, Action.CREATE, tuple(fields), requests=1)
+            return Change(kind, name, Action.CREATE, tuple(fields))
         live_description = found.description or ""
         if description is not None and description != live_description:
             drift = self._drift(kind, name, "description", live_description)
@@ -377,7 +372,6 @@ class _Planner:
                 (FieldChange("description", live_description, description, drift),),
                 remote_id=found.id,
                 live_version=found.version,
-                requests=1,
             )
         return Change(kind, name, Action.NOOP, remote_id=found.id, live_version=found.version)
 
@@ -462,23 +456,15 @@ class _Planner:
                 for v in p.sellables()
             ]
         children.extend(
-            Change(
-                Kind.IMAGE, img.path, Action.CREATE, (FieldChange("position", None, i),), requests=1
-            )
+            Change(Kind.IMAGE, img.path, Action.CREATE, (FieldChange("position", None, i),))
             for i, img in enumerate(self._distinct_images(p), start=1)
         )
-        # A whole family with all its variants is one POST (lightspeed-xseries.md §6.3); the POST
-        # takes one `is_active` for the family, so each variant declared otherwise costs a PUT.
-        flags = [v.active for v in p.sellables()] if p.is_family else []
-        family_flag = new_family_active(flags)
-        fixups = sum(1 for f in flags if f is not None and f != family_flag)
         return Change(
             Kind.PRODUCT,
             p.handle,
             Action.CREATE,
             tuple(fields),
             tuple(children),
-            requests=1 + fixups,
         )
 
     def _update(self, p: Product, found: LiveProduct) -> Change:
@@ -511,21 +497,14 @@ class _Planner:
             )
             changed = {d.field for d in row_diffs}
             adopted.extend(FieldChange(k, v, v) for k, v in want.items() if k not in changed)
-            requests = 1 if fields else 0
         else:
-            rows_changed = 0
             declared = set()
             for v in p.sellables():
                 declared.add(v.sku)
                 child = self._variant(p, v, found)
                 if child is not None:
                     children.append(child)
-                    rows_changed += child.action is Action.UPDATE
             children.extend(self._removed_variants(p, found, declared))
-            # Family-wide changes ride along in one changed row's request (`common` beside
-            # `details`); only without one do they need a request of their own
-            # (lightspeed-xseries.md §6.4).
-            requests = 1 if fields and rows_changed == 0 else 0
         children.extend(self._images(p, found))
         changed_children = [c for c in children if c.action is not Action.ADOPT]
         taken = sum(1 for c in children if c.kind is Kind.IMAGE and c.action is Action.ADOPT)
@@ -563,7 +542,6 @@ class _Planner:
             tuple(children),
             remote_id=found.remote_id,
             live_version=found.version,
-            requests=requests,
             note=note,
         )
 
@@ -589,7 +567,6 @@ class _Planner:
                 v.sku,
                 Action.CREATE,
                 tuple(FieldChange(k, None, val) for k, val in want.items()),
-                requests=1,
             )
         have = _align(
             want, row_values(live_row.values, declared_only=False, family=True), fast=True
@@ -603,7 +580,6 @@ class _Planner:
                 tuple(self._field(Kind.VARIANT, v.sku, d.field, d.before, d.after) for d in diffs),
                 remote_id=live_row.id,
                 live_version=live_row.version,
-                requests=1,
             )
         if (
             self._managed(Kind.VARIANT, v.sku) is None
@@ -659,9 +635,7 @@ class _Planner:
         if prune is Prune.DELETE:
             if kind is Kind.VARIANT:
                 row = found.rows[key]
-                return Change(
-                    kind, key, Action.DELETE, remote_id=row.id, live_version=row.version, requests=1
-                )
+                return Change(kind, key, Action.DELETE, remote_id=row.id, live_version=row.version)
             # DELETE /products/{id}/all removes the whole family in one call.
             return Change(
                 kind,
@@ -669,7 +643,6 @@ class _Planner:
                 Action.DELETE,
                 remote_id=found.remote_id,
                 live_version=found.version,
-                requests=1,
             )
         active = [s for s in skus if found.rows[s].values.active]
         if not active:
@@ -685,7 +658,6 @@ class _Planner:
                 (FieldChange("active", True, False),),
                 remote_id=remote_id,
                 live_version=version,
-                requests=1,
             )
 
         if kind is Kind.VARIANT:
@@ -731,7 +703,6 @@ class _Planner:
                         img.path,
                         Action.CREATE,
                         (FieldChange("position", None, position),),
-                        requests=1,
                     )
                 )
                 continue
@@ -748,7 +719,6 @@ class _Planner:
                         Action.DELETE,
                         (FieldChange("file", sha[:12], None),),
                         remote_id=image_id,
-                        requests=1,
                     )
                 )
         live_order = [i for i in live_ids if i in {pid for _, _, pid in present}]
@@ -762,7 +732,6 @@ class _Planner:
                             Action.UPDATE,
                             (FieldChange("position", live_ids.index(image_id) + 1, position),),
                             remote_id=image_id,
-                            requests=1,
                         )
                     )
         return out
@@ -814,7 +783,6 @@ class _Planner:
                         img.path,
                         Action.CREATE,
                         (FieldChange("position", None, position),),
-                        requests=1,
                     )
                 )
         return out

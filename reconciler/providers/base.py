@@ -125,6 +125,16 @@ class Compiled(Generic[C]):
         """What the steps send when all goes well: the plan's cost in requests."""
         return sum(s.requests for s in self.steps)
 
+    def charges(self) -> dict[int, int]:
+        """id(plan change) -> the requests its steps send: what `Plan.with_costs` writes into
+        `Change.requests` (the planner counts none). A step pays on its `payer`, else on the
+        first change it carries."""
+        out: dict[int, int] = {}
+        for step in self.steps:
+            payer = step.payer if step.payer is not None else step.changes[0]
+            out[id(payer)] = out.get(id(payer), 0) + step.requests
+        return out
+
 
 # -- the parts a provider hands the core ---------------------------------------------------------
 
@@ -182,6 +192,7 @@ class Step(Protocol[C_contra]):
     requests: int  # HTTP requests it sends when all goes well (its cost)
     intent: tuple[str, str] | None  # (kind, key) of the object it creates
     lookup_first: bool
+    payer: Change | None  # the plan change its requests are counted on (None: changes[0])
 
     def prepare(self, resolver: Any, /) -> None: ...
 
@@ -315,7 +326,9 @@ class Provider(Protocol[C]):
         catalog_dir: Path | None = ...,
     ) -> Compiled[C]: ...
 
-    def estimate(self, compiled: Compiled[C], facts: StoreFacts) -> Estimate: ...
+    def estimate(
+        self, compiled: Compiled[C], *, rate_limit: int, window_seconds: float
+    ) -> Estimate: ...
 
     def parallelism(self, estimate: Estimate) -> int: ...
 

@@ -13,12 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.api import apply_plan
+from reconciler.api import apply_plan, make_plan
 from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.live import Live
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
 from reconciler.plan import Kind, Plan
-from reconciler.planner import make_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh, store_facts
 from reconciler.providers.xseries.sandbox import SandboxStore

@@ -7,11 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reconciler.api import apply_plan
+from reconciler.api import apply_plan, make_plan
 from reconciler.importer import catalog_from_live
 from reconciler.live import Live
 from reconciler.plan import Action
-from reconciler.planner import make_plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.normalize import normalize_live

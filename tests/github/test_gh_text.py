@@ -12,6 +12,7 @@ from gh_helpers import parse_github_output
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.api import make_plan
 from reconciler.errors import ConfigError
 from reconciler.github import (
     COMMENT_LIMIT,
@@ -36,7 +37,6 @@ from reconciler.github import (
 )
 from reconciler.model import Catalog, Product, Rule
 from reconciler.plan import Plan
-from reconciler.planner import make_plan
 from reconciler.providers.xseries.normalize import normalize_live
 from reconciler.render import render_json, render_markdown
 

@@ -13,13 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.api import apply_plan
+from reconciler.api import apply_plan, make_plan
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
 from reconciler.cli.import_ import LiveImport, read_store, write_store_import
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant
 from reconciler.plan import Action, Kind, Plan
-from reconciler.planner import make_plan
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh

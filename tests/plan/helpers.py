@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.api import make_plan
 from reconciler.model import Catalog, Product, name_key
 from reconciler.plan import Kind, Plan
-from reconciler.planner import make_plan
 from reconciler.providers.base import RefreshMode
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.normalize import barcode_type, price_field, store_money

@@ -8,9 +8,9 @@ from decimal import Decimal as D
 from typing import Any
 
 from reconciler import guardrails
+from reconciler.api import make_plan
 from reconciler.model import Catalog, Guardrails, Owner, Product, Prune, Rule, Settings, Variant
 from reconciler.plan import Action, Kind, Plan
-from reconciler.planner import make_plan
 from reconciler.render import render_json, render_markdown, render_text
 
 from .helpers import FakeManaged

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.api import make_plan
 from reconciler.errors import UsageError
 from reconciler.model import Brand, Catalog, Product, Prune, Settings, Variant
 from reconciler.plan import Action, Kind, Plan
-from reconciler.planner import estimate, make_plan
+from reconciler.planner import estimate
 
 from .helpers import FakeManaged
 from .livedata import family_rows, live, simple_row

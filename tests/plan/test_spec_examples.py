@@ -149,8 +149,8 @@ def test_an_embedded_brand_without_an_id_field_is_read_by_its_id() -> None:
 
 
 def test_a_repeated_option_name_is_a_notice_of_the_plan_naming_the_product() -> None:
+    from reconciler.api import make_plan
     from reconciler.importer import catalog_from_live
-    from reconciler.planner import make_plan
 
     got = normalize_live(products=[_bravo()], tax_exclusive=False)
     catalog = catalog_from_live({h: lp.product for h, lp in got.products.items()}).catalog

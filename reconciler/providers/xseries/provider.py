@@ -20,7 +20,7 @@ from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, StoreTarget
 if TYPE_CHECKING:
     from reconciler.live import Live
     from reconciler.plan import Estimate, Plan
-    from reconciler.providers.base import StoreFacts, Target
+    from reconciler.providers.base import Target
     from reconciler.providers.xseries.client import Client
     from reconciler.providers.xseries.csvimport import XSeriesExport
     from reconciler.providers.xseries.sandbox import SandboxStore
@@ -88,10 +88,13 @@ class XSeries:
 
         return build_steps(plan, live, managed, catalog_dir=catalog_dir)
 
-    def estimate(self, compiled: Compiled[Client], facts: StoreFacts) -> Estimate:
+    def estimate(
+        self, compiled: Compiled[Client], *, rate_limit: int, window_seconds: float
+    ) -> Estimate:
+        """The compile's requests at the store's sustained rate (its sliding window)."""
         from reconciler.planner import estimate
 
-        return estimate(compiled.requests, rate_limit=facts.rate_limit)
+        return estimate(compiled.requests, rate_limit=rate_limit, window_seconds=window_seconds)
 
     def parallelism(self, estimate: Estimate) -> int:
         from reconciler.providers.xseries.pacing import default_parallelism

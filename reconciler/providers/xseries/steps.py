@@ -67,6 +67,8 @@ class Step(ABC):
     # A create (intents, lookups) sets this to (kind, key).
     intent: tuple[str, str] | None = None
     lookup_first: bool = False
+    # The plan change its requests are counted on (None: the first it carries).
+    payer: Change | None = None
 
     @abstractmethod
     def prepare(self, ids: Ids) -> None: ...

@@ -177,6 +177,7 @@ class _Builder:
                     )
                 )
                 step.deps = self._deps(own) | (self._deps(values) if rides else set())
+                step.payer = child  # the family-wide fields ride along at no cost of their own
                 if rides:
                     common_step = step
         if common_step is None and values:
@@ -239,7 +240,6 @@ class _Builder:
                 v.key,
                 Action.UPDATE,
                 (FieldChange("active", family_flag, bool(active)),),
-                requests=1,
             )
             fix = self._add(
                 ProductPut(
@@ -255,6 +255,7 @@ class _Builder:
                 )
             )
             fix.deps = {create.id}
+            fix.payer = change  # the family's create: the flag is part of creating it
 
     def _is_managed(self, kind: Kind, key: str) -> bool:
         return key in self.managed.get(str(kind), {})
