@@ -322,3 +322,23 @@ def test_an_upload_still_processing_is_not_uploaded_again() -> None:
     uploaded = {"classic-tee": {front.sha256: "img-new"}}  # not listed by the store yet
     plan = plan_of([tee(images=(front,))], managed=managed_tee(), images=uploaded)
     assert plan.changes == ()
+
+
+def test_the_planner_counts_no_request_and_the_compile_costs_each_change() -> None:
+    # One cost model: the planner says what changes, the provider's compile what it costs.
+    from reconciler import planner
+
+    both = tee(
+        description="<p>Softer</p>",
+        variants=(tee().variants[0], Variant("TEE-M", SIZE_M, price=D("26"), active=False)),
+    )
+    catalog = Catalog.build(products=[both])
+    draft = planner.make_plan(catalog, live(family_rows()), store="test", managed=managed_tee())
+    assert draft.estimate.requests == 0
+    assert all(c.requests == 0 for c in draft.all_changes())
+    costed = plan_of([both], managed=managed_tee())
+    family = costed.changes[0]
+    # The family-wide description rides in TEE-M's request: the variant pays, the family not.
+    assert family.requests == 0
+    assert [(c.key, c.requests) for c in family.children] == [("TEE-M", 1)]
+    assert costed.estimate.requests == 1 and costed.provider == "xseries"
