@@ -4,15 +4,50 @@ reconciler.providers.xseries.sandbox)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.rseries.sandbox import RSeriesStore
+from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import SandboxStore
+from reconciler.state import State
+from tests.fakes import TOKEN
 
 SANDBOX_TOKEN = "sandbox-token"
+
+
+@pytest.fixture
+def store() -> Iterator[SandboxStore]:
+    """The store the plan and apply tests talk to: rate limit off, seeded faults, images
+    processed almost at once (defined once, for every folder)."""
+    sandbox = SandboxStore(
+        ":memory:", token=TOKEN, rate_limit=None, seed=7, image_processing_seconds=0.01
+    )
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def client(store: SandboxStore) -> Iterator[Client]:
+    """A client on `store` in process. Short backoffs: injected faults are retried quickly."""
+    with Client(
+        "http://sandbox.test",
+        TOKEN,
+        transport=SandboxTransport(store),
+        backoff_base=0.005,
+        backoff_cap=0.05,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[State]:
+    """A state file of the test's own."""
+    with State(tmp_path / "state.db") as s:
+        yield s
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from reconciler.staleness import live_row_values
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
+from tests.fakes import TOKEN
 
-TOKEN = "apply-test-token-3b9c"
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
 MANAGED_KINDS = tuple(str(k) for k in Kind)
 

@@ -20,8 +20,7 @@ from reconciler.errors import ApiError, TransportError
 from reconciler.providers.asgi import SandboxTransport, serve_in_thread
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import RateLimit, SandboxStore
-
-from .conftest import TOKEN
+from tests.fakes import TOKEN
 
 
 class FakeTime:

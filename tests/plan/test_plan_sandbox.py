@@ -15,8 +15,8 @@ from reconciler.providers.xseries.refresh import refresh
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
+from tests.fakes import TOKEN
 
-from .conftest import TOKEN
 from .helpers import FakeManaged, managed_from, plan_store, seed_store
 
 

@@ -16,8 +16,8 @@ from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
+from tests.fakes import TOKEN
 
-from .conftest import TOKEN
 from .helpers import managed_from, plan_store, seed_store
 from .strategies import catalogs
 

@@ -12,8 +12,7 @@ from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State
 from reconciler.state.cache import Cache
-
-from .conftest import TOKEN
+from tests.fakes import TOKEN
 
 
 def _fill(client: Client, n: int, prefix: str) -> None:
