@@ -1,0 +1,231 @@
+"""R-Series objects -> the catalog's shape: on the recorded bodies in ../shared/reference/rseries
+and on sandbox data put there from a catalog, which must then plan no change at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from reconciler.model import Catalog, Variant
+from reconciler.plan import Kind
+from reconciler.planner import make_plan
+from reconciler.providers.rseries.client import RSeriesClient, normalize, rows
+from reconciler.providers.rseries.normalize import normalize_live, tag_key, trim
+from reconciler.providers.rseries.refresh import load_live, refresh
+from reconciler.providers.rseries.sandbox import RSeriesStore
+from reconciler.state import State
+from reconciler.state.cache import Cache
+from tests.conftest import RSERIES_TOKEN
+
+from .cassettes import REFERENCE, cassettes, load
+from .helpers import connect, product, seed
+
+KINDS = ("Item", "ItemMatrix", "ItemAttributeSet", "Category", "Manufacturer", "Vendor")
+
+
+@pytest.fixture
+def client(rseries: RSeriesStore, tmp_path: Path) -> Iterator[RSeriesClient]:
+    with connect(rseries, RSERIES_TOKEN, tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Cache]:
+    with State(tmp_path / "state.db") as s:
+        yield Cache(s)
+
+
+def recorded(kind: str) -> list[dict[str, object]]:
+    """Every record of `kind` in the recorded answers (and nested in matrices), trimmed."""
+    out: dict[str, dict[str, object]] = {}
+    bodies = [ex.response for name in cassettes() for ex in load(name)]
+    bodies.append(json.loads((REFERENCE / "tap-lightspeedretail" / "data.json").read_text()))
+    for body in bodies:
+        if not isinstance(body, dict) or "httpCode" in body:
+            continue
+        for record in rows(body, kind):
+            obj = trim(kind, normalize(record))
+            out[str(obj["id"])] = obj
+        if kind == "Item":
+            for matrix in rows(body, "ItemMatrix"):
+                for record in normalize(matrix).get("Items") or []:
+                    out[str(record["itemID"])] = trim(kind, record)
+    return list(out.values())
+
+
+def test_every_recorded_body_normalizes() -> None:
+    live = normalize_live(
+        items=recorded("Item"),
+        matrices=recorded("ItemMatrix"),
+        attribute_sets=recorded("ItemAttributeSet"),
+        categories=recorded("Category"),
+        vendors=recorded("Vendor"),
+    )
+    # The recorded matrix 1 (set 2, "Size" in slot 2 alone) with its one recorded item.
+    family = live.products["test-matrix"]
+    assert family.is_family and family.product.options == ("Size",)
+    assert family.product.name == "Test Matrix" and family.remote_id == "1"
+    assert list(family.rows) == ["SKU2341(10)"]
+    assert family.rows["SKU2341(10)"].values.price == Decimal("2.50")  # Default, not MSRP
+    # A simple item keeps its SKU as the handle; Default price, 2 places, active.
+    simple = live.products["302683AB"]
+    assert not simple.is_family and simple.product.sku == "302683AB"
+    assert simple.product.name == "Antique Brass 'Elbow' Studs - 3/4\" CasePack"
+    assert simple.product.active is True
+    assert live.sku_owner["SKU2341(10)"] == "test-matrix"
+    # The recorded shirt dress: set 1 slots, matrix Default price, category id 621 unknown.
+    dress = live.products["fd1770-raw-hem-stripe-shirt-dress"]
+    assert dress.product.options == ("Color", "Size") and dress.product.category is None
+    # Two recorded categories share the name "Category One": both named, the oldest used.
+    assert ("product_category", "category one") in live.names.duplicates
+    # The recorded categories: a path per id, each level by name.
+    assert all(c.path and all(c.path) for c in live.names.categories.values())
+    # Archived vendors (the recorded archive.yml) name nothing.
+    assert all(live.names.suppliers[k].name for k in live.names.suppliers)
+    held = {str(v["name"]).casefold() for v in recorded("Vendor") if not v["archived"]}
+    assert len(live.names.suppliers) == len(held - {""})
+
+
+def test_the_archived_recorded_item_is_inactive() -> None:
+    archived = [
+        trim("Item", normalize(ex.response["Item"]))
+        for ex in load("lightspeed_pos/account/items/archive.yml")
+        if ex.method == "DELETE"
+    ]
+    live = normalize_live(items=archived)
+    (found,) = live.products.values()
+    # Archived, not gone: an inactive product (recorded without a customSku: no row to own).
+    assert found.product.active is False and found.product.name == "Item to destroy"
+    assert found.rows == {} and "item-428" in live.products
+
+
+CATALOG = Catalog.build(
+    products=[
+        product(
+            "classic-tee",
+            name="Classic Tee",
+            brand="Acme",
+            supplier="Acme Supply",
+            supplier_code="ACME-TEE",
+            category=("Apparel", "Tops"),
+            tags=("cotton", "Summer Sale"),
+            price=Decimal("25.00"),
+            supply_price=Decimal("8.00"),
+            options=("Color", "Size"),
+            variants=(
+                Variant(
+                    sku="TEE-S-BLK",
+                    options=(("Color", "Black"), ("Size", "S")),
+                    barcode="9300000000019",
+                ),
+                Variant(
+                    sku="TEE-M-BLK",
+                    options=(("Color", "Black"), ("Size", "M")),
+                    price=Decimal("27.50"),
+                ),
+                Variant(
+                    sku="TEE-L-BLK",
+                    options=(("Color", "Black"), ("Size", "L")),
+                    active=False,
+                ),
+            ),
+        ),
+        product(
+            "socks",
+            name="Socks",
+            options=("Size",),
+            price=Decimal("5"),
+            variants=(Variant(sku="SOCK-1", options=(("Size", "One"),)),),
+        ),
+        product(
+            "fabric-care",
+            name="Fabric / Care Kit",
+            options=("Material", "Weight"),
+            price=Decimal("9.99"),
+            variants=(Variant(sku="CARE-1", options=(("Material", "Wool"), ("Weight", "1 kg"))),),
+        ),
+        product(
+            "gift-wrap",
+            name="Gift Wrap",
+            sku="GIFT-WRAP",
+            price=Decimal("3.50"),
+            supply_price=Decimal("0.5"),
+            barcode="012345678905",
+            tags=("Gifts",),
+            category=("Extras",),
+            active=True,
+        ),
+        product("old-mug", name="Old Mug", sku="MUG-1", price=Decimal("12"), active=False),
+    ]
+)
+
+
+def test_a_catalog_put_into_the_store_plans_no_change(client: RSeriesClient, cache: Cache) -> None:
+    handles = seed(client, CATALOG)
+    refresh(client, cache)
+    live = load_live(
+        cache, handles=handles, tag_spellings=[t for p in CATALOG.products for t in p.tags or ()]
+    )
+    assert sorted(live.products) == sorted(p.handle for p in CATALOG.products)
+    plan = make_plan(CATALOG, live, store="rseries", managed=_managed(CATALOG))
+    assert not plan.has_changes, [c for c in plan.all_changes() if c.action != "no-op"]
+    tee = live.products["classic-tee"].product
+    assert tee.tags == ("cotton", "Summer Sale")  # the store holds "summersale"
+    assert tee.category == ("Apparel", "Tops") and tee.supplier_code == "ACME-TEE"
+    assert [v.active for v in tee.variants] == [False, True, True]  # L archived
+    wrap = live.products["gift-wrap"].product
+    assert wrap.supply_price == Decimal("0.50") and wrap.barcode == "012345678905"
+
+
+def test_money_is_read_at_the_stores_two_places() -> None:
+    item = {"itemID": 1, "customSku": "A", "defaultCost": Decimal("0.125")}
+    item["Prices"] = [{"amount": Decimal("3.5"), "useTypeID": 2}, {"amount": "2", "useTypeID": 1}]
+    (found,) = normalize_live(items=[trim("Item", item)]).products.values()
+    assert found.product.supply_price == Decimal("0.13")  # half up, as the store rounds
+    assert found.product.price == Decimal("2.00")  # level 1 (Default), whatever comes first
+
+
+def test_handles_are_made_up_for_what_the_caller_does_not_know(
+    client: RSeriesClient, cache: Cache
+) -> None:
+    seed(client, CATALOG)
+    second = client.create("ItemMatrix", {"description": "Classic Tee", "itemAttributeSetID": 3})
+    client.create("Item", {"description": "No SKU"})
+    refresh(client, cache)
+    live = load_live(cache)
+    assert "classic-tee" in live.products  # the first "Classic Tee" matrix
+    # The second: its matrix id added.
+    assert live.products[f"classic-tee-{second['itemMatrixID']}"].remote_id == str(
+        second["itemMatrixID"]
+    )
+    assert "GIFT-WRAP" in live.products  # a simple item by its SKU
+    assert any(h.startswith("item-") and not p.rows for h, p in live.products.items())
+    # The catalog's handle wins over a made-up one, whichever comes first.
+    known = load_live(cache, handles={"TEE-S-BLK": "tee"})
+    assert known.products["tee"].product.name == "Classic Tee"
+    assert known.sku_owner["TEE-S-BLK"] == "tee"
+
+
+def test_tags_compare_ignoring_case_and_spaces() -> None:
+    assert tag_key("Summer Sale") == tag_key("summersale") == tag_key(" SUMMER  sale")
+
+
+@dataclass(frozen=True)
+class Managed:
+    remote_id: str | None = None
+    applied: Mapping[str, object] = field(default_factory=dict)
+
+
+def _managed(catalog: Catalog) -> dict[str, dict[str, Managed]]:
+    """What an apply of `catalog` would have recorded: every product and variant managed."""
+    out: dict[str, dict[str, Managed]] = {str(Kind.PRODUCT): {}, str(Kind.VARIANT): {}}
+    for p in catalog.products:
+        out[str(Kind.PRODUCT)][p.handle] = Managed()
+        for v in p.variants:
+            out[str(Kind.VARIANT)][v.sku] = Managed()
+    return out
