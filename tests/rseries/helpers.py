@@ -14,6 +14,16 @@ from reconciler.providers.rseries.client import RSeriesClient, client_from_envir
 from reconciler.providers.rseries.sandbox import RSeriesStore
 
 
+class Frozen:
+    """A store's wall clock, stopped: every write lands in the same second until moved."""
+
+    def __init__(self) -> None:
+        self.now = 1_714_557_600.0  # 2024-05-01T10:00:00+00:00
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def connect(store: RSeriesStore, token: str, tmp_path: Path) -> RSeriesClient:
     """A client on `store` in process, the account id given (no discovery request)."""
     environ = {

@@ -4,12 +4,9 @@ and on sandbox data put there from a catalog, which must then plan no change at 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from reconciler.model import Catalog, Variant
 from reconciler.plan import Kind
@@ -17,27 +14,12 @@ from reconciler.planner import make_plan
 from reconciler.providers.rseries.client import RSeriesClient, normalize, rows
 from reconciler.providers.rseries.normalize import normalize_live, tag_key, trim
 from reconciler.providers.rseries.refresh import load_live, refresh
-from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.state import State
 from reconciler.state.cache import Cache
-from tests.conftest import RSERIES_TOKEN
 
 from .cassettes import REFERENCE, cassettes, load
-from .helpers import connect, product, seed
+from .helpers import product, seed
 
 KINDS = ("Item", "ItemMatrix", "ItemAttributeSet", "Category", "Manufacturer", "Vendor")
-
-
-@pytest.fixture
-def client(rseries: RSeriesStore, tmp_path: Path) -> Iterator[RSeriesClient]:
-    with connect(rseries, RSERIES_TOKEN, tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with State(tmp_path / "state.db") as s:
-        yield Cache(s)
 
 
 def recorded(kind: str) -> list[dict[str, object]]:
@@ -165,9 +147,11 @@ CATALOG = Catalog.build(
 )
 
 
-def test_a_catalog_put_into_the_store_plans_no_change(client: RSeriesClient, cache: Cache) -> None:
-    handles = seed(client, CATALOG)
-    refresh(client, cache)
+def test_a_catalog_put_into_the_store_plans_no_change(
+    rs_client: RSeriesClient, cache: Cache
+) -> None:
+    handles = seed(rs_client, CATALOG)
+    refresh(rs_client, cache)
     live = load_live(
         cache, handles=handles, tag_spellings=[t for p in CATALOG.products for t in p.tags or ()]
     )
@@ -191,12 +175,12 @@ def test_money_is_read_at_the_stores_two_places() -> None:
 
 
 def test_handles_are_made_up_for_what_the_caller_does_not_know(
-    client: RSeriesClient, cache: Cache
+    rs_client: RSeriesClient, cache: Cache
 ) -> None:
-    seed(client, CATALOG)
-    second = client.create("ItemMatrix", {"description": "Classic Tee", "itemAttributeSetID": 3})
-    client.create("Item", {"description": "No SKU"})
-    refresh(client, cache)
+    seed(rs_client, CATALOG)
+    second = rs_client.create("ItemMatrix", {"description": "Classic Tee", "itemAttributeSetID": 3})
+    rs_client.create("Item", {"description": "No SKU"})
+    refresh(rs_client, cache)
     live = load_live(cache)
     assert "classic-tee" in live.products  # the first "Classic Tee" matrix
     # The second: its matrix id added.

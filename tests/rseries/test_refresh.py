@@ -4,9 +4,7 @@ band (an edit, even within the second last read; an archive; a deleted category 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -14,53 +12,17 @@ from reconciler.errors import ConfigError
 from reconciler.providers.rseries.client import RSeriesClient
 from reconciler.providers.rseries.refresh import KINDS, feed_time, load_live, refresh
 from reconciler.providers.rseries.sandbox import RSeriesStore
-from reconciler.state import State
 from reconciler.state.cache import Cache
-from tests.conftest import RSERIES_TOKEN
 
-from .helpers import connect, seed
+from .helpers import Frozen, seed
 from .test_normalize import CATALOG
 
 ITEM_ROUTE = "GET /API/V3/Account/{accountID}/Item.json"
 
 
-class Frozen:
-    """The store's wall clock, stopped: every write lands in the same second."""
-
-    def __init__(self) -> None:
-        self.now = 1_714_557_600.0  # 2024-05-01T10:00:00+00:00
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Frozen:
-    return Frozen()
-
-
-@pytest.fixture
-def store(clock: Frozen) -> Iterator[RSeriesStore]:
-    s = RSeriesStore(token=RSERIES_TOKEN, rate_limit=None, seed=1234, clock=clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(store: RSeriesStore, tmp_path: Path) -> Iterator[RSeriesClient]:
-    with connect(store, RSERIES_TOKEN, tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with State(tmp_path / "state.db") as s:
-        yield Cache(s)
-
-
-@pytest.fixture
-def handles(client: RSeriesClient) -> dict[str, str]:
-    return seed(client, CATALOG)
+def handles(rs_client: RSeriesClient) -> dict[str, str]:
+    return seed(rs_client, CATALOG)
 
 
 def sent(store: RSeriesStore) -> dict[str, int]:
@@ -75,61 +37,65 @@ def one_each() -> dict[str, int]:
 
 
 def test_cold_then_no_op_read(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, handles: dict[str, str]
+    rs_client: RSeriesClient, cache: Cache, timed_rseries: RSeriesStore, handles: dict[str, str]
 ) -> None:
-    store.reset_stats()
-    cold = refresh(client, cache)
-    assert sent(store) == one_each() and cold.requests == 8 and cold.full
+    timed_rseries.reset_stats()
+    cold = refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each() and cold.requests == 8 and cold.full
     assert {k.kind: k.received for k in cold.kinds}["Item"] == 7
     generation = cache.generation()
-    again = refresh(client, cache)
-    assert sent(store) == one_each() and again.requests == 8 and not again.full
+    again = refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each() and again.requests == 8 and not again.full
     # Everything the feed sent back was the last second's records, unchanged: no news.
     assert all(k.received == 0 for k in again.kinds if k.mode == "changes")
     assert cache.generation() == generation  # nothing planning reads changed
 
 
 def test_cold_read_pages_everything_once(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, clock: Frozen
+    rs_client: RSeriesClient, cache: Cache, timed_rseries: RSeriesStore, clock: Frozen
 ) -> None:
     for n in range(205):
         clock.now += 1
-        client.create("Item", {"description": f"Item {n}", "customSku": f"S{n}"})
-    store.reset_stats()
-    refresh(client, cache)
-    assert sent(store) == {**one_each(), ITEM_ROUTE: 3}  # 100 + 100 + 5
+        rs_client.create("Item", {"description": f"Item {n}", "customSku": f"S{n}"})
+    timed_rseries.reset_stats()
+    refresh(rs_client, cache)
+    assert sent(timed_rseries) == {**one_each(), ITEM_ROUTE: 3}  # 100 + 100 + 5
     assert len(load_live(cache).products) == 205
-    refresh(client, cache)
-    assert sent(store) == one_each()  # only the last second's item comes back
+    refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()  # only the last second's item comes back
 
 
 def test_an_item_edited_out_of_band_shows_up_even_within_the_same_second(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, handles: dict[str, str]
+    rs_client: RSeriesClient, cache: Cache, timed_rseries: RSeriesStore, handles: dict[str, str]
 ) -> None:
-    refresh(client, cache)
+    refresh(rs_client, cache)
     tee_m = load_live(cache, handles=handles).products["classic-tee"].rows["TEE-M-BLK"]
     body = {"Prices": {"ItemPrice": [{"amount": "29", "useTypeID": "1"}]}}
-    client.update("Item", tee_m.id, body)  # same second as everything read so far
-    store.reset_stats()
-    report = refresh(client, cache)
-    assert sent(store) == one_each()
+    rs_client.update("Item", tee_m.id, body)  # same second as everything read so far
+    timed_rseries.reset_stats()
+    report = refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
     assert {k.kind: k.received for k in report.kinds}["Item"] > 0
     live = load_live(cache, handles=handles)
     assert live.products["classic-tee"].rows["TEE-M-BLK"].values.price == Decimal("29.00")
 
 
 def test_a_later_edit_is_asked_for_from_the_last_second_seen(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, clock: Frozen, handles: dict[str, str]
+    rs_client: RSeriesClient,
+    cache: Cache,
+    timed_rseries: RSeriesStore,
+    clock: Frozen,
+    handles: dict[str, str],
 ) -> None:
-    refresh(client, cache)
+    refresh(rs_client, cache)
     cursor = cache.cursor("Item")
     assert cursor is not None and cursor[0] == int(clock.now)
     clock.now += 5
     gift = load_live(cache, handles=handles).products["gift-wrap"]
-    client.update("Item", gift.remote_id, {"description": "Gift Wrap Deluxe"})
-    store.reset_stats()
-    report = refresh(client, cache)
-    assert sent(store) == one_each()
+    rs_client.update("Item", gift.remote_id, {"description": "Gift Wrap Deluxe"})
+    timed_rseries.reset_stats()
+    report = refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
     assert {k.kind: k.received for k in report.kinds}["Item"] == 1  # only the edited one
     assert load_live(cache, handles=handles).products["gift-wrap"].product.name == (
         "Gift Wrap Deluxe"
@@ -139,38 +105,46 @@ def test_a_later_edit_is_asked_for_from_the_last_second_seen(
 
 
 def test_an_archived_item_shows_up_inactive(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, clock: Frozen, handles: dict[str, str]
+    rs_client: RSeriesClient,
+    cache: Cache,
+    timed_rseries: RSeriesStore,
+    clock: Frozen,
+    handles: dict[str, str],
 ) -> None:
-    refresh(client, cache)
+    refresh(rs_client, cache)
     clock.now += 1
     gift = load_live(cache, handles=handles).products["gift-wrap"]
-    client.delete("Item", gift.remote_id)  # archives (and zeroes its stock)
-    store.reset_stats()
-    refresh(client, cache)
-    assert sent(store) == one_each()
+    rs_client.delete("Item", gift.remote_id)  # archives (and zeroes its stock)
+    timed_rseries.reset_stats()
+    refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
     found = load_live(cache, handles=handles).products["gift-wrap"]
     assert found.product.active is False and found.rows["GIFT-WRAP"].values.active is False
 
 
 def test_a_deleted_category_and_tag_are_noticed(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, clock: Frozen, handles: dict[str, str]
+    rs_client: RSeriesClient,
+    cache: Cache,
+    timed_rseries: RSeriesStore,
+    clock: Frozen,
+    handles: dict[str, str],
 ) -> None:
-    refresh(client, cache)
+    refresh(rs_client, cache)
     live = load_live(cache, handles=handles)
     extras = live.names.categories[("extras",)]
     assert live.products["gift-wrap"].product.category == ("Extras",)
     clock.now += 1
     # Another matrix edited later: the tee's matrix is then no longer among the last second's.
-    client.update("ItemMatrix", live.products["socks"].remote_id, {"description": "Socks"})
-    refresh(client, cache)
+    rs_client.update("ItemMatrix", live.products["socks"].remote_id, {"description": "Socks"})
+    refresh(rs_client, cache)
     clock.now += 1
     # Hard deletes leave no trace in any feed; deleting a tag untags the matrix without
     # touching its time stamp (the documented blind spot): only the full reads see them.
-    client.delete("Category", extras.id)
-    client.delete("Tag", live.names.tags["cotton"].id)
-    store.reset_stats()
-    report = refresh(client, cache)
-    assert sent(store) == one_each()
+    rs_client.delete("Category", extras.id)
+    rs_client.delete("Tag", live.names.tags["cotton"].id)
+    timed_rseries.reset_stats()
+    report = refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
     assert {k.kind: k.received for k in report.kinds}["ItemMatrix"] == 0
     live = load_live(cache, handles=handles, tag_spellings=["Summer Sale"])
     assert ("extras",) not in live.names.categories and "cotton" not in live.names.tags
@@ -179,12 +153,12 @@ def test_a_deleted_category_and_tag_are_noticed(
 
 
 def test_refresh_off_sends_nothing_and_needs_a_cache(
-    client: RSeriesClient, cache: Cache, store: RSeriesStore, handles: dict[str, str]
+    rs_client: RSeriesClient, cache: Cache, timed_rseries: RSeriesStore, handles: dict[str, str]
 ) -> None:
     with pytest.raises(ConfigError, match="never been read"):
-        refresh(client, cache, mode="off")
-    refresh(client, cache)
-    store.reset_stats()
-    report = refresh(client, cache, mode="off")
-    assert sent(store) == {} and report.requests == 0
+        refresh(rs_client, cache, mode="off")
+    refresh(rs_client, cache)
+    timed_rseries.reset_stats()
+    report = refresh(rs_client, cache, mode="off")
+    assert sent(timed_rseries) == {} and report.requests == 0
     assert len(load_live(cache, handles=handles).products) == len(CATALOG.products)
