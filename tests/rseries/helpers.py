@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import Catalog, Product, name_key
+from reconciler.model import Catalog, Product, Variant, name_key
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.rseries.client import RSeriesClient, client_from_environment
 from reconciler.providers.rseries.sandbox import RSeriesStore
@@ -159,3 +159,68 @@ def product(handle: str, **fields: Any) -> Product:
     return Product(
         handle=handle, name=fields.pop("name", handle.replace("-", " ").title()), **fields
     )
+
+
+# A catalog with what the mapping must read back exactly: a Color/Size family (brand, supplier
+# and code, a two-level category, a tag the store respells, a barcode, a variant's own price, an
+# archived variant), a Size-only family (set 2, slot 2), a family on a set of its own, a
+# simple product with a 12-digit barcode, and an archived one.
+CATALOG = Catalog.build(
+    products=[
+        product(
+            "classic-tee",
+            name="Classic Tee",
+            brand="Acme",
+            supplier="Acme Supply",
+            supplier_code="ACME-TEE",
+            category=("Apparel", "Tops"),
+            tags=("cotton", "Summer Sale"),
+            price=Decimal("25.00"),
+            supply_price=Decimal("8.00"),
+            options=("Color", "Size"),
+            variants=(
+                Variant(
+                    sku="TEE-S-BLK",
+                    options=(("Color", "Black"), ("Size", "S")),
+                    barcode="9300000000019",
+                ),
+                Variant(
+                    sku="TEE-M-BLK",
+                    options=(("Color", "Black"), ("Size", "M")),
+                    price=Decimal("27.50"),
+                ),
+                Variant(
+                    sku="TEE-L-BLK",
+                    options=(("Color", "Black"), ("Size", "L")),
+                    active=False,
+                ),
+            ),
+        ),
+        product(
+            "socks",
+            name="Socks",
+            options=("Size",),
+            price=Decimal("5"),
+            variants=(Variant(sku="SOCK-1", options=(("Size", "One"),)),),
+        ),
+        product(
+            "fabric-care",
+            name="Fabric / Care Kit",
+            options=("Material", "Weight"),
+            price=Decimal("9.99"),
+            variants=(Variant(sku="CARE-1", options=(("Material", "Wool"), ("Weight", "1 kg"))),),
+        ),
+        product(
+            "gift-wrap",
+            name="Gift Wrap",
+            sku="GIFT-WRAP",
+            price=Decimal("3.50"),
+            supply_price=Decimal("0.5"),
+            barcode="012345678905",
+            tags=("Gifts",),
+            category=("Extras",),
+            active=True,
+        ),
+        product("old-mug", name="Old Mug", sku="MUG-1", price=Decimal("12"), active=False),
+    ]
+)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from reconciler.model import Catalog, Variant
+from reconciler.model import Catalog
 from reconciler.plan import Kind
 from reconciler.planner import make_plan
 from reconciler.providers.rseries.client import RSeriesClient, normalize, rows
@@ -17,7 +17,7 @@ from reconciler.providers.rseries.refresh import load_live, refresh
 from reconciler.state.cache import Cache
 
 from .cassettes import REFERENCE, cassettes, load
-from .helpers import product, seed
+from .helpers import CATALOG, seed
 
 KINDS = ("Item", "ItemMatrix", "ItemAttributeSet", "Category", "Manufacturer", "Vendor")
 
@@ -84,67 +84,6 @@ def test_the_archived_recorded_item_is_inactive() -> None:
     # Archived, not gone: an inactive product (recorded without a customSku: no row to own).
     assert found.product.active is False and found.product.name == "Item to destroy"
     assert found.rows == {} and "item-428" in live.products
-
-
-CATALOG = Catalog.build(
-    products=[
-        product(
-            "classic-tee",
-            name="Classic Tee",
-            brand="Acme",
-            supplier="Acme Supply",
-            supplier_code="ACME-TEE",
-            category=("Apparel", "Tops"),
-            tags=("cotton", "Summer Sale"),
-            price=Decimal("25.00"),
-            supply_price=Decimal("8.00"),
-            options=("Color", "Size"),
-            variants=(
-                Variant(
-                    sku="TEE-S-BLK",
-                    options=(("Color", "Black"), ("Size", "S")),
-                    barcode="9300000000019",
-                ),
-                Variant(
-                    sku="TEE-M-BLK",
-                    options=(("Color", "Black"), ("Size", "M")),
-                    price=Decimal("27.50"),
-                ),
-                Variant(
-                    sku="TEE-L-BLK",
-                    options=(("Color", "Black"), ("Size", "L")),
-                    active=False,
-                ),
-            ),
-        ),
-        product(
-            "socks",
-            name="Socks",
-            options=("Size",),
-            price=Decimal("5"),
-            variants=(Variant(sku="SOCK-1", options=(("Size", "One"),)),),
-        ),
-        product(
-            "fabric-care",
-            name="Fabric / Care Kit",
-            options=("Material", "Weight"),
-            price=Decimal("9.99"),
-            variants=(Variant(sku="CARE-1", options=(("Material", "Wool"), ("Weight", "1 kg"))),),
-        ),
-        product(
-            "gift-wrap",
-            name="Gift Wrap",
-            sku="GIFT-WRAP",
-            price=Decimal("3.50"),
-            supply_price=Decimal("0.5"),
-            barcode="012345678905",
-            tags=("Gifts",),
-            category=("Extras",),
-            active=True,
-        ),
-        product("old-mug", name="Old Mug", sku="MUG-1", price=Decimal("12"), active=False),
-    ]
-)
 
 
 def test_a_catalog_put_into_the_store_plans_no_change(

@@ -14,8 +14,7 @@ from reconciler.providers.rseries.refresh import KINDS, feed_time, load_live, re
 from reconciler.providers.rseries.sandbox import RSeriesStore
 from reconciler.state.cache import Cache
 
-from .helpers import Frozen, seed
-from .test_normalize import CATALOG
+from .helpers import CATALOG, Frozen, seed
 
 ITEM_ROUTE = "GET /API/V3/Account/{accountID}/Item.json"
 
@@ -162,3 +161,38 @@ def test_refresh_off_sends_nothing_and_needs_a_cache(
     report = refresh(rs_client, cache, mode="off")
     assert sent(timed_rseries) == {} and report.requests == 0
     assert len(load_live(cache, handles=handles).products) == len(CATALOG.products)
+
+
+def test_images_added_and_deleted_show_in_their_order(
+    rs_client: RSeriesClient,
+    cache: Cache,
+    timed_rseries: RSeriesStore,
+    clock: Frozen,
+    handles: dict[str, str],
+) -> None:
+    refresh(rs_client, cache)
+    tee = load_live(cache, handles=handles).products["classic-tee"]
+    assert tee.image_ids == ()
+    made = [
+        rs_client.upload_image(
+            "ItemMatrix",
+            tee.remote_id,
+            filename=f"{n}.png",
+            content=b"\x89PNG" + bytes([n]),
+            media_type="image/png",
+            ordering=order,
+        )
+        for n, order in ((1, 1), (2, 0))
+    ]
+    timed_rseries.reset_stats()
+    refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
+    tee = load_live(cache, handles=handles).products["classic-tee"]
+    assert tee.image_ids == (str(made[1]["imageID"]), str(made[0]["imageID"]))  # by ordering
+    clock.now += 1
+    rs_client.delete("Image", made[1]["imageID"])  # a hard delete: no feed shows it
+    timed_rseries.reset_stats()
+    refresh(rs_client, cache)
+    assert sent(timed_rseries) == one_each()
+    tee = load_live(cache, handles=handles).products["classic-tee"]
+    assert tee.image_ids == (str(made[0]["imageID"]),)
