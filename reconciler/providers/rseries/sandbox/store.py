@@ -29,7 +29,8 @@ from reconciler.providers.rseries.sandbox.errors import (
     not_allowed,
     not_found,
 )
-from reconciler.providers.rseries.sandbox.traffic import Bucket, Faults, Tokens, Traffic, Verdict
+from reconciler.providers.rseries.sandbox.traffic import Bucket, Faults, Tokens, Traffic
+from reconciler.providers.sandbox_traffic import Verdict
 
 JSON = dict[str, Any]
 MAX_IMAGE_BYTES = 10 * 1024 * 1024

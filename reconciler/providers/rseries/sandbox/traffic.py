@@ -1,8 +1,8 @@
 """What happens to an R-Series request before the store sees it: counting, OAuth bearer checks,
 the leaky bucket, and injected faults (lightspeed-rseries.md sections 2 and 5).
 
-One `Traffic` per store; every decision is made under one lock from one seeded random
-generator, so a given seed and request order always produce the same faults. The OAuth token
+One `Traffic` per store; the counting and the seeded fault draws are the sandboxes' shared
+`SandboxTraffic` (providers/sandbox_traffic.py), this module adds the bucket. The OAuth token
 endpoint's bookkeeping (`Tokens`) lives here too: which access tokens are valid and which
 refresh tokens a rotation has not yet retired.
 """
@@ -10,14 +10,15 @@ refresh tokens a rotation has not yet retired.
 from __future__ import annotations
 
 import math
-import random
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
+
+from reconciler.providers.sandbox_traffic import Counts, FaultRates, SandboxTraffic, Verdict
 
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 _SERVER_ERRORS = (
@@ -71,57 +72,27 @@ class Bucket:
 
 
 @dataclass(frozen=True)
-class Faults:
-    """Injected misbehaviour. Rates are probabilities per request in [0, 1]."""
+class Faults(FaultRates):
+    """Injected misbehaviour (`FaultRates`) and R-Series' leaky bucket."""
 
-    fault_rate: float = 0.0
-    timeout_rate: float = 0.0
-    burst_429_rate: float = 0.0
-    burst_seconds: float = 1.0
-    latency_ms: int = 0
     bucket: Bucket | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("fault_rate", "timeout_rate", "burst_429_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        if self.latency_ms < 0 or self.burst_seconds <= 0:
-            raise ValueError("latency_ms must be >= 0 and burst_seconds > 0")
 
     def as_json(self) -> dict[str, Any]:
         bucket = self.bucket
         return {
-            "fault_rate": self.fault_rate,
-            "timeout_rate": self.timeout_rate,
-            "burst_429_rate": self.burst_429_rate,
-            "burst_seconds": self.burst_seconds,
-            "latency_ms": self.latency_ms,
+            **self.rates_json(),
             "rate_limit": None
             if bucket is None
             else {"size": bucket.size, "drip_per_second": bucket.drip_per_second},
         }
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The decision for one request. `status` None means: hand it to the store."""
-
-    status: int | None = None
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    latency: float = 0.0
-    drop_response: bool = False
-
-
 @dataclass
-class _Counts:
-    total: int = 0
-    by_method: dict[str, int] = field(default_factory=dict)
-    by_route: dict[str, int] = field(default_factory=dict)
-    rate_limited: int = 0
-    faults_injected: int = 0
+class _Counts(Counts):
     cost: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "cost": round(self.cost, 3)}
 
 
 def _number(value: float) -> str:
@@ -130,7 +101,9 @@ def _number(value: float) -> str:
     return text or "0"
 
 
-class Traffic:
+class Traffic(SandboxTraffic[Faults, _Counts]):
+    LIMIT_FIELD = "bucket"
+
     def __init__(
         self,
         faults: Faults,
@@ -139,69 +112,18 @@ class Traffic:
         account_id: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lock = threading.Lock()
-        self._faults = faults
-        self._seed = seed
-        self._rng = random.Random(seed)
-        self._clock = clock
+        super().__init__(faults, seed=seed, clock=clock, counts=_Counts)
         self._account_id = account_id
         self._level = 0.0
         self._level_at = clock()
-        self._burst_until = 0.0
-        self._counts = _Counts()
 
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    def set_faults(self, **changes: Any) -> Faults:
-        with self._lock:
-            self._faults = replace(self._faults, **changes)
-            if "bucket" in changes:
-                self._level, self._level_at = 0.0, self._clock()
-            return self._faults
-
-    def reset(self) -> None:
-        """Empty the bucket, end any burst, forget the counts; restart the fault sequence."""
-        with self._lock:
-            self._level, self._level_at = 0.0, self._clock()
-            self._burst_until = 0.0
-            self._counts = _Counts()
-            self._rng = random.Random(self._seed)
-
-    def reset_stats(self) -> None:
-        with self._lock:
-            self._counts = _Counts()
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            counts = self._counts
-            return {
-                "requests": {
-                    "total": counts.total,
-                    "by_method": dict(sorted(counts.by_method.items())),
-                    "by_route": dict(sorted(counts.by_route.items())),
-                },
-                "rate_limited": counts.rate_limited,
-                "faults_injected": counts.faults_injected,
-                "cost": round(counts.cost, 3),
-            }
-
-    def record_dropped_response(self) -> None:
-        with self._lock:
-            self._counts.faults_injected += 1
+    def _restart_limit(self) -> None:
+        self._level, self._level_at = 0.0, self._clock()
 
     def count(self, *, method: str, route: str) -> None:
         """Count a request that no rule applies to (the OAuth token endpoint)."""
         with self._lock:
-            self._count(method, route)
-
-    def _count(self, method: str, route: str) -> None:
-        counts = self._counts
-        counts.total += 1
-        counts.by_method[method] = counts.by_method.get(method, 0) + 1
-        key = f"{method} {route}"
-        counts.by_route[key] = counts.by_route.get(key, 0) + 1
+            self._counts.add(method, route)
 
     def _drained(self, now: float) -> float:
         bucket = self._faults.bucket
@@ -226,7 +148,7 @@ class Traffic:
         the size again every request gets 429 with `Retry-After` in whole seconds.
         """
         with self._lock:
-            self._count(method, route)
+            self._counts.add(method, route)
             faults = self._faults
             now = self._clock()
             level = self._drained(now)
@@ -252,24 +174,16 @@ class Traffic:
                 self._level, self._level_at = level, now
             self._counts.cost += cost
             headers = self._headers(level, cost)
-            # Draw every random number on every request, whatever the earlier outcome, so
-            # changing one rate does not shift the sequence the other faults see.
-            burst_draw, error_draw, timeout_draw = (self._rng.random() for _ in range(3))
-            status, title = self._rng.choice(_SERVER_ERRORS)
-            if now < self._burst_until or burst_draw < faults.burst_429_rate:
-                if now >= self._burst_until:
-                    self._burst_until = now + faults.burst_seconds
-                self._counts.faults_injected += 1
-                wait = max(1, math.ceil(self._burst_until - now))
+            injection = self._inject(now, _SERVER_ERRORS)
+            if injection.burst_until is not None:
+                wait = max(1, math.ceil(injection.burst_until - now))
                 return _too_many(wait, "burst", headers)
-            if error_draw < faults.fault_rate:
-                self._counts.faults_injected += 1
+            if injection.error is not None:
+                status, title = injection.error
                 message = f"{title} (injected by the sandbox)."
                 return Verdict(status, error_body(status, title, message, "Exception"), headers)
-            return Verdict(
-                headers=headers,
-                latency=faults.latency_ms / 1000,
-                drop_response=method in WRITE_METHODS and timeout_draw < faults.timeout_rate,
+            return self._served(
+                headers, drop_response=method in WRITE_METHODS and injection.timeout
             )
 
 

@@ -26,6 +26,7 @@ from reconciler.rules import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT, sniff_imag
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
+from reconciler.providers.sandbox_traffic import Verdict
 from reconciler.providers.xseries.sandbox.db import Doc, Objects, name_key
 from reconciler.providers.xseries.sandbox.errors import (
     StoreRefusal,
@@ -53,7 +54,7 @@ from reconciler.providers.xseries.sandbox.fields import (
 from reconciler.providers.xseries.sandbox.images import (
     PLACEHOLDER_PNG,
 )
-from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit, Traffic, Verdict
+from reconciler.providers.xseries.sandbox.traffic import Faults, RateLimit, Traffic
 from reconciler.providers.xseries.sandbox.views import (
     CategoryTree,
     Lookups,

@@ -1,20 +1,21 @@
-"""What happens to a request before the catalog sees it: counting, auth, rate limiting and
-injected faults. One `Traffic` per store; every decision is made under one lock from one seeded
-random generator, so a given seed and request order always produce the same faults.
+"""What happens to an X-Series request before the catalog sees it: counting, auth, rate
+limiting and injected faults. The counting and the seeded fault draws are the sandboxes' shared
+`SandboxTraffic` (providers/sandbox_traffic.py); this module adds X-Series' sliding-window rate
+limit, its 401 and its error bodies.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
+
+from reconciler.providers.sandbox_traffic import Counts, FaultRates, SandboxTraffic, Verdict
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SERVER_ERRORS = (
@@ -61,59 +62,24 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
-class Faults:
-    """Injected misbehaviour. Rates are probabilities per request in [0, 1]."""
+class Faults(FaultRates):
+    """Injected misbehaviour (`FaultRates`) and X-Series' sliding-window rate limit."""
 
-    fault_rate: float = 0.0
-    timeout_rate: float = 0.0
-    burst_429_rate: float = 0.0
-    burst_seconds: float = 1.0
-    latency_ms: int = 0
     rate_limit: RateLimit | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("fault_rate", "timeout_rate", "burst_429_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        if self.latency_ms < 0 or self.burst_seconds <= 0:
-            raise ValueError("latency_ms must be >= 0 and burst_seconds > 0")
 
     def as_json(self) -> dict[str, Any]:
         limit = self.rate_limit
         return {
-            "fault_rate": self.fault_rate,
-            "timeout_rate": self.timeout_rate,
-            "burst_429_rate": self.burst_429_rate,
-            "burst_seconds": self.burst_seconds,
-            "latency_ms": self.latency_ms,
+            **self.rates_json(),
             "rate_limit": None
             if limit is None
             else {"requests": limit.requests, "seconds": limit.seconds},
         }
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The decision for one request. `status` None means: hand it to the store."""
+class Traffic(SandboxTraffic[Faults, Counts]):
+    LIMIT_FIELD = "rate_limit"
 
-    status: int | None = None
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    latency: float = 0.0
-    drop_response: bool = False
-
-
-@dataclass
-class _Counts:
-    total: int = 0
-    by_method: dict[str, int] = field(default_factory=dict)
-    by_route: dict[str, int] = field(default_factory=dict)
-    rate_limited: int = 0
-    faults_injected: int = 0
-
-
-class Traffic:
     def __init__(
         self,
         faults: Faults,
@@ -121,63 +87,17 @@ class Traffic:
         seed: int | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._lock = threading.Lock()
-        self._faults = faults
-        self._seed = seed
-        self._rng = random.Random(seed)
-        self._clock = clock
         self._window: deque[float] = deque()
-        self._burst_until = 0.0
-        self._counts = _Counts()
+        super().__init__(faults, seed=seed, clock=clock, counts=Counts)
 
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    def set_faults(self, **changes: Any) -> Faults:
-        with self._lock:
-            self._faults = replace(self._faults, **changes)
-            if "rate_limit" in changes:
-                self._window.clear()
-            return self._faults
-
-    def reset(self) -> None:
-        """Forget the rate-limit window, any burst and the counts; restart the fault sequence."""
-        with self._lock:
-            self._window.clear()
-            self._burst_until = 0.0
-            self._counts = _Counts()
-            self._rng = random.Random(self._seed)
-
-    def reset_stats(self) -> None:
-        with self._lock:
-            self._counts = _Counts()
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            counts = self._counts
-            return {
-                "requests": {
-                    "total": counts.total,
-                    "by_method": dict(sorted(counts.by_method.items())),
-                    "by_route": dict(sorted(counts.by_route.items())),
-                },
-                "rate_limited": counts.rate_limited,
-                "faults_injected": counts.faults_injected,
-            }
-
-    def record_dropped_response(self) -> None:
-        with self._lock:
-            self._counts.faults_injected += 1
+    def _restart_limit(self) -> None:
+        self._window.clear()
 
     def admit(self, *, method: str, route: str, authorized: bool) -> Verdict:
         """Count the request and decide its fate, in the order a real edge would."""
         with self._lock:
             counts = self._counts
-            counts.total += 1
-            counts.by_method[method] = counts.by_method.get(method, 0) + 1
-            key = f"{method} {route}"
-            counts.by_route[key] = counts.by_route.get(key, 0) + 1
+            counts.add(method, route)
             faults = self._faults
             now = self._clock()
             headers = self._limit_headers(now)
@@ -194,23 +114,14 @@ class Traffic:
             if limit is not None:
                 self._window.append(now)
                 headers = self._limit_headers(now)
-            # Draw every random number on every request, whatever the earlier outcome, so
-            # changing one rate does not shift the sequence the other faults see.
-            burst_draw, error_draw, timeout_draw = (self._rng.random() for _ in range(3))
-            error = self._rng.choice(_SERVER_ERRORS)
-            if now < self._burst_until or burst_draw < faults.burst_429_rate:
-                if now >= self._burst_until:
-                    self._burst_until = now + faults.burst_seconds
-                counts.faults_injected += 1
-                return _too_many(self._burst_until, headers)
-            if error_draw < faults.fault_rate:
-                counts.faults_injected += 1
-                status, title, message = error
+            injection = self._inject(now, _SERVER_ERRORS)
+            if injection.burst_until is not None:
+                return _too_many(injection.burst_until, headers)
+            if injection.error is not None:
+                status, title, message = injection.error
                 return Verdict(status, {"error": title, "message": message}, headers)
-            return Verdict(
-                headers=headers,
-                latency=faults.latency_ms / 1000,
-                drop_response=method in WRITE_METHODS and timeout_draw < faults.timeout_rate,
+            return self._served(
+                headers, drop_response=method in WRITE_METHODS and injection.timeout
             )
 
     def _limit_headers(self, now: float) -> dict[str, str]:
