@@ -1,17 +1,17 @@
 """The R-Series sandbox's SQLite storage: each record one JSON document of wire-shaped strings,
 keyed by resource and integer id, with the columns paging sorts by (id, `timeStamp`, and the
-description or name) copied out so a page is one indexed range read. Callers hold the store's
-lock; this class adds no locking of its own.
+description or name) copied out so a page is one indexed range read. The connection and
+transactions are the sandboxes' shared `SqliteStore` (providers/sandbox_db.py).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from reconciler.providers.sandbox_db import SqliteStore
 
 Doc = dict[str, Any]
 
@@ -41,44 +41,12 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 COLUMNS = {"id": "id", "timeStamp": "ts", "text": "sort_text"}
 
 
-class Records:
+class Records(SqliteStore):
     def __init__(self, path: str | Path) -> None:
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.executescript(_SCHEMA)
-        self._depth = 0
-
-    def close(self) -> None:
-        self._conn.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One SQLite transaction; nested blocks join the outermost one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
-        finally:
-            self._depth = 0
+        super().__init__(path, schema=_SCHEMA, tables=("records", "blobs", "counters"))
 
     def is_empty(self) -> bool:
         return self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None
-
-    def wipe(self) -> None:
-        with self.transaction():
-            for table in ("records", "blobs", "counters"):
-                self._conn.execute(f"DELETE FROM {table}")
 
     def next_value(self, name: str) -> int:
         row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()

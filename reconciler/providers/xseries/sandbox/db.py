@@ -3,18 +3,18 @@ store-wide version counter that makes the list endpoints a change feed.
 
 Documents keep their wire field names. A few fields are copied into indexed columns so the
 rules that need them (SKU and name uniqueness, family membership, paging by version) are one
-indexed query each. Callers hold the store's lock; this class adds no locking of its own.
+indexed query each. The connection and transactions are the sandboxes' shared `SqliteStore`
+(providers/sandbox_db.py).
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from reconciler.providers.sandbox_db import SqliteStore
 
 Doc = dict[str, Any]
 
@@ -57,48 +57,12 @@ def name_key(name: object) -> str | None:
     return name.strip().casefold() if isinstance(name, str) else None
 
 
-class Objects:
+class Objects(SqliteStore):
     """JSON documents by kind and id, versioned from one counter."""
 
     def __init__(self, path: str | Path, *, rng: random.Random) -> None:
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.executescript(_SCHEMA)
+        super().__init__(path, schema=_SCHEMA, tables=("objects", "blobs", "meta"))
         self._rng = rng
-        self._depth = 0
-
-    def close(self) -> None:
-        self._conn.close()
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All writes inside commit together or not at all (a rejected request leaves no trace)."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
-        finally:
-            self._depth = 0
-
-    def wipe(self) -> None:
-        with self.transaction():
-            for table in ("objects", "blobs", "meta"):
-                self._conn.execute(f"DELETE FROM {table}")
 
     def is_empty(self) -> bool:
         row = self._conn.execute("SELECT COUNT(*) FROM objects").fetchone()
