@@ -39,6 +39,14 @@ import httpx
 
 from reconciler.errors import ApiError, ConfigError, TransportError
 from reconciler.model import Json
+from reconciler.providers.http import (
+    CONNECT_ERRORS,
+    Retries,
+    connect_failure,
+    gave_up,
+    no_answer,
+    rate_limited,
+)
 from reconciler.providers.rseries.auth import OAuth, RefreshCredentials, TokenFile
 from reconciler.providers.rseries.pacing import BucketPacer, request_cost
 
@@ -224,11 +232,13 @@ class RSeriesClient:
         self._account_id = account_id
         self._sleep = sleep
         self.pacer = pacer or BucketPacer(clock=clock)
-        self._max_attempts = max(1, max_attempts)
-        self._max_rate_limited = max_rate_limited
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._rng = rng or random.Random()
+        self._retries = Retries(
+            max_attempts=max_attempts,
+            max_rate_limited=max_rate_limited,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            rng=rng,
+        )
         self._lock = threading.Lock()
         self._stats = ClientStats()
 
@@ -419,30 +429,23 @@ class RSeriesClient:
                 response = self._http.request(
                     method, path, params=params, json=json, data=data, files=files
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except CONNECT_ERRORS as exc:
                 self.pacer.cancel(ticket)
-                if attempts < self._max_attempts:
+                if self._retries.may_retry(attempts):
                     self._backoff(attempts)
                     continue
                 raise TransportError(
-                    f"{shown} failed: could not connect to {self.base_url} after {attempts} "
-                    f"attempts ({type(exc).__name__}); check the store address and the "
-                    "network, then rerun.",
+                    connect_failure(shown, self.base_url, attempts, exc),
                     method=method,
                     path=path,
                 ) from None
             except httpx.TransportError as exc:
                 self.pacer.cancel(ticket)
-                if safe and attempts < self._max_attempts:
+                if self._retries.may_retry(attempts, safe=safe):
                     self._backoff(attempts)
                     continue
                 raise TransportError(
-                    f"{shown} got no answer ({type(exc).__name__}); "
-                    + (
-                        "the outcome is unknown: look the object up before sending it again."
-                        if not safe
-                        else f"gave up after {attempts} attempts; rerun later."
-                    ),
+                    no_answer(shown, attempts, exc, safe=safe),
                     method=method,
                     path=path,
                 ) from None
@@ -459,10 +462,9 @@ class RSeriesClient:
                 limited += 1
                 self.pacer.refused(self._retry_after(response, limited))
                 self._count(rate_limited=1)
-                if limited > self._max_rate_limited:
+                if limited > self._retries.max_rate_limited:
                     raise ApiError(
-                        f"{shown} was refused by the store's rate limit {limited} times in a "
-                        "row; wait a few minutes and rerun.",
+                        rate_limited(shown, limited),
                         status=429,
                         method=method,
                         path=path,
@@ -470,15 +472,11 @@ class RSeriesClient:
                 attempts -= 1  # a 429 was never processed: it does not use up a retry
                 continue
             if status >= 500:
-                if safe and attempts < self._max_attempts:
+                if self._retries.may_retry(attempts, safe=safe):
                     self._backoff(attempts)
                     continue
                 cls = ApiError if safe else TransportError
-                tail = (
-                    f"gave up after {attempts} attempts; rerun later."
-                    if safe
-                    else "the outcome is unknown: look the object up before sending it again."
-                )
+                tail = gave_up(attempts, safe=safe)
                 raise cls(
                     self._scrub(f"{shown} failed with {status} {_message(response)}; {tail}"),
                     status=status,
@@ -513,17 +511,14 @@ class RSeriesClient:
 
     def _backoff(self, attempt: int) -> None:
         self._count(retries=1)
-        ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        with self._lock:
-            delay = self._rng.uniform(0, ceiling)  # full jitter: threads do not retry in step
-        self._nap(delay)
+        self._nap(self._retries.backoff(attempt))
 
     def _retry_after(self, response: httpx.Response, limited: int) -> float:
         """Seconds a 429 asks for (`Retry-After` is in seconds here), else a backoff."""
         seconds = _float(response.headers.get("Retry-After"))
         if seconds is not None and seconds >= 0:
             return min(seconds, MAX_RETRY_AFTER)
-        return min(self._backoff_cap, self._backoff_base * 2.0**limited)
+        return self._retries.fallback(limited)
 
 
 def _one(answer: Json, resource: str) -> Json:

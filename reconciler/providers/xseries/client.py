@@ -38,6 +38,14 @@ from urllib.parse import urlencode
 
 import httpx
 
+from reconciler.providers.http import (
+    CONNECT_ERRORS,
+    Retries,
+    connect_failure,
+    gave_up,
+    no_answer,
+    rate_limited,
+)
 from reconciler.providers.xseries.pacing import RateWindow
 
 if TYPE_CHECKING:
@@ -149,11 +157,13 @@ class Client:
         )
         self._sleep = sleep
         self._clock = clock
-        self._max_attempts = max(1, max_attempts)
-        self._max_rate_limited = max_rate_limited
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._rng = rng or random.Random()
+        self._retries = Retries(
+            max_attempts=max_attempts,
+            max_rate_limited=max_rate_limited,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            rng=rng,
+        )
         self._pace_below = pace_below
         self._rate_window = rate_window
         # Spacing by X-RateLimit-Remaining. A caller that meters its own requests against the
@@ -508,7 +518,7 @@ class Client:
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                if attempts < self._max_attempts:
+                if self._retries.may_retry(attempts):
                     self._backoff(attempts)
                     continue
                 raise TransportError(
@@ -517,7 +527,7 @@ class Client:
                     method="GET",
                     path=url,
                 ) from None
-            if response.status_code >= 500 and attempts < self._max_attempts:
+            if response.status_code >= 500 and self._retries.may_retry(attempts):
                 self._backoff(attempts)
                 continue
             if response.status_code >= 400:
@@ -615,30 +625,23 @@ class Client:
                         self._meter.sent(ticket)
             try:
                 response = self._http.request(method, path, params=params, json=json, files=files)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except CONNECT_ERRORS as exc:
                 # The request never reached the store: retrying is safe even for a create.
-                if attempts < self._max_attempts:
+                if self._retries.may_retry(attempts):
                     self._backoff(attempts)
                     continue
                 raise TransportError(
-                    f"{shown} failed: could not connect to {self.base_url} "
-                    f"after {attempts} attempts ({type(exc).__name__}); check the store address "
-                    "and the network, then rerun.",
+                    connect_failure(shown, self.base_url, attempts, exc),
                     method=method,
                     path=path,
                 ) from None
             except httpx.TransportError as exc:
                 # Sent, but no answer: for a create the store may have committed it.
-                if safe and attempts < self._max_attempts:
+                if self._retries.may_retry(attempts, safe=safe):
                     self._backoff(attempts)
                     continue
                 raise TransportError(
-                    f"{shown} got no answer ({type(exc).__name__}); "
-                    + (
-                        "the outcome is unknown: look the object up before sending it again."
-                        if not safe
-                        else f"gave up after {attempts} attempts; rerun later."
-                    ),
+                    no_answer(shown, attempts, exc, safe=safe),
                     method=method,
                     path=path,
                 ) from None
@@ -651,10 +654,9 @@ class Client:
                 # may rely on a counted 429 being in force).
                 self._block_until(self._retry_at(response, limited))
                 self._count(rate_limited=1)
-                if limited > self._max_rate_limited:
+                if limited > self._retries.max_rate_limited:
                     raise ApiError(
-                        f"{shown} was refused by the store's rate limit {limited} times in a "
-                        "row; wait a few minutes and rerun.",
+                        rate_limited(shown, limited),
                         status=429,
                         body=_body(response),
                         method=method,
@@ -663,15 +665,11 @@ class Client:
                 attempts -= 1  # a 429 was never processed: it does not use up a retry
                 continue
             if status >= 500:
-                if safe and attempts < self._max_attempts:
+                if self._retries.may_retry(attempts, safe=safe):
                     self._backoff(attempts)
                     continue
                 cls = ApiError if safe else TransportError
-                tail = (
-                    f"gave up after {attempts} attempts; rerun later."
-                    if safe
-                    else "the outcome is unknown: look the object up before sending it again."
-                )
+                tail = gave_up(attempts, safe=safe)
                 raise cls(
                     f"{shown} failed with {status} {_store_message(response)}; {tail}",
                     status=status,
@@ -762,10 +760,7 @@ class Client:
 
     def _backoff(self, attempt: int) -> None:
         self._count(retries=1)
-        ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        with self._lock:
-            delay = self._rng.uniform(0, ceiling)  # full jitter: threads do not retry in step
-        self._nap(delay)
+        self._nap(self._retries.backoff(attempt))
 
     def _block_until(self, when: float) -> None:
         with self._lock:
@@ -789,7 +784,7 @@ class Client:
             else:
                 # Never trust a date absurdly far away; never busy-loop on one in the past.
                 return min(max(when, now + 0.05), now + 2 * DEFAULT_WINDOW_SECONDS)
-        return now + min(self._backoff_cap, self._backoff_base * 2.0**limited)
+        return now + self._retries.fallback(limited)
 
     def _note_limits(self, response: httpx.Response | None, ticket: int | None) -> None:
         """After every request, answered or not: free its place in flight, and learn the
