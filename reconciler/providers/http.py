@@ -11,6 +11,8 @@ import threading
 
 import httpx
 
+from reconciler.errors import TransportError
+
 # Failures before the request reached the store: retrying is safe even for a create.
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 OUTCOME_UNKNOWN = "the outcome is unknown: look the object up before sending it again."
@@ -38,6 +40,11 @@ class Retries:
     def may_retry(self, attempts: int, *, safe: bool = True) -> bool:
         """After `attempts` tries, may a request that is safe (or not) to repeat go again?"""
         return safe and attempts < self.max_attempts
+
+    def may_resend(self, exc: httpx.TransportError, attempts: int, *, safe: bool) -> bool:
+        """After a try that got no answer: one that never reached the store may always go
+        again; one that was sent only when repeating it is safe."""
+        return self.may_retry(attempts, safe=safe or isinstance(exc, CONNECT_ERRORS))
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed try number `attempt`."""
@@ -71,3 +78,22 @@ def rate_limited(shown: str, limited: int) -> str:
         f"{shown} was refused by the store's rate limit {limited} times in a row; wait a few "
         "minutes and rerun."
     )
+
+
+def transport_failure(
+    exc: httpx.TransportError,
+    *,
+    shown: str,
+    base_url: str,
+    attempts: int,
+    safe: bool,
+    method: str,
+    path: str,
+) -> TransportError:
+    """The error for a request given up without an answer: never connected, or sent and
+    unanswered (then, for a create, the store may have committed it)."""
+    if isinstance(exc, CONNECT_ERRORS):
+        text = connect_failure(shown, base_url, attempts, exc)
+    else:
+        text = no_answer(shown, attempts, exc, safe=safe)
+    return TransportError(text, method=method, path=path)

@@ -40,12 +40,10 @@ import httpx
 from reconciler.errors import ApiError, ConfigError, TransportError
 from reconciler.model import Json
 from reconciler.providers.http import (
-    CONNECT_ERRORS,
     Retries,
-    connect_failure,
     gave_up,
-    no_answer,
     rate_limited,
+    transport_failure,
 )
 from reconciler.providers.rseries.auth import OAuth, RefreshCredentials, TokenFile
 from reconciler.providers.rseries.pacing import BucketPacer, request_cost
@@ -429,23 +427,17 @@ class RSeriesClient:
                 response = self._http.request(
                     method, path, params=params, json=json, data=data, files=files
                 )
-            except CONNECT_ERRORS as exc:
-                self.pacer.cancel(ticket)
-                if self._retries.may_retry(attempts):
-                    self._backoff(attempts)
-                    continue
-                raise TransportError(
-                    connect_failure(shown, self.base_url, attempts, exc),
-                    method=method,
-                    path=path,
-                ) from None
             except httpx.TransportError as exc:
                 self.pacer.cancel(ticket)
-                if self._retries.may_retry(attempts, safe=safe):
+                if self._retries.may_resend(exc, attempts, safe=safe):
                     self._backoff(attempts)
                     continue
-                raise TransportError(
-                    no_answer(shown, attempts, exc, safe=safe),
+                raise transport_failure(
+                    exc,
+                    shown=shown,
+                    base_url=self.base_url,
+                    attempts=attempts,
+                    safe=safe,
                     method=method,
                     path=path,
                 ) from None

@@ -39,12 +39,10 @@ from urllib.parse import urlencode
 import httpx
 
 from reconciler.providers.http import (
-    CONNECT_ERRORS,
     Retries,
-    connect_failure,
     gave_up,
-    no_answer,
     rate_limited,
+    transport_failure,
 )
 from reconciler.providers.xseries.pacing import RateWindow
 
@@ -625,23 +623,18 @@ class Client:
                         self._meter.sent(ticket)
             try:
                 response = self._http.request(method, path, params=params, json=json, files=files)
-            except CONNECT_ERRORS as exc:
-                # The request never reached the store: retrying is safe even for a create.
-                if self._retries.may_retry(attempts):
-                    self._backoff(attempts)
-                    continue
-                raise TransportError(
-                    connect_failure(shown, self.base_url, attempts, exc),
-                    method=method,
-                    path=path,
-                ) from None
             except httpx.TransportError as exc:
-                # Sent, but no answer: for a create the store may have committed it.
-                if self._retries.may_retry(attempts, safe=safe):
+                # Never connected: retrying is safe even for a create. Sent but unanswered:
+                # for a create the store may have committed it.
+                if self._retries.may_resend(exc, attempts, safe=safe):
                     self._backoff(attempts)
                     continue
-                raise TransportError(
-                    no_answer(shown, attempts, exc, safe=safe),
+                raise transport_failure(
+                    exc,
+                    shown=shown,
+                    base_url=self.base_url,
+                    attempts=attempts,
+                    safe=safe,
                     method=method,
                     path=path,
                 ) from None
