@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, TypeVar
@@ -93,7 +94,7 @@ class Injection(Generic[E]):
     timeout: bool = False  # a write's response is dropped
 
 
-class SandboxTraffic(Generic[F, C]):
+class SandboxTraffic(ABC, Generic[F, C]):
     """One per store. Subclasses name the `Faults` field holding their rate limit
     (`LIMIT_FIELD`) and forget that limit's state in `_restart_limit`."""
 
@@ -111,8 +112,9 @@ class SandboxTraffic(Generic[F, C]):
         self._burst_until = 0.0
         self._counts = counts()
 
+    @abstractmethod
     def _restart_limit(self) -> None:
-        raise NotImplementedError
+        """Start the provider's own rate-limit model afresh (a window or a bucket)."""
 
     @property
     def faults(self) -> F:
