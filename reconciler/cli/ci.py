@@ -42,6 +42,7 @@ from reconciler.github import (
     push_catalog,
     read_results,
     resolve_stores,
+    rotated_refresh_token,
     settings_stores,
     snapshot_state,
     sync_drift_issue,
@@ -578,3 +579,74 @@ def drift_pr(ctx: Context, store: str, directory: Path, base: str) -> None:
         {"pull-request": str(outcome.number or ""), "outcome": str(outcome.outcome)},
     )
     _note(summary.removeprefix("### ").strip())
+
+
+# The Actions secret a rotated R-Series refresh token is written back to, and the token that
+# may write it (GITHUB_TOKEN cannot write secrets).
+REFRESH_SECRET = "LIGHTSPEED_REFRESH_TOKEN"
+SECRETS_TOKEN = "CATALOG_SECRETS_TOKEN"
+# Where the R-Series provider keeps rotated tokens when LIGHTSPEED_TOKEN_FILE is not set.
+TOKEN_FILE_NAME = "rseries-tokens.json"
+
+
+@ci.command("keep-refresh-token")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LIGHTSPEED_TOKEN_FILE",
+    default=None,
+    help=f"The R-Series token file (default: {TOKEN_FILE_NAME} beside --state).",
+)
+@click.option(
+    "--environment",
+    default=None,
+    help="Update the secret of this GitHub environment (the store's); default: the "
+    "repository's secret.",
+)
+@click.pass_obj
+def keep_refresh_token(ctx: Context, token_file: Path | None, environment: str | None) -> None:
+    """After an R-Series run: save a rotated refresh token to the LIGHTSPEED_REFRESH_TOKEN secret.
+
+    R-Series refresh tokens rotate, and the old one stops working once the new one is used,
+    so a run that refreshed must hand the new one to the next run. It is sealed with the
+    secret's public key and written through GitHub's REST API with CATALOG_SECRETS_TOKEN (a
+    fine-grained token allowed to write secrets; docs/github.md). Nothing is done when the
+    token did not rotate. The token is never printed.
+    """
+    path = token_file or ctx.state_path.parent / TOKEN_FILE_NAME
+    newest = rotated_refresh_token(path, ctx.environ.get(REFRESH_SECRET, "").strip())
+    outputs = ctx.environ.get("GITHUB_OUTPUT")
+    if newest is None:
+        write_outputs(outputs, {"rotated": "false"})
+        _note("The R-Series refresh token did not rotate in this run: nothing to save.")
+        return
+    where = f"environment {environment!r}" if environment else "the repository"
+    token = ctx.environ.get(SECRETS_TOKEN, "").strip()
+    if not token:
+        raise ConfigError(
+            f"The R-Series refresh token rotated in this run but {SECRETS_TOKEN} is not set, so "
+            f"the new one cannot be saved to {REFRESH_SECRET} of {where} and the old one no "
+            f"longer works: add a fine-grained token that may write secrets as {SECRETS_TOKEN} "
+            "(docs/github.md), then authorize the app again and set the new refresh token."
+        )
+    github = GitHub(
+        token=token,
+        repository=ctx.environ.get("GITHUB_REPOSITORY", ""),
+        api_url=ctx.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    )
+    with github:
+        try:
+            github.set_secret(REFRESH_SECRET, newest, environment=environment)
+        except GitHubError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            raise GitHubError(
+                f"Saving the rotated R-Series refresh token to {REFRESH_SECRET} of {where} was "
+                f"refused ({exc.status}): give {SECRETS_TOKEN} write access to this "
+                "repository's secrets (fine-grained: Secrets, and Environments for environment "
+                "secrets, read and write), then authorize the app again and set the new refresh "
+                "token.",
+                status=exc.status,
+            ) from None
+    write_outputs(outputs, {"rotated": "true"})
+    _note(f"Saved the rotated R-Series refresh token to {REFRESH_SECRET} of {where}.")

@@ -14,8 +14,9 @@ thin layer over this module. It has four parts, each small:
 - State persistence: the SQLite state file kept on a dedicated git branch, one commit per
   apply, written with git plumbing so the working tree and index of the checkout are untouched.
 
-Invariant kept throughout: nothing here ever sees the Lightspeed token, and the GitHub token is
-only ever a request header.
+Invariant kept throughout: nothing here ever sees the Lightspeed access token, and the GitHub
+token is only ever a request header. The one exception is deliberate: a rotated R-Series refresh
+token is read from its token file and written, sealed, to an Actions secret, never shown.
 """
 
 from reconciler.errors import GitError, GitHubError
@@ -34,6 +35,7 @@ from reconciler.github.runner import (
     Event,
     append_summary,
     read_results,
+    rotated_refresh_token,
     settings_stores,
     write_outputs,
 )
@@ -131,6 +133,7 @@ __all__ = [
     "push_catalog",
     "read_results",
     "resolve_stores",
+    "rotated_refresh_token",
     "settings_stores",
     "snapshot_state",
     "status_from_exit_code",

@@ -1,14 +1,17 @@
 """GitHub's REST API over httpx with an injectable transport (tests use a fake API, never the
-network): comments, issues and pull requests, upserted so a rerun edits instead of repeating."""
+network): comments, issues and pull requests, upserted so a rerun edits instead of repeating;
+and Actions secrets, sealed with the repository's (or environment's) public key."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -160,6 +163,27 @@ class GitHub:
             url, query = (nxt, None) if nxt else (None, None)  # the next link carries the query
         return items
 
+    # --- Actions secrets (a token that can write them: not the workflow's GITHUB_TOKEN) ---
+
+    def _secrets_path(self, environment: str | None) -> str:
+        if environment is None:
+            return f"/repos/{self.repository}/actions/secrets"
+        return f"/repos/{self.repository}/environments/{quote(environment, safe='')}/secrets"
+
+    def set_secret(self, name: str, value: str, *, environment: str | None = None) -> None:
+        """Create or update the Actions secret `name` of the repository, or of one of its
+        environments: sealed (libsodium sealed box) with the public key GitHub hands out for
+        it, so the value never travels or rests in the clear. The value is never logged."""
+        base = self._secrets_path(environment)
+        key = self._request("GET", f"{base}/public-key").json()
+        if not isinstance(key, dict) or not key.get("key") or not key.get("key_id"):
+            raise GitHubError(f"GitHub API GET {base}/public-key did not answer with a key.")
+        self._request(
+            "PUT",
+            f"{base}/{name}",
+            json_body={"encrypted_value": seal(str(key["key"]), value), "key_id": key["key_id"]},
+        )
+
     # --- comments on issues and pull requests ---
 
     def comments(self, number: int) -> list[Comment]:
@@ -235,6 +259,15 @@ class GitHub:
             "PATCH", f"/repos/{self.repository}/pulls/{number}", json_body=changes
         ).json()
         return _issue(data)
+
+
+def seal(public_key: str, value: str) -> str:
+    """`value` in a libsodium sealed box for `public_key` (base64, as GitHub gives it), in
+    base64: only the holder of the private key (GitHub) can open it."""
+    from nacl.public import PublicKey, SealedBox  # only `catalog ci keep-refresh-token` needs it
+
+    box = SealedBox(PublicKey(base64.b64decode(public_key)))
+    return base64.b64encode(box.encrypt(value.encode("utf-8"))).decode("ascii")
 
 
 def _issue(data: Mapping[str, Json]) -> Issue:

@@ -167,3 +167,33 @@ def settings_stores(catalog_dir: Path) -> list[str]:
     if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
         raise ConfigError(f"{path}: settings.stores must be a list of store domain prefixes.")
     return list(stores)
+
+
+# ---------------------------------------------------------------------------------------------
+# R-Series: a refresh token rotated during the run
+# ---------------------------------------------------------------------------------------------
+
+
+def rotated_refresh_token(token_file: Path, configured: str) -> str | None:
+    """The refresh token this run rotated to, or None when it did not rotate.
+
+    R-Series refresh tokens rotate on every refresh and the old one dies once the new access
+    token is used, so a run that refreshed leaves the only working refresh token in its token
+    file (a JSON object: `refresh_token`, and `seed`, the configured token the chain started
+    from). A file from another chain (`seed` is not the configured token) is not this run's.
+    """
+    try:
+        data = json.loads(token_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"The R-Series token file {token_file} is unreadable ({type(exc).__name__}); the "
+            "rotated refresh token in it cannot be saved."
+        ) from None
+    if not isinstance(data, dict):
+        return None
+    newest, seed = str(data.get("refresh_token") or ""), str(data.get("seed") or "")
+    if not newest or not configured or newest == configured or seed != configured:
+        return None
+    return newest

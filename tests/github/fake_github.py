@@ -9,6 +9,7 @@ the CLI, which builds its own client from GITHUB_API_URL.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import httpx
+from nacl.encoding import Base64Encoder
+from nacl.public import PrivateKey, SealedBox
 
 BODY_LIMIT = 65_536
 
@@ -39,6 +42,10 @@ class FakeGitHub:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next: list[int] = field(default_factory=list)  # statuses to answer before serving
     base_url: str = "https://api.github.test"
+    # Actions secrets as GitHub would hold them, opened with the private key only a test sees:
+    # (environment or None for the repository's, name) -> value.
+    secrets: dict[tuple[str | None, str], str] = field(default_factory=dict)
+    _secret_key: PrivateKey = field(default_factory=PrivateKey.generate)
     _next_id: int = 1000
 
     # --- set-up helpers for tests ---
@@ -165,6 +172,25 @@ class FakeGitHub:
                     "pull_request": {"url": "..."},
                 }
                 return Reply(201, self.issues[number])
+            case ("GET", ["actions", "secrets", "public-key"]) | (
+                "GET",
+                ["environments", _, "secrets", "public-key"],
+            ):
+                key = self._secret_key.public_key.encode(Base64Encoder).decode()
+                return Reply(200, {"key_id": "568250167242549743", "key": key})
+            case ("PUT", ["actions", "secrets", name]) | (
+                "PUT",
+                ["environments", _, "secrets", name],
+            ):
+                if body.get("key_id") != "568250167242549743":
+                    return Reply(422, {"message": "Bad key_id"})
+                sealed = base64.b64decode(body["encrypted_value"])
+                environment = unquote(parts[1]) if parts[0] == "environments" else None
+                created = (environment, name) not in self.secrets
+                self.secrets[(environment, name)] = (
+                    SealedBox(self._secret_key).decrypt(sealed).decode()
+                )
+                return Reply(201 if created else 204)
             case ("PATCH", ["pulls", number]):
                 pull = self.issues.get(int(number))
                 if pull is None or "pull_request" not in pull:
@@ -237,7 +263,7 @@ class FakeGitHub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
