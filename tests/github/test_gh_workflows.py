@@ -217,6 +217,7 @@ def test_the_workflows_run_the_commands_they_should() -> None:
         "ci drift-pr",
         "pull",
         "ci allow",
+        "ci keep-refresh-token",
     } <= commands
     assert {"ci state"} <= commands
 
@@ -237,27 +238,81 @@ def test_no_expression_inside_a_script(name: str) -> None:
             assert "${{" not in step.get("run", ""), f"{name}: {step.get('name')}"
 
 
+# The store's credentials: X-Series' token, or R-Series' refresh trio (issue 14).
+STORE_SECRETS = (
+    "LIGHTSPEED_TOKEN",
+    "LIGHTSPEED_CLIENT_ID",
+    "LIGHTSPEED_CLIENT_SECRET",
+    "LIGHTSPEED_REFRESH_TOKEN",
+)
+# The step that saves a rotated R-Series refresh token: it and the token that may write it.
+KEEP_SECRETS = ("LIGHTSPEED_REFRESH_TOKEN", "CATALOG_SECRETS_TOKEN")
+
+
+def secret_env(names: tuple[str, ...]) -> dict[str, str]:
+    return {n: f"${{{{ secrets.{n} }}}}" for n in names}
+
+
 @pytest.mark.parametrize("name", all_workflows())
 def test_the_token_reaches_only_the_steps_that_talk_to_the_store(name: str) -> None:
-    """The only secret is LIGHTSPEED_TOKEN, and only the steps running `catalog plan`,
-    `catalog apply` or `catalog pull` get it: not pip (a package build runs code), git, or the
-    glue."""
+    """The store's credentials reach only the steps running `catalog plan`, `catalog apply` or
+    `catalog pull`: not pip (a package build runs code), git, or the glue; the step keeping a
+    rotated R-Series refresh token gets that token and CATALOG_SECRETS_TOKEN, nothing else."""
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
-    assert set(re.findall(r"secrets\.(\w+)", text)) <= {"LIGHTSPEED_TOKEN"}
+    assert set(re.findall(r"secrets\.(\w+)", text)) <= {*STORE_SECRETS, *KEEP_SECRETS}
     workflow = load(name)
     assert "secrets." not in str(workflow.get("env", {}))
     for job in workflow["jobs"].values():
         assert "secrets." not in str(job.get("env", {}))
         for step in job["steps"]:
             env = step.get("env", {})
-            talks = any(
-                argv[0] in ("plan", "apply", "pull")
-                for argv in catalog_invocations(step.get("run", ""))
-            )
-            if talks:
-                assert env.get("LIGHTSPEED_TOKEN") == "${{ secrets.LIGHTSPEED_TOKEN }}"
+            invoked = [argv[:2] for argv in catalog_invocations(step.get("run", ""))]
+            given = {k: v for k, v in env.items() if "secrets." in str(v)}
+            if any(argv[0] in ("plan", "apply", "pull") for argv in invoked):
+                assert given == secret_env(STORE_SECRETS)
+            elif ["ci", "keep-refresh-token"] in invoked:
+                assert given == secret_env(KEEP_SECRETS)
             else:
-                assert "secrets." not in str(env) and "secrets." not in str(step.get("with"))
+                assert not given and "secrets." not in str(step.get("with"))
+
+
+@pytest.mark.parametrize("name", CATALOG_WORKFLOWS)
+def test_r_series_stores_get_their_settings_and_keep_a_rotated_refresh_token(name: str) -> None:
+    """An R-Series store's platform and account come from its environment's variables, and
+    after the steps that talk to it, a rotated refresh token is saved for the next run: even
+    when a step failed (the old token no longer works), never for X-Series."""
+    for job in load(name)["jobs"].values():
+        if "secrets.LIGHTSPEED_TOKEN" not in str(job):
+            continue
+        env = job["env"]
+        assert env["LIGHTSPEED_PLATFORM"] == "${{ vars.LIGHTSPEED_PLATFORM }}"
+        assert env["LIGHTSPEED_ACCOUNT_ID"] == "${{ vars.LIGHTSPEED_ACCOUNT_ID }}"
+        # Per store, and outside what is uploaded (PLAN_DIR) or pushed (the state file).
+        token_file = env["LIGHTSPEED_TOKEN_FILE"]
+        assert "${{ matrix.store }}" in token_file and token_file.startswith(".catalog/")
+        assert token_file != env["CATALOG_STATE"] and not token_file.startswith("${{")
+        steps = job["steps"]
+        talking = [
+            i
+            for i, s in enumerate(steps)
+            if any(a[0] in ("plan", "apply", "pull") for a in catalog_invocations(s.get("run", "")))
+        ]
+        (keep,) = [
+            i for i, s in enumerate(steps) if "catalog ci keep-refresh-token" in s.get("run", "")
+        ]
+        assert keep > max(talking)
+        step = steps[keep]
+        assert step["if"] == (
+            "always() && steps.install.outcome == 'success' && env.LIGHTSPEED_PLATFORM == 'rseries'"
+        )
+        assert shlex.split(step["run"]) == [
+            "catalog",
+            "ci",
+            "keep-refresh-token",
+            "--environment",
+            "$LIGHTSPEED_STORE",
+        ]
+        assert job["environment"] == "${{ matrix.store }}"
 
 
 @pytest.mark.parametrize("name", CATALOG_WORKFLOWS)
