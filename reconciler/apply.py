@@ -68,7 +68,7 @@ class ChangeOutcome:
     outcome: str  # applied | failed | skipped
     fields: tuple[FieldChange, ...] = ()
     remote_id: str | None = None
-    remote_version: int | None = None
+    remote_version: str | None = None  # opaque: the provider's live version
     error: str | None = None
 
     def to_json(self) -> dict[str, Json]:
@@ -598,7 +598,7 @@ def _first(learned: Learned) -> str | None:
 
 def _record_versions(live: Live, recorder: _Recorder, ledger: Ledger) -> None:
     """After a refresh: the version (and id) the store gave each applied object."""
-    found_rows: list[tuple[int, str | None, int | None]] = []
+    found_rows: list[tuple[int, str | None, str | None]] = []
     for change in recorder.order:
         outcome = recorder.outcomes[id(change)]
         if outcome.outcome != "applied" or change.action is Action.DELETE:

@@ -51,6 +51,14 @@ def label_path(label: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in label.split(" / "))
 
 
+def opaque_version(value: object) -> str | None:
+    """A live version or cache cursor as the core holds it: opaque text, compared only for
+    equality. Plans and state files written before versions were opaque hold integers (and
+    the state's version columns, declared integer, store digit-only text as one): each reads
+    back as its text."""
+    return None if value is None else str(value)
+
+
 def money_text(value: Decimal | None) -> str | None:
     """A price as the plan shows and compares it: store precision, then the model's format."""
     return None if value is None else _money_text(value)
@@ -69,7 +77,7 @@ class Named:
     id: str
     name: str
     description: str | None = None
-    version: int | None = None
+    version: str | None = None  # opaque: the provider's, compared only for equality
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class LiveRow:
 
     id: str
     sku: str
-    version: int
+    version: str  # opaque: the provider's, compared only for equality
     values: Variant  # the row's own values in the catalog's shape
 
 
@@ -101,7 +109,7 @@ class LiveProduct:
     product: Product
     remote_id: str
     family_id: str | None
-    version: int
+    version: str  # opaque: the provider's, compared only for equality
     rows: Mapping[str, LiveRow]
     is_family: bool
     problems: tuple[str, ...] = ()  # why the catalog cannot declare it as it is

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from reconciler.live import opaque_version
 from reconciler.model import (
     FORMAT_VERSION,
     Json,
@@ -85,7 +86,7 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     children: tuple[Change, ...] = ()
     remote_id: str | None = None
-    live_version: int | None = None
+    live_version: str | None = None  # opaque (the provider's), compared only for equality
     requests: int = 0
     note: str | None = None  # a short human remark, e.g. why a change is skipped
 
@@ -127,7 +128,7 @@ class Change:
             fields=tuple(FieldChange.from_json(f) for f in data.get("fields", [])),
             children=tuple(Change.from_json(c) for c in data.get("children", [])),
             remote_id=data.get("remote_id"),
-            live_version=data.get("live_version"),
+            live_version=opaque_version(data.get("live_version")),
             requests=int(data.get("requests", 0)),
             note=data.get("note"),
         )
@@ -228,7 +229,7 @@ class Plan:
         """Actions over top-level objects (a family counts once, not per variant)."""
         return Counter(c.action for c in self.changes)
 
-    def live_versions(self) -> dict[str, int]:
+    def live_versions(self) -> dict[str, str]:
         """`kind:key` -> live version the plan saw, for every object it touches."""
         return {
             f"{c.kind}:{c.key}": c.live_version

@@ -59,6 +59,14 @@ def read_plan(path: str | Path) -> Plan:
             f"Plan file {source} was written by a newer lightspeed-catalog (format {version}; "
             f"this one reads up to {FORMAT_VERSION}): upgrade the tool or plan again with it."
         )
+    versions = data.get("live_versions")
+    if isinstance(versions, dict) and any(isinstance(v, int) for v in versions.values()):
+        # Format 2 as the release before opaque versions wrote it (integers): its digest was
+        # taken over those integers, so it cannot be checked against the versions as text.
+        raise PlanFileError(
+            f"Plan file {source} was made by an older version of lightspeed-catalog (its live "
+            f"versions are numbers): plan again (catalog plan --out {source})."
+        )
     try:
         plan = Plan.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:

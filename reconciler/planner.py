@@ -649,7 +649,7 @@ class _Planner:
             return None  # already inactive: nothing to do
 
         def deactivate_row(
-            k: Kind, k_key: str, remote_id: str | None, version: int | None
+            k: Kind, k_key: str, remote_id: str | None, version: str | None
         ) -> Change:
             return Change(
                 k,

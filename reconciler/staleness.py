@@ -12,7 +12,7 @@ from reconciler.model import Json, name_key
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 
 
-def live_object(live: Live, kind: Kind, key: str) -> tuple[str, int | None] | None:
+def live_object(live: Live, kind: Kind, key: str) -> tuple[str, str | None] | None:
     """(remote id, version) of an object in a live snapshot, the way the planner sees it."""
     if kind is Kind.PRODUCT:
         p = live.products.get(key)

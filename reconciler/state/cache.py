@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from reconciler.live import opaque_version
 from reconciler.model import Json
 from reconciler.state import State
 from reconciler.state.ledger import state_lock, transaction
@@ -66,18 +67,23 @@ class Cache:
 
     # -- cursors ------------------------------------------------------------------------------
 
-    def cursor(self, kind: str) -> tuple[int | None, str | None] | None:
-        """(highest version seen, when refreshed) for a kind, or None if never read."""
+    def cursor(self, kind: str) -> tuple[str | None, str | None] | None:
+        """(the provider's cursor, when refreshed) for a kind, or None if never read.
+
+        A cursor is opaque text (X-Series: the highest version seen; R-Series: a time stamp):
+        only its provider reads it. The column is declared integer (migration m001), so a
+        state file written before cursors were opaque holds integers, and digit-only text is
+        stored as one: either reads back as its text."""
         with self._lock:
             row = self.db.execute(
                 "select version, refreshed_at from cursors where kind = ?", [kind]
             ).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (opaque_version(row[0]), row[1])
 
-    def cursors(self) -> dict[str, tuple[int | None, str | None]]:
+    def cursors(self) -> dict[str, tuple[str | None, str | None]]:
         with self._lock:
             rows = self.db.execute("select kind, version, refreshed_at from cursors").fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {r[0]: (opaque_version(r[1]), r[2]) for r in rows}
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -86,12 +92,13 @@ class Cache:
         kind: str,
         objects: Iterable[Json],
         *,
-        version: int | Callable[[], int | None] | None,
+        version: str | Callable[[], str | None] | None,
         refreshed_at: str,
     ) -> int:
         """A full read: the kind's rows become exactly `objects` (deleted ones left out).
 
-        `version` may be a callable, asked once `objects` is exhausted (a stream's highest).
+        `version` is the kind's new cursor; it may be a callable, asked once `objects` is
+        exhausted (a stream's highest).
         """
         count = 0
 
@@ -154,21 +161,21 @@ class Cache:
         self.set_meta({"plan_memo_key": key, "plan_memo": _dumps(plan_json)})
 
     def merge(
-        self, kind: str, objects: Iterable[Json], *, version: int | None, refreshed_at: str
+        self, kind: str, objects: Iterable[Json], *, version: str | None, refreshed_at: str
     ) -> int:
-        """An incremental read: upsert what changed, mark deletions; the cursor moves only
-        forward, and only in the same transaction as the rows it covers."""
+        """An incremental read: upsert what changed, mark deletions; the cursor becomes
+        `version` (None keeps the one held), only in the same transaction as the rows it
+        covers. Which cursor is ahead is the provider's to know: the cache never orders them."""
         rows = [self._row(kind, o) for o in objects]
         with transaction(self.state):
             if rows:
                 self.db.table("objects").upsert_all(rows, pk=("kind", "id"), batch_size=2000)
-            previous = self.db.execute(
-                "select version from cursors where kind = ?", [kind]
-            ).fetchone()
-            best = version
-            if previous is not None and previous[0] is not None:
-                best = previous[0] if version is None else max(previous[0], version)
-            self._set_cursor(kind, best, refreshed_at)
+            if version is None:
+                previous = self.db.execute(
+                    "select version from cursors where kind = ?", [kind]
+                ).fetchone()
+                version = None if previous is None else opaque_version(previous[0])
+            self._set_cursor(kind, version, refreshed_at)
         return len(rows)
 
     def iter_objects(self, kind: str) -> Iterator[Json]:
@@ -194,7 +201,7 @@ class Cache:
         loads = json.loads
         return [loads(r[0]) for r in rows]
 
-    def id_at(self, kind: str, version: int) -> str | None:
+    def id_at(self, kind: str, version: str) -> str | None:
         """The id of the cached object (deleted ones included) that holds exactly `version`:
         the one the store's change feed must still show at or above it."""
         with self._lock:
@@ -240,7 +247,7 @@ class Cache:
                 known[sha] = image_id
         return out
 
-    def _set_cursor(self, kind: str, version: int | None, refreshed_at: str) -> None:
+    def _set_cursor(self, kind: str, version: str | None, refreshed_at: str) -> None:
         self.db.table("cursors").upsert(
             {"kind": kind, "version": version, "refreshed_at": refreshed_at}, pk="kind"
         )
@@ -250,7 +257,9 @@ class Cache:
         return {
             "kind": kind,
             "id": str(obj["id"]),
-            "version": int(obj.get("version") or 0),
+            # The provider's version as it keeps it (X-Series: an integer; R-Series: ISO text):
+            # the cache's read order and `id_at`'s key, never compared by the core.
+            "version": obj.get("version") or 0,
             "deleted": 1 if obj.get("deleted_at") else 0,
             "data": _dumps(obj),
         }

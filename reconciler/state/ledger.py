@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import redact, redact_json
+from reconciler.live import opaque_version
 from reconciler.model import Json
 from reconciler.state import State
 
@@ -153,7 +154,7 @@ class ChangeRecord:
     action: str
     fields: list[dict[str, Json]]  # [{field, before, after}]
     remote_id: str | None
-    remote_version: int | None
+    remote_version: str | None  # opaque: the provider's live version
     outcome: str  # applied | failed | skipped
     error: str | None
     at: str
@@ -337,7 +338,7 @@ class Ledger:
         action: str,
         fields: Sequence[Mapping[str, Json]] = (),
         remote_id: str | None = None,
-        remote_version: int | None = None,
+        remote_version: str | None = None,
         outcome: str = "applied",
         error: str | None = None,
     ) -> int:
@@ -402,7 +403,7 @@ class Ledger:
             )
         return ids
 
-    def set_change_remotes(self, found: Iterable[tuple[int, str | None, int | None]]) -> None:
+    def set_change_remotes(self, found: Iterable[tuple[int, str | None, str | None]]) -> None:
         """`set_change_remote` for many change rows (change id, remote id, version) at once."""
         with self.transaction():
             self.db.conn.executemany(
@@ -411,7 +412,7 @@ class Ledger:
             )
 
     def set_change_remote(
-        self, change_id: int, remote_id: str | None, remote_version: int | None
+        self, change_id: int, remote_id: str | None, remote_version: str | None
     ) -> None:
         """Fill in what the store reported for an applied change (read back after the run)."""
         with self.transaction():
@@ -617,7 +618,7 @@ def _change(row: Mapping[str, Any]) -> ChangeRecord:
         action=row["action"],
         fields=json.loads(row["fields"] or "[]"),
         remote_id=row["remote_id"],
-        remote_version=row["remote_version"],
+        remote_version=opaque_version(row["remote_version"]),
         outcome=row["outcome"],
         error=row["error"],
         at=row["at"],

@@ -35,7 +35,7 @@ def _seed(path: Path) -> None:
             action="create" if before is None else "update",
             fields=[{"field": "price", "before": before, "after": after}],
             remote_id="id-1",
-            remote_version=run * 10,
+            remote_version=str(run * 10),
         )
         ledger.finish_run(run, outcome="applied", counts={})
     ledger.state.close()
@@ -54,8 +54,8 @@ def test_history_text_and_json(tmp_path: Path) -> None:
     doc = json.loads(_catalog("TEE-S-BLK", "--format", "json", state=state).stdout)
     assert doc["format_version"] == 2
     assert [(c["git_commit"], c["remote_version"]) for c in doc["changes"]] == [
-        ("2222222bbbb", 20),
-        ("1111111aaaa", 10),
+        ("2222222bbbb", "20"),
+        ("1111111aaaa", "10"),
     ]
 
 
@@ -83,7 +83,7 @@ def test_history_text_shows_store_text_literally() -> None:
         action="update",
         fields=[{"field": "description", "before": "a\r\nb", "after": "\x1b[31mred [/]"}],
         remote_id=None,
-        remote_version=3,
+        remote_version="3",
         outcome="applied",
         error=None,
         at="2026-01-01T00:00:00",

@@ -44,7 +44,7 @@ def test_history_newest_first_with_commit_and_before(tmp_path: Path) -> None:
         action="create",
         fields=[{"field": "price", "before": None, "after": "25.00"}],
         remote_id="id-1",
-        remote_version=5,
+        remote_version="5",
     )
     ledger.finish_run(first, outcome="applied", counts={"create": 1})
     second = _run(ledger, "bbb222")
@@ -55,7 +55,7 @@ def test_history_newest_first_with_commit_and_before(tmp_path: Path) -> None:
         action="update",
         fields=[{"field": "price", "before": "25.00", "after": "27.00"}],
         remote_id="id-1",
-        remote_version=9,
+        remote_version="9",
     )
     ledger.record_change(second, kind="variant", key="OTHER", action="update")
     ledger.finish_run(second, outcome="applied", counts={"update": 2})
@@ -65,7 +65,7 @@ def test_history_newest_first_with_commit_and_before(tmp_path: Path) -> None:
         ("bbb222", "25.00", "27.00"),
         ("aaa111", None, "25.00"),
     ]
-    assert rows[0].remote_version == 9
+    assert rows[0].remote_version == "9"
     assert len(ledger.history()) == 3
     assert [r.outcome for r in ledger.runs()] == ["applied", "applied"]
     assert ledger.runs()[0].counts == {"update": 2}
@@ -148,6 +148,6 @@ def test_adoptions_in_one_batch_record_what_one_by_one_records_would(tmp_path: P
         ("product", "tee", "adopt", "applied", []),
         ("image", "tee/front.png", "adopt", "applied", []),
     ]
-    ledger.set_change_remotes([(ids[1], "p1", 7)])
-    assert ledger.changes(run)[2].remote_version == 7
+    ledger.set_change_remotes([(ids[1], "p1", "7")])
+    assert ledger.changes(run)[2].remote_version == "7"
     assert ledger.record_adoptions(run, []) == []

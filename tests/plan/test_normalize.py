@@ -15,7 +15,7 @@ from .livedata import family_rows, live, simple_row
 
 def test_a_family_in_the_catalogs_shape() -> None:
     got = live(family_rows()).products["classic-tee"]
-    assert got.is_family and got.remote_id == "v1" and got.version == 105
+    assert got.is_family and got.remote_id == "v1" and got.version == "105"
     assert family_values(got.product, declared_only=True) == {
         "name": "Classic Tee",
         "description": "<p>Soft</p>",

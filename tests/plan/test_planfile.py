@@ -20,7 +20,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = write_plan(tmp_path / "plans" / "plan.json", plan)
     assert read_plan(path) == plan
     doc = json.loads(path.read_text())
-    assert doc["live_versions"] == {f"product:p-{i:02}": 7 for i in range(3)}
+    assert doc["live_versions"] == {f"product:p-{i:02}": "7" for i in range(3)}
     assert doc["catalog_digest"] == "d" * 64 and doc["git_commit"] == "0123456789abcdef0123"
 
 

@@ -79,7 +79,7 @@ def test_identical_but_never_managed_is_adopted_without_a_request() -> None:
     plan = plan_of([tee()])
     [change] = plan.changes
     assert (change.kind, change.action, change.requests) == (Kind.PRODUCT, Action.ADOPT, 0)
-    assert change.remote_id == "v1" and change.live_version == 105
+    assert change.remote_id == "v1" and change.live_version == "105"
     assert plan.estimate.requests == 0
 
 

@@ -19,7 +19,7 @@ def update(handle: str, *fields: FieldChange, children: tuple[Change, ...] = ())
         fields,
         children,
         remote_id="0f8e9a2c-uuid",
-        live_version=7,
+        live_version="7",
         requests=1,
     )
 

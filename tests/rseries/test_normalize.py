@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from reconciler.model import Catalog
 from reconciler.plan import Kind
 from reconciler.planner import make_plan
 from reconciler.providers.rseries.client import RSeriesClient, normalize, rows
-from reconciler.providers.rseries.normalize import normalize_live, tag_key, trim
+from reconciler.providers.rseries.normalize import (
+    NO_STAMP,
+    canonical_stamp,
+    normalize_live,
+    tag_key,
+    trim,
+)
 from reconciler.providers.rseries.refresh import load_live, refresh
 from reconciler.state.cache import Cache
 
@@ -111,6 +118,21 @@ def test_money_is_read_at_the_stores_two_places() -> None:
     (found,) = normalize_live(items=[trim("Item", item)]).products.values()
     assert found.product.supply_price == Decimal("0.13")  # half up, as the store rounds
     assert found.product.price == Decimal("2.00")  # level 1 (Default), whatever comes first
+
+
+def test_versions_are_the_time_stamp_text_in_one_canonical_form() -> None:
+    # As the store sends it (any offset), or as the client parsed it: one form, in UTC, so a
+    # plan shows when the record changed and equal moments are equal versions.
+    for sent in ("2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00+00:00"):
+        item = {"itemID": 1, "customSku": "A", "timeStamp": sent}
+        (found,) = normalize_live(items=[trim("Item", item)]).products.values()
+        assert found.version == "2024-05-01T10:00:00+00:00"
+        assert found.rows["A"].version == "2024-05-01T10:00:00+00:00"
+    assert (
+        canonical_stamp(datetime(2024, 5, 1, 10, 0, 0, 750000, tzinfo=UTC))
+        == "2024-05-01T10:00:00+00:00"
+    )
+    assert canonical_stamp(None) == canonical_stamp("not a time") == NO_STAMP
 
 
 def test_handles_are_made_up_for_what_the_caller_does_not_know(

@@ -88,7 +88,8 @@ def test_a_later_edit_is_asked_for_from_the_last_second_seen(
 ) -> None:
     refresh(rs_client, cache)
     cursor = cache.cursor("Item")
-    assert cursor is not None and cursor[0] == int(clock.now)
+    # The cursor is the newest record's `timeStamp` text in the one canonical ISO form.
+    assert cursor is not None and cursor[0] == "2024-05-01T10:00:00+00:00"
     clock.now += 5
     gift = load_live(cache, handles=handles).products["gift-wrap"]
     rs_client.update("Item", gift.remote_id, {"description": "Gift Wrap Deluxe"})
@@ -96,11 +97,12 @@ def test_a_later_edit_is_asked_for_from_the_last_second_seen(
     report = refresh(rs_client, cache)
     assert sent(timed_rseries) == one_each()
     assert {k.kind: k.received for k in report.kinds}["Item"] == 1  # only the edited one
-    assert load_live(cache, handles=handles).products["gift-wrap"].product.name == (
-        "Gift Wrap Deluxe"
-    )
-    assert cache.cursor("Item") == (int(clock.now), report.refreshed_at)
-    assert feed_time(int(clock.now)) == ">=,2024-05-01T10:00:05+00:00"
+    gift = load_live(cache, handles=handles).products["gift-wrap"]
+    assert gift.product.name == "Gift Wrap Deluxe"
+    # A plan shows the live version as the time the record last changed.
+    assert gift.version == "2024-05-01T10:00:05+00:00"
+    assert cache.cursor("Item") == ("2024-05-01T10:00:05+00:00", report.refreshed_at)
+    assert feed_time("2024-05-01T10:00:05+00:00") == ">=,2024-05-01T10:00:05+00:00"
 
 
 def test_an_archived_item_shows_up_inactive(

@@ -22,13 +22,16 @@ as the X-Series normalizer shapes it (lightspeed-rseries.md §7, §9):
 - `active` = not `archived`; price = the `ItemPrice` with `useTypeID` 1 (Default; `useType` is
   a renamable level name); supply price = `defaultCost`; barcode = `upc`, else `ean`. Money is
   quantized to the store's 2 places; text goes through `model.clean_text`.
-- Versions are the records' `timeStamp` in epoch seconds (the core compares them for equality).
+- Versions are the records' `timeStamp` as the store sent it, in one canonical ISO 8601 form
+  (UTC, to the second: `2024-05-01T10:00:00+00:00`), so a plan shows when a record last
+  changed; the core compares them only for equality. One form makes text order time order,
+  which the refresh's cursor relies on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,6 +42,7 @@ from reconciler.live import (
     LiveRow,
     Named,
     Names,
+    opaque_version,
     path_key,
     quantize_money,
 )
@@ -84,16 +88,23 @@ def tag_key(name: str) -> str:
     return "".join(name_key(name).split())
 
 
-def epoch(value: Any) -> int:
-    """A `timeStamp` (datetime, or ISO text) as epoch seconds; 0 when unset or unreadable."""
-    if isinstance(value, datetime):
-        return int(value.timestamp())
+NO_STAMP = "1970-01-01T00:00:00+00:00"  # a record without a (readable) time stamp
+
+
+def canonical_stamp(value: Any) -> str:
+    """A `timeStamp` (datetime, or ISO text) in the canonical form: UTC, to the second,
+    `+00:00` (what `datetime.isoformat` writes); `NO_STAMP` when unset or unreadable."""
+    moment: datetime | None = value if isinstance(value, datetime) else None
     if isinstance(value, str) and value:
         try:
-            return int(datetime.fromisoformat(value).timestamp())
+            moment = datetime.fromisoformat(value)
         except ValueError:
-            return 0
-    return int(value) if isinstance(value, int) else 0
+            moment = None
+    if moment is None:
+        return NO_STAMP
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _id(value: Any) -> str:
@@ -120,10 +131,10 @@ def _tag_names(record: Json) -> list[str]:
 
 def trim(kind: str, record: Json) -> Json:
     """What the cache keeps of a record (the fields normalizing reads) as plain JSON: `id` and
-    `version` (epoch seconds of `timeStamp`) for the cache, money as text, ids as text."""
+    `version` (the `timeStamp` text, `canonical_stamp`) for the cache, money and ids as text."""
     out: dict[str, Any] = {
         "id": str(record[ID_FIELDS[kind]]),
-        "version": epoch(record.get("timeStamp")),
+        "version": canonical_stamp(record.get("timeStamp")),
     }
     if kind in {"Item", "ItemMatrix"}:
         out.update(
@@ -188,7 +199,7 @@ def _named(objects: Iterable[Json], spelled: Mapping[str, str] | None = None) ->
             continue
         name = str(obj["name"])
         name = (spelled or {}).get(tag_key(name), name)
-        named = Named(id=str(obj["id"]), name=name, version=obj.get("version"))
+        named = Named(id=str(obj["id"]), name=name, version=opaque_version(obj.get("version")))
         out.setdefault(name_key(named.name), named)
     return out
 
@@ -326,7 +337,7 @@ def _row(item: Json, options: tuple[tuple[str, str], ...]) -> LiveRow:
     return LiveRow(
         id=str(item["id"]),
         sku=sku,
-        version=int(item.get("version") or 0),
+        version=str(item.get("version") or NO_STAMP),
         values=Variant(
             sku=sku,
             options=options,
@@ -380,8 +391,12 @@ def _family(handle: str, matrix: Json, members: list[Json], index: _Index) -> Li
         product=product,
         remote_id=str(matrix["id"]),
         family_id=str(matrix["id"]),
+        # Canonical stamps: text order is time order (see `canonical_stamp`).
         version=max(
-            [int(matrix.get("version") or 0), *(int(i.get("version") or 0) for i in members)]
+            [
+                str(matrix.get("version") or NO_STAMP),
+                *(str(i.get("version") or NO_STAMP) for i in members),
+            ]
         ),
         rows=rows,
         is_family=True,
@@ -412,7 +427,7 @@ def _simple(handle: str, item: Json, index: _Index) -> LiveProduct:
         product=product,
         remote_id=str(item["id"]),
         family_id=None,
-        version=int(item.get("version") or 0),
+        version=str(item.get("version") or NO_STAMP),
         rows={row.sku: row} if row else {},
         is_family=False,
         image_ids=index.image_ids("Item", str(item["id"])),

@@ -19,8 +19,8 @@ The feed is the `timeStamp` filter (lightspeed-rseries.md §4). Cost model:
 So a no-op warm refresh costs 8 requests (9 on a client that still has to discover the account).
 - `off`: no request at all; the caller says how old the cache is.
 
-Cursors are the cache's per-kind versions: the highest `timeStamp` seen, in epoch seconds (the
-cache keeps integers); the feed asks for it as ISO 8601 text.
+Cursors are the cache's per-kind versions: the highest `timeStamp` seen, in the one ISO 8601
+form of `normalize.canonical_stamp` (so text order is time order); the feed asks for it as is.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ from reconciler.live import Live
 from reconciler.model import Json
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.providers.rseries.client import RSeriesClient
-from reconciler.providers.rseries.normalize import normalize_live, trim
+from reconciler.providers.rseries.normalize import (
+    NO_STAMP,
+    canonical_stamp,
+    normalize_live,
+    trim,
+)
 from reconciler.state.cache import Cache
 
 FEED_KINDS = ("Item", "ItemMatrix", "Manufacturer", "Vendor")
@@ -49,21 +54,21 @@ RELATIONS: Mapping[str, list[str]] = {
 ARCHIVABLE = frozenset({"Item", "ItemMatrix", "Vendor"})
 
 
-def feed_time(cursor: int) -> str:
-    """A cursor (epoch seconds) as the feed's filter value: `>=,2024-05-01T10:00:00+00:00`."""
-    return ">=," + datetime.fromtimestamp(cursor, UTC).isoformat(timespec="seconds")
+def feed_time(cursor: str) -> str:
+    """A cursor (a canonical stamp) as the feed's filter value: `>=,2024-05-01T10:00:00+00:00`."""
+    return ">=," + canonical_stamp(cursor)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _edge(objects: Iterable[Json], version: int) -> dict[str, str]:
+def _edge(objects: Iterable[Json], version: str) -> dict[str, str]:
     """The records of one second, id -> a digest of what the cache keeps of it."""
     return {
         str(o["id"]): hashlib.sha256(json.dumps(o, sort_keys=True).encode()).hexdigest()[:16]
         for o in objects
-        if int(o["version"]) == version
+        if o["version"] == version
     }
 
 
@@ -114,15 +119,15 @@ def refresh(
                     "--refresh full; later plans ask only for what changed)"
                 )
             objects = _read(client, kind, params)
-            highest = max((int(o["version"]) for o in objects.values()), default=0)
+            highest = max((str(o["version"]) for o in objects.values()), default=NO_STAMP)
             total = cache.replace(kind, objects.values(), version=highest, refreshed_at=stamp)
             cache.set_meta({_edge_key(kind): json.dumps(_edge(objects.values(), highest))})
             kinds.append(KindRefresh(kind, "full", len(objects), total))
             changed = True
             continue
-        last = int(cursor[0])
+        last = canonical_stamp(cursor[0])
         objects = _read(client, kind, {**params, "timeStamp": feed_time(last)})
-        highest = max([last, *(int(o["version"]) for o in objects.values())])
+        highest = max([last, *(str(o["version"]) for o in objects.values())])
         # The records of the last second read come back every time: news only if they
         # differ from what that second held then (edited again within the same second).
         seen = json.loads(cache.meta(_edge_key(kind)) or "{}")
@@ -130,7 +135,7 @@ def refresh(
         news = [
             o
             for o in objects.values()
-            if int(o["version"]) > last or was.get(str(o["id"])) != seen.get(str(o["id"]))
+            if str(o["version"]) > last or was.get(str(o["id"])) != seen.get(str(o["id"]))
         ]
         cache.merge(kind, news, version=highest, refreshed_at=stamp)
         cache.set_meta({_edge_key(kind): json.dumps(_edge(objects.values(), highest))})

@@ -33,6 +33,7 @@ from reconciler.live import (
     LiveRow,
     Named,
     Names,
+    opaque_version,
     path_key,
     quantize_money,
 )
@@ -108,7 +109,7 @@ def _live_named(objects: Iterable[Json]) -> dict[str, Named]:
             id=str(obj["id"]),
             name=str(obj["name"]),
             description=obj.get("description"),
-            version=obj.get("version"),
+            version=opaque_version(obj.get("version")),
         )
         out.setdefault(name_key(named.name), named)
     return out
@@ -328,7 +329,7 @@ def _member(row: Json, price_key: str) -> _Member:
         live_row = LiveRow(
             id=str(row["id"]),
             sku=sku,
-            version=int(row.get("version") or 0),
+            version=str(int(row.get("version") or 0)),
             values=Variant(
                 sku=sku,
                 options=options,
@@ -479,7 +480,7 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
         product=product,
         remote_id=parent.id,
         family_id=parent.family_id,
-        version=max(m.version for m in members),
+        version=str(max(m.version for m in members)),
         rows=rows,
         is_family=is_family,
         problems=tuple(problems),

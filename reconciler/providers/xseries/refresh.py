@@ -62,8 +62,10 @@ class _Stream:
         self.largest_page = 0
         self.received = 0
 
-    def highest(self) -> int | None:
-        return self.max_version
+    def highest(self) -> str | None:
+        """The kind's cursor for the cache: the highest version, as text (the core's cursors
+        are opaque; X-Series reads its own back with `int`)."""
+        return None if self.max_version is None else str(self.max_version)
 
     def __iter__(self) -> Iterator[Json]:
         for page in self.pages:
@@ -188,11 +190,11 @@ def _refresh(
             kinds.append(KindRefresh(kind, "full", stream.received, total))
             changed = True
         else:
-            last = cursor[0]
+            last = int(cursor[0])
             # Products only: the page that brings the anchor back is one object longer, and
             # a kind with as few objects as the longest page ever seen would then cost a
             # second page on every plan. Products are what a reset store loses first.
-            anchor = cache.id_at(kind, last) if kind == "product" and last > 0 else None
+            anchor = cache.id_at(kind, str(last)) if kind == "product" and last > 0 else None
             stream = _Stream(
                 client.iter_pages(
                     kind,
@@ -215,7 +217,8 @@ def _refresh(
             cache.merge(
                 kind,
                 [trim(kind, o) for o in objects],
-                version=stream.max_version,
+                # The cursor only moves forward (a feed of nothing new keeps it).
+                version=str(max(last, stream.max_version or last)),
                 refreshed_at=stamp,
             )
             kinds.append(KindRefresh(kind, "changes", len(objects), cache.count(kind)))
