@@ -18,16 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import diff, guardrails, live, ownership, planner, providers
+from reconciler import diff, guardrails, live, ownership, planner, providers, staleness
 from reconciler import plan as plan_module
 from reconciler.apply import ApplyEvent, ApplyResult, apply_compiled
 from reconciler.catalog import load_catalog, parse_cache_path
+from reconciler.errors import StalePlan
 from reconciler.live import Live
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
 from reconciler.planner import ManagedIndex
 from reconciler.providers.base import Connection, Provider, RefreshMode, RefreshReport, Target
 from reconciler.render import duration
+from reconciler.staleness import Done
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
@@ -107,18 +109,122 @@ def make_plan(
     compile what each change costs and the estimate (`Compiled.charges`, `Plan.with_costs`)."""
     provider = providers.get(platform)
     draft = planner.make_plan(catalog, live, store=store, managed=managed, **options)
-    known = managed or {}
+    return dataclasses.replace(
+        _costed(provider, draft, live, managed or {}, catalog_dir), provider=provider.name
+    )
+
+
+def _costed(
+    provider: Provider[Any],
+    plan: Plan,
+    live: Live,
+    managed: ManagedIndex,
+    catalog_dir: Path | None,
+) -> Plan:
+    """`plan` with what each change costs and the estimate, from the provider's compile of it:
+    the one cost model, for a new plan and for what is left of a saved one alike."""
     compiled = provider.compile(
-        draft, live, {str(k): known.get(str(k), {}) for k in COMPILE_KINDS}, catalog_dir=catalog_dir
+        plan,
+        live,
+        {str(k): managed.get(str(k), {}) for k in COMPILE_KINDS},
+        catalog_dir=catalog_dir,
     )
     estimate = provider.estimate(
         compiled,
-        rate_limit=draft.estimate.rate_limit,
-        window_seconds=draft.estimate.window_seconds,
+        rate_limit=plan.estimate.rate_limit,
+        window_seconds=plan.estimate.window_seconds,
     )
-    return dataclasses.replace(
-        draft.with_costs(compiled.charges(), estimate), provider=provider.name
+    return plan.with_costs(compiled.charges(), estimate)
+
+
+def remaining_plan(
+    saved: Plan,
+    done: Done,
+    live: Live,
+    *,
+    managed: ManagedIndex,
+    catalog_dir: Path | None = None,
+) -> Plan:
+    """What earlier runs of `saved` have not applied yet (`staleness.remaining`), costed by its
+    provider's compile like any plan: the estimate is what apply will send."""
+    left = staleness.remaining(saved, done)
+    return _costed(providers.get(saved.provider), left, live, managed, catalog_dir)
+
+
+STALE_SHOWN = 10  # reasons listed in a stale-plan message before "and N more"
+
+
+def stale_message(source: Path, reasons: list[str]) -> str:
+    """The one sentence refusing a stale saved plan."""
+    shown = "; ".join(reasons[:STALE_SHOWN])
+    more = len(reasons) - STALE_SHOWN
+    tail = f"; and {more} more" if more > 0 else ""
+    return (
+        f"Plan {source} is stale: {shown}{tail}. Nothing was applied; run `catalog plan` "
+        "again and apply the new plan."
     )
+
+
+def record_refusal(state: State, plan: Plan, *, actor: str, host: str, reasons: list[str]) -> None:
+    """A refused plan is a run too: the ledger says who tried what and why not."""
+    ledger = Ledger(state)
+    run = ledger.start_run(
+        store=plan.store,
+        plan_digest=plan.digest(),
+        catalog_digest=plan.catalog_digest,
+        git_commit=plan.git_commit,
+        actor=actor,
+        host=host,
+    )
+    ledger.finish_run(run, outcome="refused", counts={"reasons": reasons})
+
+
+def check_saved_plan(
+    saved: Plan,
+    source: Path,
+    client: Connection,
+    state: State,
+    *,
+    target: Target,
+    catalog: Catalog,
+    actor: str,
+    host: str,
+    catalog_dir: Path | None = None,
+    say: Callable[[str], None] = lambda _msg: None,
+) -> tuple[Plan, Live]:
+    """A saved plan checked against the store as it is now (through the change feed) and the
+    catalog files: what is left of it to apply and the live store, or StalePlan naming what
+    moved (the refusal recorded in the ledger)."""
+    cache = Cache(state)
+    ledger = Ledger(state)
+    client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
+    current = client.live(cache)
+    label = target.label
+    reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
+    if saved.provider != target.platform:
+        reasons.append(f"it was made for a {saved.provider} store, not {target.platform}")
+    moved = guardrails.stale_reason(saved, catalog)
+    if moved is not None:
+        reasons.append(moved)
+    done = ledger.applied_by_plan(saved.digest())
+    reasons += staleness.stale_reasons(
+        saved,
+        current,
+        catalog_digest=catalog.digest(),
+        done=done,
+        unsure=[(i.kind, i.key) for i in ledger.pending_intents()],
+    )
+    if reasons:
+        record_refusal(state, saved, actor=actor, host=host, reasons=reasons)
+        raise StalePlan(stale_message(source, reasons))
+    if not done:
+        return saved, current
+    say(
+        f"Resuming {source}: {len(done)} of its changes were applied by an earlier run; "
+        "applying the rest."
+    )
+    managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
+    return remaining_plan(saved, done, current, managed=managed, catalog_dir=catalog_dir), current
 
 
 # Plans up to this size are remembered for an unchanged re-plan; bigger ones are recomputed

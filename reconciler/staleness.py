@@ -142,7 +142,10 @@ def _same_value(a: Json, b: Json) -> bool:
 
 
 def remaining(plan: Plan, done: Done) -> Plan:
-    """The part of `plan` that earlier runs of it have not applied yet."""
+    """The part of `plan` that earlier runs of it have not applied yet: which changes, not
+    what they cost. Costs come from the provider's compile only (`api.remaining_plan` costs
+    this), so the requests of a change cut down here are left at 0 and the estimate as saved.
+    """
 
     def left(change: Change) -> Change | None:
         children = tuple(c for c in (left(k) for k in change.children) if c is not None)
@@ -152,7 +155,7 @@ def remaining(plan: Plan, done: Done) -> Plan:
             # Applied in part (made, but a field still to set): an update of what is left.
             fields = _left_over(change, done)
             return replace(
-                change, action=Action.UPDATE, fields=fields, children=children, requests=1
+                change, action=Action.UPDATE, fields=fields, children=children, requests=0
             )
         if not children:
             return None
@@ -160,9 +163,7 @@ def remaining(plan: Plan, done: Done) -> Plan:
         # nothing of its own (a created product's images are then uploaded to it).
         return replace(change, action=Action.UPDATE, fields=(), children=children, requests=0)
 
-    changes = tuple(c for c in (left(c) for c in plan.changes) if c is not None)
-    requests = sum(c.requests for top in changes for c in top.walk())
-    return replace(plan, changes=changes, estimate=replace(plan.estimate, requests=requests))
+    return replace(plan, changes=tuple(c for c in (left(c) for c in plan.changes) if c is not None))
 
 
 def live_row_values(live: Live, kind: Kind, key: str) -> dict[str, Json]:

@@ -22,25 +22,21 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from reconciler import guardrails
-from reconciler.api import apply_plan
+from reconciler.api import apply_plan, check_saved_plan, record_refusal
 from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.cli.common import Context, connect, format_option, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
-from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken, StalePlan
+from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken
 from reconciler.live import Live
-from reconciler.model import FORMAT_VERSION, Catalog
+from reconciler.model import FORMAT_VERSION
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
 from reconciler.providers.base import Connection
 from reconciler.render import duration, render_text
-from reconciler.staleness import remaining, stale_reasons
 from reconciler.state import State
 from reconciler.state.cache import Cache
-from reconciler.state.ledger import Ledger
 from reconciler.state.lock import ApplyLock, Holder, current_user
-
-STALE_SHOWN = 10  # reasons listed in a stale-plan message before "and N more"
 
 
 def actor(environ: Mapping[str, str]) -> str:
@@ -119,16 +115,6 @@ def summary_text(result: ApplyResult) -> str:
         if c.outcome != "applied":
             lines.append(f"  {c.outcome}: {c.action} {c.kind} {c.key}: {c.error}")
     return "\n".join(lines) + "\n"
-
-
-def _stale_message(source: Path, reasons: list[str]) -> str:
-    shown = "; ".join(reasons[:STALE_SHOWN])
-    more = len(reasons) - STALE_SHOWN
-    tail = f"; and {more} more" if more > 0 else ""
-    return (
-        f"Plan {source} is stale: {shown}{tail}. Nothing was applied; run `catalog plan` "
-        "again and apply the new plan."
-    )
 
 
 def _refresher(client: Connection, cache: Cache) -> Callable[[], Live]:
@@ -222,14 +208,31 @@ def apply(
         )
         with connect(target, console=console) as client:
             if saved is not None and plan_file is not None:
-                plan, live = _checked(saved, plan_file, client, state, ctx, catalog, who, host, err)
+                plan, live = check_saved_plan(
+                    saved,
+                    plan_file,
+                    client,
+                    state,
+                    target=target,
+                    catalog=catalog,
+                    actor=who,
+                    host=host,
+                    catalog_dir=ctx.catalog_dir,
+                    say=lambda msg: err.print(msg, markup=False, highlight=False),
+                )
             else:
                 live = client.live(Cache(state))
                 # Written as is: the plan holds user text that Rich must not interpret.
                 err.file.write(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
             blocked = guardrails.blocking(plan, allowed)
             if blocked:
-                _refuse(Ledger(state), saved or plan, who, host, [guardrails.refusal(blocked)])
+                record_refusal(
+                    state,
+                    saved or plan,
+                    actor=who,
+                    host=host,
+                    reasons=[guardrails.refusal(blocked)],
+                )
                 raise GuardrailBroken(guardrails.refusal(blocked))
             if not plan.has_changes:
                 _report_nothing(fmt, plan)
@@ -271,66 +274,6 @@ def apply(
             "applied is not sent again."
         )
     return 0
-
-
-def _checked(
-    saved: Plan,
-    plan_file: Path,
-    client: Connection,
-    state: State,
-    ctx: Context,
-    catalog: Catalog,
-    who: str,
-    host: str,
-    err: Console,
-) -> tuple[Plan, Live]:
-    """A saved plan checked against the store as it is now (through the change feed) and the
-    catalog files: what is left of it to apply, or StalePlan naming what moved."""
-    cache = Cache(state)
-    ledger = Ledger(state)
-    client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
-    live = client.live(cache)
-    target = ctx.target()
-    label = target.label
-    reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
-    if saved.provider != target.platform:
-        reasons.append(f"it was made for a {saved.provider} store, not {target.platform}")
-    moved = guardrails.stale_reason(saved, catalog)
-    if moved is not None:
-        reasons.append(moved)
-    done = ledger.applied_by_plan(saved.digest())
-    reasons += stale_reasons(
-        saved,
-        live,
-        catalog_digest=catalog.digest(),
-        done=done,
-        unsure=[(i.kind, i.key) for i in ledger.pending_intents()],
-    )
-    if reasons:
-        _refuse(ledger, saved, who, host, reasons)
-        raise StalePlan(_stale_message(plan_file, reasons))
-    if not done:
-        return saved, live
-    err.print(
-        f"Resuming {plan_file}: {len(done)} of its changes were applied by an earlier run; "
-        "applying the rest.",
-        markup=False,
-        highlight=False,
-    )
-    return remaining(saved, done), live
-
-
-def _refuse(ledger: Ledger, plan: Plan, who: str, host: str, reasons: list[str]) -> None:
-    """A refused saved plan is a run too: the ledger says who tried what and why not."""
-    run = ledger.start_run(
-        store=plan.store,
-        plan_digest=plan.digest(),
-        catalog_digest=plan.catalog_digest,
-        git_commit=plan.git_commit,
-        actor=who,
-        host=host,
-    )
-    ledger.finish_run(run, outcome="refused", counts={"reasons": reasons})
 
 
 def _report_nothing(fmt: str, plan: Plan) -> None:

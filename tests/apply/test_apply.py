@@ -9,11 +9,12 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.api import apply_plan
+from reconciler.api import MANAGED_KINDS, apply_plan, get_provider, remaining_plan
 from reconciler.apply import ApplyEvent
 from reconciler.catalog import load_catalog
 from reconciler.live import Live
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
+from reconciler.planner import ManagedIndex
 from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.sandbox import SandboxStore
@@ -228,13 +229,14 @@ def test_a_saved_plan_that_failed_part_way_is_finished_by_running_it_again(
     # What the first run applied counts as done field by field, JSON round trip included.
     applied = {(c.kind, c.key) for c in first.changes if c.outcome == "applied"}
     assert all(is_done(c, done) for c in saved.all_changes() if (str(c.kind), c.key) in applied)
-    rest = remaining(saved, done)
+    rest = remaining_plan(saved, done, now, managed=_managed(harness))
     store.reset_stats()
     second = apply_plan(
         rest, harness.client, state, live=now, refresh_live=harness.live, plan_digest=saved.digest()
     )
     assert second.ok, [c for c in second.changes if c.outcome != "applied"]
     assert 0 < harness.write_count() == second.writes < saved.estimate.requests
+    assert rest.estimate.requests == second.writes
     assert_store_holds(harness, wanted)
     assert {r.plan_digest for r in harness.ledger.runs()} == {saved.digest()}
 
@@ -304,6 +306,10 @@ def test_resuming_refuses_only_when_someone_else_edited_a_field_still_to_write(
     assert len(reasons) == 1 and 'variant "TEE-M"' in reasons[0]
 
 
+def _managed(harness: Harness) -> ManagedIndex:
+    return {k: harness.ledger.managed(k) for k in MANAGED_KINDS}
+
+
 class _PutsFail(httpx.BaseTransport):
     """The sandbox over a network that drops every PUT (a run dying right after the creates)."""
 
@@ -337,10 +343,16 @@ def test_a_new_familys_inactive_variant_left_unflagged_is_flagged_by_the_rerun(
     now = harness.live()
     done = harness.ledger.applied_by_plan(saved.digest())
     assert stale_reasons(saved, now, catalog_digest=saved.catalog_digest, done=done) == []
-    rest = remaining(saved, done)
+    rest = remaining_plan(saved, done, now, managed=_managed(harness))
     assert [(c.key, [f.field for f in c.fields]) for c in rest.all_changes() if c.fields] == [
         ("TEE-L", ["active"])
     ]
+    # Costed by the provider's compile, the one cost model; the pure remainder counts nothing.
+    left = remaining(saved, done)
+    assert [c.requests for c in left.all_changes() if c.key == "TEE-L"] == [0]
+    compiled = get_provider().compile(left, now, _managed(harness))
+    assert rest.estimate.requests == compiled.requests == 1
+    assert [c.requests for c in rest.all_changes() if c.key == "TEE-L"] == [1]
     harness.store.reset_stats()
     second = apply_plan(
         rest, harness.client, state, live=now, refresh_live=harness.live, plan_digest=saved.digest()
