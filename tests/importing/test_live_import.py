@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from reconciler.api import apply_plan, make_plan
 from reconciler.catalog import load_catalog
 from reconciler.cli import main
-from reconciler.cli.import_ import LiveImport, read_store, write_store_import
+from reconciler.cli.import_ import write_store_import
+from reconciler.liveimport import LiveImport, read_store
 from reconciler.model import Brand, Catalog, Product, Supplier, Variant
 from reconciler.plan import Action, Kind, Plan
 from reconciler.providers.asgi import SandboxTransport
