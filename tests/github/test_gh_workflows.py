@@ -280,7 +280,7 @@ def test_the_token_reaches_only_the_steps_that_talk_to_the_store(name: str) -> N
 def test_r_series_stores_get_their_settings_and_keep_a_rotated_refresh_token(name: str) -> None:
     """An R-Series store's platform and account come from its environment's variables, and
     after the steps that talk to it, a rotated refresh token is saved for the next run: even
-    when a step failed (the old token no longer works), never for X-Series."""
+    when a step failed (the old token no longer works)."""
     for job in load(name)["jobs"].values():
         if "secrets.LIGHTSPEED_TOKEN" not in str(job):
             continue
@@ -302,9 +302,8 @@ def test_r_series_stores_get_their_settings_and_keep_a_rotated_refresh_token(nam
         ]
         assert keep > max(talking)
         step = steps[keep]
-        assert step["if"] == (
-            "always() && steps.install.outcome == 'success' && env.LIGHTSPEED_PLATFORM == 'rseries'"
-        )
+        # Whatever the platform (a settings.stores entry may name it): a no-op without rotation.
+        assert step["if"] == "always() && steps.install.outcome == 'success'"
         assert shlex.split(step["run"]) == [
             "catalog",
             "ci",
