@@ -27,6 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -255,6 +256,21 @@ class RSeriesClient:
     def stats(self) -> ClientStats:
         with self._lock:
             return self._stats
+
+    # -- as the provider's connection (`reconciler.providers.base.Connection`) -----------------
+
+    def rate_delay(self) -> float:
+        """Seconds until the bucket has room for one more request of one unit (0: now)."""
+        return self.pacer.delay(1.0)
+
+    @contextmanager
+    def metered(self) -> Iterator[None]:
+        """The pacer books every request's cost before it is sent; nothing to switch."""
+        yield
+
+    def redact(self, text: str, /) -> str:
+        """`text` without any secret this client knows."""
+        return self._scrub(text)
 
     def _count(self, **deltas: float) -> None:
         with self._lock:
