@@ -21,6 +21,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from reconciler.errors import ApiError, CatalogError, TransportError
 from reconciler.live import Live, Names, label_path
@@ -44,6 +45,7 @@ from reconciler.providers.rseries.payloads import (
     variant_description,
     vendor_nums,
 )
+from reconciler.rules import image_type
 from reconciler.state.ledger import Ledger
 
 # A create whose answer is lost is looked up and, if absent, sent again at most this often.
@@ -609,13 +611,21 @@ class Archive(Step):
     declares inactive). R-Series cannot delete an item: it archives it, and zeroes its stock."""
 
     def __init__(
-        self, id: int, label: str, changes: list[Change], *, resource: str, target: Change
+        self,
+        id: int,
+        label: str,
+        changes: list[Change],
+        *,
+        resource: str,
+        target: Change,
+        new: bool = False,
     ) -> None:
-        super().__init__(id, f"{label} ({ZEROES_STOCK})", changes)
+        # A new item has no stock yet: archiving it right after its create loses nothing.
+        super().__init__(id, label if new else f"{label} ({ZEROES_STOCK})", changes)
         self.resource = resource
         self.target = target
         self.remote_id = target.remote_id
-        self.zeroes_stock = True
+        self.zeroes_stock = not new
         self.cost = cost_of("DELETE", resource, None, single=True)
 
     def prepare(self, ids: Ids) -> None:
@@ -630,3 +640,152 @@ class Archive(Step):
         counter.add()
         archive(client, self.resource, self.remote_id)
         return {}
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+class ImageUpload(CreateStep):
+    """One image of a family (on its ItemMatrix) or of a simple product (on its Item), read
+    from the catalog directory and uploaded multipart with `ordering` = its position - 1.
+
+    The store keeps every upload (no de-duplication), so this is an intent-guarded create:
+    after a lost answer, or a crashed run's intent, the owner's images are read and one with
+    this file's name and size that no record of ours names is taken as this upload."""
+
+    def __init__(
+        self, id: int, change: Change, handle: str, *, family: bool, catalog_dir: Path | None
+    ) -> None:
+        super().__init__(id, f"upload image {change.key} to {handle}", [change])
+        self.change = change
+        self.handle = handle
+        self.catalog_dir = catalog_dir
+        self.content = b""
+        self.position = int(_values(change).get("position") or 1)
+        self.intent = (str(Kind.IMAGE), f"{handle}:{change.key}")
+        self.owner = "ItemMatrix" if family else "Item"
+        self.owner_id = "0"
+        self.recorded: set[str] = set()
+
+    def prepare(self, ids: Ids) -> None:
+        self.owner_id = ids.product(self.handle)
+        if self.catalog_dir is None:
+            raise CatalogError(f"image {self.change.key}: no catalog directory to read it from")
+        path = self.catalog_dir / self.change.key
+        try:
+            self.content = path.read_bytes()
+        except OSError as exc:
+            raise CatalogError(
+                f"image {path} cannot be read ({exc.strerror}); restore it or plan again"
+            ) from None
+        kind = image_type(self.content[:12])
+        if kind is None:
+            raise CatalogError(f"image {path} is not a jpg, png, gif, tiff or webp file")
+        self.payload = {
+            "owner": self.owner,
+            "owner_id": self.owner_id,
+            "path": self.change.key,
+            "sha256": hashlib.sha256(self.content).hexdigest(),
+            "media_type": f"image/{kind}",
+            "ordering": self.position - 1,
+        }
+
+    def before_send(self, ledger: Ledger) -> None:
+        # What this family's record already names is never taken for this upload; and should
+        # the answer be lost, the family still has a record (its images are ours, not unknown).
+        self.recorded = {str(r["image_id"]) for r in ledger.images(self.handle) if r["image_id"]}
+        ledger.note_image_sent(
+            handle=self.handle,
+            path=self.change.key,
+            sha256=self.payload["sha256"],
+            product_id=self.owner_id,
+            position=self.position,
+        )
+
+    def send(self, client: RSeriesClient) -> Learned:
+        made = client.upload_image(
+            self.owner,
+            self.owner_id,
+            filename=PurePosixPath(self.change.key).name,
+            content=self.content,
+            media_type=self.payload["media_type"],
+            ordering=self.position - 1,
+        )
+        return self._learned(str(made["imageID"]))
+
+    def _learned(self, image_id: str) -> Learned:
+        return {(str(Kind.IMAGE), self.change.key): image_id, self.intent or ("", ""): image_id}
+
+    def lookup(self, client: RSeriesClient) -> Learned | None:
+        owner_field = "itemMatrixID" if self.owner == "ItemMatrix" else "itemID"
+        name = PurePosixPath(self.change.key).name
+        held = [
+            i
+            for i in client.query("Image", {owner_field: self.owner_id})
+            if str(i.get("filename")) == name
+            and int(i.get("size") or 0) == len(self.content)
+            and str(i["imageID"]) not in self.recorded
+        ]
+        if not held:
+            return None
+        return self._learned(str(min(held, key=lambda i: _id_order(i, "imageID"))["imageID"]))
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        ledger.record_image(
+            handle=self.handle,
+            path=self.change.key,
+            sha256=self.payload["sha256"],
+            image_id=learned[(str(Kind.IMAGE), self.change.key)],
+            product_id=self.owner_id,
+            position=self.position,
+        )
+
+
+class ImageMove(Step):
+    """`PUT Image/{id} {"ordering"}`: an image the catalog moved."""
+
+    def __init__(self, id: int, change: Change, handle: str) -> None:
+        super().__init__(id, f"move image {change.key} of {handle}", [change])
+        self.change = change
+        self.position = int(_values(change)["position"])
+        self.payload = {"ordering": str(self.position - 1)}
+        self.priced(self.payload, "PUT", "Image", single=True)
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"ordering": str(self.position - 1)}
+
+    def run(self, client: RSeriesClient, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        client.update("Image", self.change.remote_id, self.payload)
+        return {}
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        assert self.change.remote_id is not None
+        ledger.set_image_position(self.change.remote_id, self.position)
+
+
+class ImageDelete(Step):
+    """`DELETE Image/{id}`: an image this tool uploaded that the catalog dropped."""
+
+    def __init__(self, id: int, change: Change, handle: str) -> None:
+        super().__init__(id, f"delete {change.key} of {handle}", [change])
+        self.change = change
+        self.cost = cost_of("DELETE", "Image", None, single=True)
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"id": self.change.remote_id}
+
+    def run(self, client: RSeriesClient, counter: WriteCounter) -> Learned:
+        assert self.change.remote_id is not None
+        counter.add()
+        try:
+            client.delete("Image", self.change.remote_id)
+        except ApiError as exc:
+            if exc.status != 404:  # already gone: done
+                raise
+        return {}
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        assert self.change.remote_id is not None
+        ledger.forget_image(self.change.remote_id)

@@ -38,6 +38,9 @@ from reconciler.providers.rseries.steps import (
     AttributeSetCreate,
     CategoryCreate,
     Census,
+    ImageDelete,
+    ImageMove,
+    ImageUpload,
     ItemCreate,
     Layouts,
     MatrixCreate,
@@ -47,6 +50,7 @@ from reconciler.providers.rseries.steps import (
 )
 
 _RETIRE = (Action.DEACTIVATE, Action.DELETE)
+ARCHIVE_NOTE = "archived in R-Series: its stock is zeroed, irreversibly"
 _MATRIX_FIELDS = ("name", "brand", "supplier", "category", "tags")
 _ITEM_WIDE = ("name", "brand", "supplier", "supplier_code", "category")
 # What R-Series cannot hold (validate says so when the store is R-Series).
@@ -200,19 +204,44 @@ class _Builder:
             self.adopted.extend(c for c in change.children if c.action is Action.ADOPT)
             return
         if change.action is Action.CREATE:
-            self._create(change)
+            self._images(change, self._create(change))
         elif change.action in _RETIRE:
             self._retire_product(change)
         elif change.action is Action.UPDATE:
             self._update(change)
-        images = [c for c in change.children if c.kind is Kind.IMAGE]
-        for image in images:
-            if image.action is Action.ADOPT:
-                self.adopted.append(image)
-            else:
-                self.refused.append((image, "images are not written to R-Series yet"))
+            self._images(change, None)
 
-    def _create(self, change: Change) -> None:
+    def _images(self, change: Change, create: Step | None) -> None:
+        """Deletes and moves first, then uploads one after another in catalog order (each
+        with its `ordering`), after the create of the family or product they belong to."""
+        images = [c for c in change.children if c.kind is Kind.IMAGE]
+        found = self.live.products.get(change.key)
+        family = (
+            found.is_family
+            if found is not None
+            else any(c.kind is Kind.VARIANT for c in change.children)
+        )
+        before: set[int] = {create.id} if create is not None else set()
+        for c in images:
+            if c.action is Action.ADOPT:  # the store's image recorded as this file: no request
+                self.adopted.append(c)
+            elif c.action is Action.DELETE:
+                self._add(ImageDelete(self._next(), c, change.key))
+            elif c.action is Action.UPDATE:
+                before.add(self._add(ImageMove(self._next(), c, change.key)).id)
+        uploads = [c for c in images if c.action is Action.CREATE]
+        uploads.sort(key=lambda c: _values(c).get("position") or 0)
+        for c in uploads:
+            step = self._add(
+                ImageUpload(
+                    self._next(), c, change.key, family=family, catalog_dir=self.catalog_dir
+                )
+            )
+            step.deps = set(before)
+            before = {step.id}
+
+    def _create(self, change: Change) -> Step:
+        """The steps creating a product; returns the one its images go on."""
         values = _values(change)
         variants = [c for c in change.children if c.kind is Kind.VARIANT]
         if not variants:
@@ -228,7 +257,7 @@ class _Builder:
             step.deps = self._deps(values)
             if values.get("active") is False:
                 self._archive_new(change, step, change)
-            return
+            return step
         known = frozenset(
             p.remote_id
             for p in self.live.products.values()
@@ -252,6 +281,7 @@ class _Builder:
             item.deps = {matrix.id}
             if _values(variant).get("active") is False:
                 self._archive_new(variant, item, variant)
+        return matrix
 
     def _archive_new(self, change: Change, create: Step, payer: Change) -> None:
         """A new item the catalog declares inactive: created, then archived (its own change,
@@ -264,7 +294,12 @@ class _Builder:
         )
         step = self._add(
             Archive(
-                self._next(), f"archive new {change.key}", [flag], resource="Item", target=change
+                self._next(),
+                f"archive new {change.key}",
+                [flag],
+                resource="Item",
+                target=change,
+                new=True,
             )
         )
         step.deps = {create.id}
@@ -463,12 +498,29 @@ def build_steps(
     steps prepare their bodies from one `Ids`, which the engine teaches what they create."""
     builder = _Builder(plan, live, managed, catalog_dir)
     steps = builder.build()
+    notes: dict[int, str] = {}
+    archived: set[str] = set()
+    for step in steps:
+        if step.zeroes_stock:
+            for change in step.changes:
+                notes[id(change)] = ARCHIVE_NOTE
+                archived.add(change.key)
+    notices = []
+    if archived:
+        n = len(archived)
+        notices.append(
+            f"{n} product{'s or variants are' if n != 1 else ' or variant is'} archived by this "
+            "plan: R-Series zeroes an archived item's stock, irreversibly. Apply only if that "
+            "is meant (the catalog's settings.prune or active: false asks for it)."
+        )
     return Compiled(
         steps=steps,
         adopted=builder.adopted,
         refused=builder.refused,
         groups=builder.groups,
         resolver=Ids(live),
+        notes=notes,
+        notices=notices,
     )
 
 
