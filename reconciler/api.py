@@ -134,7 +134,9 @@ def _costed(
         rate_limit=plan.estimate.rate_limit,
         window_seconds=plan.estimate.window_seconds,
     )
-    return plan.with_costs(compiled.charges(), estimate)
+    return plan.with_costs(
+        compiled.charges(), estimate, notes=compiled.notes, notices=tuple(compiled.notices)
+    )
 
 
 def remaining_plan(

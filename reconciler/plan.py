@@ -293,18 +293,33 @@ class Plan:
             field_owners=dict(data.get("field_owners") or {}),
         )
 
-    def with_costs(self, charges: Mapping[int, int], estimate: Estimate) -> Plan:
+    def with_costs(
+        self,
+        charges: Mapping[int, int],
+        estimate: Estimate,
+        *,
+        notes: Mapping[int, str] | None = None,
+        notices: tuple[str, ...] = (),
+    ) -> Plan:
         """This plan with each change's `requests` as the provider's compile charges it
-        (`id(change)` -> requests; the compile saw these very objects) and its estimate."""
+        (`id(change)` -> requests; the compile saw these very objects) and its estimate; with
+        the compile's `notes` on the changes that have none yet and its `notices` added."""
+        said = notes or {}
 
         def costed(change: Change) -> Change:
             return replace(
                 change,
                 requests=charges.get(id(change), 0),
                 children=tuple(costed(c) for c in change.children),
+                note=change.note or said.get(id(change)),
             )
 
-        return replace(self, changes=tuple(costed(c) for c in self.changes), estimate=estimate)
+        return replace(
+            self,
+            changes=tuple(costed(c) for c in self.changes),
+            estimate=estimate,
+            notices=self.notices + tuple(n for n in notices if n not in self.notices),
+        )
 
     def digest(self) -> str:
         """sha256 of the plan's content (not its timestamp): what the ledger records as applied."""

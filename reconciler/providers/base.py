@@ -119,6 +119,10 @@ class Compiled(Generic[C]):
     refused: list[tuple[Change, str]] = field(default_factory=list)
     groups: list[Change] = field(default_factory=list)
     resolver: Resolver = field(default_factory=_NoIds)
+    # id(plan change) -> what the plan must say beside it (R-Series: archiving zeroes stock),
+    # and remarks for the whole plan; `Plan.with_costs` writes both in.
+    notes: dict[int, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
