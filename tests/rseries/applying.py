@@ -85,11 +85,14 @@ class Harness:
         *,
         parallelism: int = 4,
         events: list[ApplyEvent] | None = None,
+        on_event: Callable[[ApplyEvent], None] | None = None,
     ) -> ApplyResult:
         managed = {k: self.ledger.managed(k) for k in MANAGED_KINDS}
         compiled = build_steps(plan, live, managed, catalog_dir=self.catalog_dir)
         self.compiled.append(compiled)
         sink: Callable[[ApplyEvent], None] = events.append if events is not None else _ignore
+        if on_event is not None:
+            sink = on_event
         # The client is the connection apply runs on (its provider wiring is issue 14's).
         conn: Any = self.client
         return apply_compiled(
