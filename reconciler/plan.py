@@ -35,11 +35,16 @@ class Kind(StrEnum):
     BRAND = "brand"
     SUPPLIER = "supplier"
     TAG = "tag"
-    ATTRIBUTE = "variant_attribute"
-    CATEGORY = "product_category"
+    ATTRIBUTE = "attribute"  # a variant attribute (an option name), by name
+    CATEGORY = "category"  # by its path label ("A / B")
     PRODUCT = "product"  # a family or a simple product, keyed by handle
     VARIANT = "variant"  # one sellable row of a family, keyed by sku
     IMAGE = "image"  # a family image, keyed by its catalog path
+
+
+# Kinds named by X-Series' wire names before the core named them in catalog terms (old name ->
+# Kind): the ledger's rows are migrated (state migration m004); a saved plan is refused.
+RENAMED_KINDS = {"variant_attribute": "attribute", "product_category": "category"}
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from reconciler.atomic import write_atomic
 from reconciler.errors import PlanFileError
-from reconciler.model import FORMAT_VERSION
-from reconciler.plan import Plan
+from reconciler.model import FORMAT_VERSION, Json
+from reconciler.plan import RENAMED_KINDS, Plan
 from reconciler.render import iter_json, plan_digest
 
 
@@ -59,13 +59,11 @@ def read_plan(path: str | Path) -> Plan:
             f"Plan file {source} was written by a newer lightspeed-catalog (format {version}; "
             f"this one reads up to {FORMAT_VERSION}): upgrade the tool or plan again with it."
         )
-    versions = data.get("live_versions")
-    if isinstance(versions, dict) and any(isinstance(v, int) for v in versions.values()):
-        # Format 2 as the release before opaque versions wrote it (integers): its digest was
-        # taken over those integers, so it cannot be checked against the versions as text.
+    older = _older_format_2(data)
+    if older is not None:
         raise PlanFileError(
-            f"Plan file {source} was made by an older version of lightspeed-catalog (its live "
-            f"versions are numbers): plan again (catalog plan --out {source})."
+            f"Plan file {source} was made by an older version of lightspeed-catalog ({older}): "
+            f"plan again (catalog plan --out {source})."
         )
     try:
         plan = Plan.from_json(data)
@@ -81,3 +79,20 @@ def read_plan(path: str | Path) -> Plan:
             "apply only plans as `catalog plan --out` wrote them; plan again."
         )
     return plan
+
+
+def _older_format_2(data: dict[str, Json]) -> str | None:
+    """What marks a format-2 plan written by the release before opaque versions and kinds in
+    catalog terms, or None. Its digest was taken over what it holds, so it cannot be read as
+    today's plan (versions as text, kinds renamed) and still be checked: it is refused."""
+    versions = data.get("live_versions")
+    if isinstance(versions, dict) and any(isinstance(v, int) for v in versions.values()):
+        return "its live versions are numbers"
+    stack = list(data.get("changes") or [])
+    while stack:
+        change = stack.pop()
+        if isinstance(change, dict):
+            if change.get("kind") in RENAMED_KINDS:
+                return f"it names kind {change['kind']}"
+            stack.extend(change.get("children") or [])
+    return None

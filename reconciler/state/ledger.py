@@ -35,7 +35,7 @@ from reconciler.model import Json
 from reconciler.state import State
 
 # Kinds identified by a case-insensitive name (design invariant 1); their keys match that way.
-NAME_KINDS = frozenset({"brand", "supplier", "tag", "variant_attribute", "product_category"})
+NAME_KINDS = frozenset({"brand", "supplier", "tag", "attribute", "category"})
 
 _LOCKS: weakref.WeakKeyDictionary[State, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()

@@ -10,11 +10,13 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from reconciler.plan import RENAMED_KINDS
+
 
 def m001_cache(db: sqlite_utils.Database) -> None:
     """Live-object cache and change-feed cursors."""
-    # One row per live object of a kind (product, brand, supplier, tag, variant_attribute,
-    # product_category, ...); `data` is the store's JSON as read.
+    # One row per live object of a kind (the provider's own kinds: X-Series product, brand,
+    # R-Series Item, ...); `data` is the store's JSON as trimmed.
     db.table("objects").create(
         {"kind": str, "id": str, "version": int, "deleted": int, "data": str},
         pk=("kind", "id"),
@@ -128,4 +130,16 @@ def m003_images(db: sqlite_utils.Database) -> None:
     db.table("images").create_index(["image_id"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_cache, m002_ledger, m003_images]
+def m004_kinds_in_catalog_terms(db: sqlite_utils.Database) -> None:
+    """Ledger rows (changes, managed keys, create intents) name their kind in catalog terms."""
+    for table in ("changes", "managed", "intents"):
+        for old, new in RENAMED_KINDS.items():
+            db.execute(f"update {table} set kind = ? where kind = ?", [new, old])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_cache,
+    m002_ledger,
+    m003_images,
+    m004_kinds_in_catalog_terms,
+]

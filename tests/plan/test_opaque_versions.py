@@ -1,7 +1,7 @@
 """Live versions and cache cursors are opaque text in the core (issue 13, Build point 5): each
-provider keeps its own kind of version inside and hands the core its text. What the release
-before wrote (integers in plan files and in the state file) is read as before or refused in
-one sentence."""
+provider keeps its own kind of version inside and hands the core its text; the core names kinds
+in catalog terms (point 6). What the release before wrote (integers and X-Series kind names in
+plan files and in the state file) is read as before, migrated, or refused in one sentence."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
+import reconciler
 from reconciler.errors import PlanFileError
-from reconciler.plan import Plan
+from reconciler.plan import Kind, Plan
 from reconciler.planfile import read_plan, write_plan
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.refresh import load_live, refresh
 from reconciler.state import State
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
+from reconciler.state.schema import MIGRATIONS
 
 from .test_render import a_plan, updates
 
@@ -111,3 +114,83 @@ def test_a_plan_remembered_with_integer_versions_reads_them_as_text() -> None:
     doc = plan.to_json()
     doc["changes"][0]["live_version"] = 7
     assert Plan.from_json(doc) == plan
+
+
+# -- kinds in catalog terms (issue 13, Build point 6) ------------------------------------------
+
+
+def test_the_core_names_kinds_in_catalog_terms_not_the_wire() -> None:
+    assert {str(k) for k in Kind} == {
+        "brand",
+        "supplier",
+        "tag",
+        "attribute",
+        "category",
+        "product",
+        "variant",
+        "image",
+    }
+    core = Path(reconciler.__file__).parent
+    wire = ("variant_attribute", "product_category")
+    offenders = [
+        str(path.relative_to(core))
+        for path in core.rglob("*.py")
+        if "providers" not in path.relative_to(core).parts[:1]
+        and path.name not in {"plan.py"}  # RENAMED_KINDS: the old names, to migrate from
+        and any(w in path.read_text(encoding="utf-8") for w in wire)
+    ]
+    assert offenders == []
+
+
+def test_ledger_rows_of_the_previous_release_are_renamed(tmp_path: Path) -> None:
+    """A state file whose ledger names kinds as X-Series did (schema before m004)."""
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    with old:
+        for migrate in MIGRATIONS[:3]:
+            migrate(sqlite_utils.Database(old))
+        old.execute("pragma user_version = 3")
+        old.execute(
+            "insert into changes (run_id, kind, key, action, fields, outcome, at) values "
+            "(1, 'variant_attribute', 'Size', 'create', '[]', 'applied', '2026-01-01T00:00:00'),"
+            "(1, 'product_category', 'Mugs / Big', 'create', '[]', 'applied', "
+            "'2026-01-01T00:00:00')"
+        )
+        old.execute(
+            "insert into managed (kind, key, remote_id, applied, run_id, updated_at) values "
+            "('variant_attribute', 'Size', 'a1', '{}', 1, 'x'), "
+            "('product_category', 'Mugs / Big', 'c1', '{}', 1, 'x')"
+        )
+        old.execute(
+            "insert into intents (run_id, kind, key, payload_digest, started_at, outcome) "
+            "values (1, 'variant_attribute', 'Size', 'd', 'x', 'pending')"
+        )
+    old.close()
+    with State(path) as state:
+        ledger = Ledger(state)
+        assert set(ledger.managed("attribute")) == {"Size"}
+        assert set(ledger.managed("category")) == {"Mugs / Big"}
+        assert ledger.managed("variant_attribute") == {}
+        assert [(r.kind, r.key) for r in ledger.history()] == [
+            ("category", "Mugs / Big"),
+            ("attribute", "Size"),
+        ]
+        # History by name finds them (a name kind matches its key ignoring case).
+        assert [r.kind for r in ledger.history("size")] == ["attribute"]
+        assert [(i.kind, i.key) for i in ledger.pending_intents()] == [("attribute", "Size")]
+
+
+def test_a_plan_naming_a_wire_kind_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(path, a_plan(updates(1)))
+    doc = json.loads(path.read_text())
+    doc["changes"][0]["children"] = [
+        {"kind": "variant_attribute", "key": "Size", "action": "create", "fields": []}
+    ]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError) as refused:
+        read_plan(path)
+    assert str(refused.value) == (
+        f"Plan file {path} was made by an older version of lightspeed-catalog (it names kind "
+        f"variant_attribute): plan again (catalog plan --out {path})."
+    )

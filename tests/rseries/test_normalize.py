@@ -71,7 +71,7 @@ def test_every_recorded_body_normalizes() -> None:
     dress = live.products["fd1770-raw-hem-stripe-shirt-dress"]
     assert dress.product.options == ("Color", "Size") and dress.product.category is None
     # Two recorded categories share the name "Category One": both named, the oldest used.
-    assert ("product_category", "category one") in live.names.duplicates
+    assert ("category", "category one") in live.names.duplicates
     # The recorded categories: a path per id, each level by name.
     assert all(c.path and all(c.path) for c in live.names.categories.values())
     # Archived vendors (the recorded archive.yml) name nothing.

@@ -47,6 +47,7 @@ from reconciler.live import (
     quantize_money,
 )
 from reconciler.model import Json, Product, Variant, clean_text, name_key, slugify, sorted_names
+from reconciler.plan import Kind
 
 # R-Series keeps prices to 2 decimal places.
 MONEY_PLACES = 2
@@ -266,7 +267,7 @@ def normalize_names(
         held_paths.setdefault(" / ".join(path_key(paths[cid])), []).append(cid)
     for k, ids in held_paths.items():
         if len(ids) > 1:
-            duplicates[("product_category", k)] = tuple(ids)
+            duplicates[(str(Kind.CATEGORY), k)] = tuple(ids)
     return Names(
         brands=_named(manufacturers),
         suppliers=_named(vendors),

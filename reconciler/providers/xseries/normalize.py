@@ -45,6 +45,7 @@ from reconciler.model import (
     name_key,
     sorted_names,
 )
+from reconciler.plan import Kind
 
 # X-Series keeps prices to 5 decimal places (computed prices read back like 2.63158).
 MONEY_PLACES = 5
@@ -188,14 +189,14 @@ def normalize_names(
         ("brand", brands),
         ("supplier", suppliers),
         ("tag", tags),
-        ("variant_attribute", attributes),
+        (str(Kind.ATTRIBUTE), attributes),
     ):
         for key, ids in _duplicates(objects, lambda o: name_key(str(o["name"]))).items():
             duplicates[(kind, key)] = ids
     by_id = {str(o["id"]): o for o in categories if o.get("id") and not o.get("deleted_at")}
     paths = {cid: path_key(_category_path(o, by_id)) for cid, o in by_id.items()}
     for key, ids in _duplicates(by_id.values(), lambda o: " / ".join(paths[str(o["id"])])).items():
-        duplicates[("product_category", key)] = ids
+        duplicates[(str(Kind.CATEGORY), key)] = ids
     return Names(
         brands=_live_named(brands),
         suppliers=_live_named(suppliers),
