@@ -8,6 +8,7 @@ unexpected to a one-line message with a hint to rerun with `--debug` (which show
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 
@@ -16,8 +17,39 @@ import click
 from reconciler.cli.common import Context, env_secrets, stderr_console
 from reconciler.errors import CatalogError, redact
 
+# The commands, one module each, in help order: imported only when a command runs or help
+# lists them, so `catalog --version` and every command pay only for what they use (issue 15).
+COMMANDS: dict[str, str] = {
+    "validate": "reconciler.cli.validate:validate",
+    "plan": "reconciler.cli.plan:plan",
+    "apply": "reconciler.cli.apply:apply",
+    "pull": "reconciler.cli.pull:pull_command",
+    "merge": "reconciler.cli.merge:merge_command",
+    "history": "reconciler.cli.history:history",
+    "import": "reconciler.cli.import_:import_",
+    "ci": "reconciler.cli.ci:ci",
+    "sandbox": "reconciler.cli.sandbox:sandbox",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported by name when first asked for (click's own
+    pattern for lazy loading), listed in `COMMANDS` order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = spec.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command) and command.name == cmd_name, spec
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--catalog",
     "catalog_dir",
@@ -56,41 +88,6 @@ def cli(ctx: click.Context, catalog_dir: str, state_path: str, color: str, debug
         catalog_dir=catalog_dir, state_path=state_path, color=color, debug=debug
     )
     _invocation["state"] = state_path
-
-
-def _register() -> None:
-    # Commands are registered here, one module each; the import order is the help order.
-    from reconciler.cli.validate import validate
-
-    cli.add_command(validate)
-    from reconciler.cli.plan import plan
-
-    cli.add_command(plan)
-    from reconciler.cli.apply import apply
-
-    cli.add_command(apply)
-    from reconciler.cli.pull import pull_command
-
-    cli.add_command(pull_command)
-    from reconciler.cli.merge import merge_command
-
-    cli.add_command(merge_command)
-    from reconciler.cli import history
-
-    cli.add_command(history.history)
-    from reconciler.cli import import_
-
-    cli.add_command(import_.import_)
-    from reconciler.cli import ci
-
-    cli.add_command(ci.ci)
-    from reconciler.cli.sandbox import sandbox
-
-    cli.add_command(sandbox)
-    pass
-
-
-_register()
 
 
 # What main() needs to name in a message after the command's context is gone.

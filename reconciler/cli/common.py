@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from reconciler import providers
-from reconciler.providers.base import Target
 
 if TYPE_CHECKING:
-    pass
+    # Annotations only: rich and the provider interface load when a command first uses them.
+    from rich.console import Console
+
+    from reconciler.providers.base import Target
 
 
 def stderr_console(*, color: bool = False) -> Console:
@@ -24,6 +25,8 @@ def stderr_console(*, color: bool = False) -> Console:
     Everything printed holds user text (names, descriptions, CSV messages such as
     `products.csv:100:`), so nothing is ever read as Rich markup, an emoji code or a highlight.
     """
+    from rich.console import Console
+
     return Console(
         stderr=True,
         no_color=not color,
