@@ -26,7 +26,7 @@ from reconciler.errors import StalePlan
 from reconciler.live import Live
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
-from reconciler.planner import ManagedIndex
+from reconciler.planner import FamilyMemo, ManagedIndex
 from reconciler.providers.base import Connection, Provider, RefreshMode, RefreshReport, Target
 from reconciler.render import duration
 from reconciler.staleness import Done
@@ -238,12 +238,39 @@ def _memo_key(**inputs: object) -> str:
     """Everything a plan depends on, hashed: the catalog, the cached store (its generation),
     the ledger, the options, and the planning code itself (so an upgrade never reuses a plan
     an older planner made)."""
-    code = hashlib.sha256()
+    blob = json.dumps(
+        {**inputs, "code": _code_digest(str(inputs.get("platform", providers.DEFAULT)))},
+        sort_keys=True,
+        default=list,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _code_digest(platform: str) -> str:
+    """The planning code and the provider's (by name and code digest): a memo made by other
+    code is never reused."""
+    code = hashlib.sha256(platform.encode() + b"\0")
     for module in (plan_module, planner, live, diff, guardrails, ownership):
         code.update(Path(str(module.__file__)).read_bytes())
-    code.update(providers.code_digest(str(inputs.get("platform", providers.DEFAULT))).encode())
-    blob = json.dumps({**inputs, "code": code.hexdigest()}, sort_keys=True, default=list)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    code.update(providers.code_digest(platform).encode())
+    return code.hexdigest()
+
+
+def family_memo_scope(catalog: Catalog, live_store: Live, **inputs: object) -> str:
+    """What every family's remembered result shares (`reconciler.planner.FamilyMemo`): the
+    code (planner and provider), the catalog's settings, the store's tax mode and names, and
+    the options (`inputs`: platform, store, --target, --exclude, --adopt-images, ...). Any of
+    these changing recomputes every family."""
+    blob = repr(
+        (
+            _code_digest(str(inputs.get("platform", providers.DEFAULT))),
+            catalog.settings,
+            live_store.tax_exclusive,
+            live_store.names,
+            sorted((k, repr(v)) for k, v in inputs.items()),
+        )
+    )
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def git_commit(directory: Path, *, state_dir: Path | None = None) -> str | None:
@@ -357,9 +384,22 @@ def build_plan(
             return plan, report
         ledger = Ledger(state)
         managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
+        live_store = client.live(cache)
+        memo = FamilyMemo(
+            scope := family_memo_scope(
+                catalog,
+                live_store,
+                platform=target.platform,
+                store=target.label,
+                targets=targets,
+                excludes=excludes,
+                adopt_images=adopt_images,
+            )
+        )
+        memo.known = cache.family_memo(scope)
         plan = make_plan(
             catalog,
-            client.live(cache),
+            live_store,
             platform=target.platform,
             catalog_dir=catalog_dir,
             store=target.label,
@@ -373,7 +413,9 @@ def build_plan(
             created_at=now.isoformat(timespec="seconds"),
             catalog_digest=catalog_digest,
             allow=allow,
+            memo=memo,
         )
+        cache.remember_families(scope, memo.fresh, keep=memo.reused, known=memo.known)
         if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
             cache.remember_plan(memo_key, plan.to_json())
     return plan, report

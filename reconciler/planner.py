@@ -7,8 +7,11 @@ what this tool last applied arrives as `managed` (kind -> key -> object with `re
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler import ownership
@@ -57,6 +60,54 @@ DEFAULT_WINDOW_SECONDS = 300.0
 _NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE, Kind.CATEGORY)
 
 
+@dataclass
+class FamilyMemo:
+    """What planning remembers per family between plans (issue 15): the family's result (its
+    change, the notices it gave, whether its store images are unknown) under a key made of
+    everything that result depends on: `scope` (what is the same for every family: settings,
+    options, the store's tax mode and names, the planner's and the provider's code, ...; made by
+    `reconciler.api`), the family's declared content, the live versions of its rows and images,
+    what the ledger holds for its handle and SKUs, and the images uploaded for it.
+
+    `known`: handle -> (key, entry) as last stored. A family whose key is unchanged is replayed
+    from its entry; the others are computed, and land in `fresh` to be stored. A family whose
+    result read other families (a create checks SKUs and names held elsewhere, a category
+    whether another product sits below it) is never remembered: it is computed every time.
+    An entry that does not read back is simply computed again: a memo is never trusted over
+    the planner.
+    """
+
+    scope: str
+    known: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    fresh: dict[str, tuple[str, str]] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
+    computed: int = 0
+
+
+def family_entry(change: Change | None, notices: Sequence[str], unknown_images: int) -> str:
+    """A family's result as the memo stores it (compact JSON)."""
+    data: dict[str, Json] = {"n": list(notices), "u": unknown_images}
+    if change is not None:
+        data["c"] = "noop" if change.action is Action.NOOP else change.to_json()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _read_entry(text: str) -> tuple[Change | None, bool, list[str], int] | None:
+    """(change, whether it is an unchanged product, notices, unknown images) from an entry;
+    None when it does not read back as one."""
+    try:
+        data = json.loads(text)
+        notices = [str(n) for n in data["n"]]
+        unknown = int(data["u"])
+        raw = data.get("c")
+        if raw == "noop":
+            return None, True, notices, unknown
+        change = None if raw is None else Change.from_json(raw)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return change, False, notices, unknown
+
+
 def estimate(
     requests: int,
     *,
@@ -94,6 +145,7 @@ def make_plan(
     created_at: str = "",
     catalog_digest: str | None = None,
     allow: Sequence[Rule] = (),
+    memo: FamilyMemo | None = None,
 ) -> Plan:
     """Compare the catalog with the live store and say exactly what apply must do.
 
@@ -112,6 +164,8 @@ def make_plan(
     - The plan carries the `settings.guardrails` it was checked under and every change that
       breaks one (`reconciler.guardrails`); apply refuses those unless allowed. `allow`
       (`catalog plan --allow`) marks the ones it names as allowed, for the reader.
+    - `memo`: per-family results of earlier plans (`FamilyMemo`): a family whose inputs are
+      unchanged is not compared again; the plan is the same as without it.
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
     """
@@ -128,6 +182,7 @@ def make_plan(
         adopt_images=adopt_images,
         targets=targets,
         excludes=excludes,
+        memo=memo,
     ).plan(
         store=store,
         rate_limit=rate_limit,
@@ -150,8 +205,11 @@ class _Planner:
         adopt_images: bool = False,
         targets: Sequence[str],
         excludes: Sequence[str],
+        memo: FamilyMemo | None = None,
     ) -> None:
         self.catalog = catalog
+        self.memo = memo
+        self._volatile = False  # the family being planned read other families
         self.live = live
         self.managed = managed
         self.images = images
@@ -218,7 +276,7 @@ class _Planner:
         created_at: str,
         catalog_digest: str,
     ) -> Plan:
-        product_changes = [c for p in self.products if (c := self._product(p)) is not None]
+        product_changes = [c for p in self.products if (c := self._remembered(p)) is not None]
         product_changes.extend(self._prune())
         product_changes.sort(key=lambda c: c.key)
         if self.unknown_images:
@@ -377,6 +435,74 @@ class _Planner:
 
     # -- products ----------------------------------------------------------------------------
 
+    def _remembered(self, p: Product) -> Change | None:
+        """`_product(p)`, or its result replayed from the memo when the family's key is the
+        one it was remembered under."""
+        memo = self.memo
+        if memo is None:
+            return self._product(p)
+        found = self.live.products.get(p.handle)
+        key = self._family_key(p, found)
+        known = memo.known.get(p.handle)
+        if known is not None and known[0] == key:
+            entry = _read_entry(known[1])
+            if entry is not None:
+                change, noop, notices, unknown = entry
+                memo.reused.add(p.handle)
+                self.notices.extend(notices)
+                self.unknown_images += unknown
+                if noop:
+                    self.unchanged += 1
+                return change
+        before_notices, before_unknown = len(self.notices), self.unknown_images
+        self._volatile = False
+        change = self._product(p)
+        memo.computed += 1
+        if not self._volatile:
+            memo.fresh[p.handle] = (
+                key,
+                family_entry(
+                    change,
+                    self.notices[before_notices:],
+                    self.unknown_images - before_unknown,
+                ),
+            )
+        return change
+
+    def _family_key(self, p: Product, found: LiveProduct | None) -> str:
+        """Everything one family's result depends on besides the memo's scope, hashed."""
+        assert self.memo is not None
+        skus = {v.sku for v in p.sellables()}
+        live_part: object = None
+        if found is not None:
+            skus.update(found.rows)
+            live_part = (
+                found.remote_id,
+                found.family_id,
+                found.version,
+                found.is_family,
+                found.composite,
+                found.image_ids,
+                sorted((sku, row.id, row.version) for sku, row in found.rows.items()),
+            )
+        ledger = [
+            (str(kind), key, m.remote_id, m.applied)
+            for kind, keys in ((Kind.PRODUCT, [p.handle]), (Kind.VARIANT, sorted(skus)))
+            for key in keys
+            if (m := self._managed(kind, key)) is not None
+        ]
+        uploaded = self.images.get(p.handle)
+        blob = repr(
+            (
+                self.memo.scope,
+                p,
+                live_part,
+                ledger,
+                None if uploaded is None else sorted(uploaded.items()),
+            )
+        )
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
     def _product(self, p: Product) -> Change | None:
         found = self.live.products.get(p.handle)
         if p.category and (found is None or found.product.category != p.category):
@@ -396,6 +522,7 @@ class _Planner:
 
     def _name_shared(self, name: str) -> bool:
         """Whether more than one live family has this name (case-insensitively)."""
+        self._volatile = True
         if self._name_counts is None:
             self._name_counts = Counter(
                 name_key(lp.product.name) for lp in self.live.products.values()
@@ -406,6 +533,7 @@ class _Planner:
         """The store only puts products on a category without subcategories (lightspeed-xseries.md
         §5)."""
         assert p.category is not None
+        self._volatile = True  # other products' categories decide it
         key = path_key(p.category)
         if self._category_paths is None:
             paths = {k: c.path for k, c in self.live.names.categories.items()}
@@ -424,6 +552,7 @@ class _Planner:
             )
 
     def _create(self, p: Product) -> Change:
+        self._volatile = True  # the SKUs other families hold decide its notices
         # A name another family already has is no reason to stop: real stores hold several
         # families under one name. Identity is the handle and the SKUs.
         for sku in _skus(p):
@@ -555,6 +684,7 @@ class _Planner:
                     f'name, and another product in the store is also named "{p.name}"; give '
                     "the families distinct names first, or the variant may land in the other."
                 )
+            self._volatile = True  # other families' SKUs decide its notices
             held = self.live.sku_owner.get(v.sku)
             if held is not None and held != p.handle:
                 self.notices.append(

@@ -25,6 +25,11 @@ def _dumps(obj: Json) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def _memo_checksum(scope: str, handle: str, key: str, entry: str) -> str:
+    blob = "\0".join((scope, handle, key, entry)).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(blob).hexdigest()
+
+
 class Cache:
     """Read and write the cached live objects of one State (thread-safe like the ledger)."""
 
@@ -159,6 +164,55 @@ class Cache:
         (catalog, live generation, managed keys, ...), the plan is the same and need not be
         computed again (what makes a no-op plan of a 50,000-row store cheap)."""
         self.set_meta({"plan_memo_key": key, "plan_memo": _dumps(plan_json)})
+
+    def family_memo(self, scope: str) -> dict[str, tuple[str, str]]:
+        """handle -> (key, entry) of the families remembered under `scope` (see
+        `reconciler.planner.FamilyMemo`); empty when the memo was made under another scope
+        (other settings, options, store or code). Rows whose checksum does not match are left
+        out: the family is computed again."""
+        if self.meta("family_memo_scope") != scope:
+            return {}
+        with self._lock:
+            rows = self.db.execute(
+                "select handle, key, entry, checksum from family_memo"
+            ).fetchall()
+        return {
+            handle: (key, entry)
+            for handle, key, entry, checksum in rows
+            if checksum == _memo_checksum(scope, handle, key, entry)
+        }
+
+    def remember_families(
+        self,
+        scope: str,
+        fresh: Mapping[str, tuple[str, str]],
+        *,
+        keep: Iterable[str],
+        known: Iterable[str],
+    ) -> None:
+        """Store the families computed under `scope`, and forget the remembered ones that are
+        neither kept (replayed as they were) nor computed again: only what changed is written.
+        Under a new scope the memo starts again from `fresh`."""
+        keep_set = set(keep)
+        stale = [h for h in known if h not in keep_set and h not in fresh]
+        with transaction(self.state):
+            if self.meta("family_memo_scope") != scope:
+                self.db.execute("delete from family_memo")
+                stale = []
+            if stale:
+                self.db.conn.executemany(
+                    "delete from family_memo where handle = ?", [(h,) for h in stale]
+                )
+            if fresh:
+                self.db.conn.executemany(
+                    "insert or replace into family_memo (handle, key, entry, checksum) "
+                    "values (?, ?, ?, ?)",
+                    [
+                        (h, key, entry, _memo_checksum(scope, h, key, entry))
+                        for h, (key, entry) in fresh.items()
+                    ],
+                )
+            self.set_meta({"family_memo_scope": scope})
 
     def merge(
         self, kind: str, objects: Iterable[Json], *, version: str | None, refreshed_at: str

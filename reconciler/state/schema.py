@@ -137,9 +137,18 @@ def m004_kinds_in_catalog_terms(db: sqlite_utils.Database) -> None:
             db.execute(f"update {table} set kind = ? where kind = ?", [new, old])
 
 
+def m005_family_memo(db: sqlite_utils.Database) -> None:
+    """What planning remembers per family (issue 15): its result under the key of its inputs,
+    and a checksum of both, so a damaged row is computed again rather than trusted."""
+    db.table("family_memo").create(
+        {"handle": str, "key": str, "entry": str, "checksum": str}, pk="handle"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_cache,
     m002_ledger,
     m003_images,
     m004_kinds_in_catalog_terms,
+    m005_family_memo,
 ]
