@@ -11,6 +11,8 @@ import errno
 import importlib
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import click
 
@@ -32,21 +34,44 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands by name, each imported from `COMMANDS` when first looked up (click's
+    own pattern for lazy loading); iterated in `COMMANDS` order, then any added by hand."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attr = COMMANDS[name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command) and command.name == name, COMMANDS[name]
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (n for n in self._loaded if n not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for n in self._loaded if n not in COMMANDS)
+
+
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported by name when first asked for (click's own
-    pattern for lazy loading), listed in `COMMANDS` order."""
+    """A group whose subcommands load when used (`LazyCommands`), listed in help order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = COMMANDS.get(cmd_name)
-        if spec is None:
-            return super().get_command(ctx, cmd_name)
-        module, _, attr = spec.partition(":")
-        command = getattr(importlib.import_module(module), attr)
-        assert isinstance(command, click.Command) and command.name == cmd_name, spec
-        return command
+        return list(self.commands)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
