@@ -383,7 +383,7 @@ def build_plan(
             )
             return plan, report
         ledger = Ledger(state)
-        managed: ManagedIndex = {kind: ledger.managed(kind) for kind in MANAGED_KINDS}
+        managed: ManagedIndex = ledger.managed_index(MANAGED_KINDS)
         live_store = client.live(cache)
         memo = FamilyMemo(
             scope := family_memo_scope(

@@ -486,7 +486,8 @@ class _Planner:
                 sorted((sku, row.id, row.version) for sku, row in found.rows.items()),
             )
         ledger = [
-            (str(kind), key, m.remote_id, m.applied)
+            # The stored text when the ledger offers it (`ManagedRow`): nothing is parsed.
+            (str(kind), key, m.remote_id, getattr(m, "applied_text", None) or m.applied)
             for kind, keys in ((Kind.PRODUCT, [p.handle]), (Kind.VARIANT, sorted(skus)))
             for key in keys
             if (m := self._managed(kind, key)) is not None

@@ -102,6 +102,25 @@ class Managed:
     updated_at: str = ""
 
 
+class ManagedRow:
+    """A managed key as planning reads it (`Ledger.managed_index`): `applied` is parsed on
+    first use, so a plan over 60,000 managed keys parses only the few it compares, and
+    `applied_text` is the value as stored (what the per-family plan memo keys on)."""
+
+    __slots__ = ("_applied", "applied_text", "remote_id")
+
+    def __init__(self, remote_id: str | None, applied_text: str | None) -> None:
+        self.remote_id = remote_id
+        self.applied_text = applied_text or "{}"
+        self._applied: dict[str, Json] | None = None
+
+    @property
+    def applied(self) -> Mapping[str, Json]:
+        if self._applied is None:
+            self._applied = json.loads(self.applied_text)
+        return self._applied
+
+
 @dataclass(frozen=True)
 class Adoption:
     """A key adopted as it is in the store: `applied` is its whole declared state."""
@@ -221,6 +240,21 @@ class Ledger:
         """Every managed key of a kind -> what this tool last applied to it."""
         rows = self._rows("select * from managed where kind = ? order by key", [kind])
         return {row["key"]: _managed(row) for row in rows}
+
+    def managed_index(self, kinds: Iterable[str]) -> dict[str, dict[str, ManagedRow]]:
+        """Every managed key of `kinds` -> what this tool last applied, in one read, each
+        value parsed only when asked for (`ManagedRow`): what planning reads."""
+        out: dict[str, dict[str, ManagedRow]] = {kind: {} for kind in kinds}
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "select kind, key, remote_id, applied from managed order by kind, key"
+            )
+            while batch := cursor.fetchmany(5000):
+                for kind, key, remote_id, applied in batch:
+                    found = out.get(kind)
+                    if found is not None:
+                        found[key] = ManagedRow(remote_id, applied)
+        return out
 
     def last_applied(self, kind: str, key: str) -> dict[str, Json]:
         """Field -> the value this tool last applied or adopted; empty if it never managed it."""
