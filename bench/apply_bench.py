@@ -120,7 +120,8 @@ def plan_against(client: Client, state: State, wanted: Catalog, *, window: float
 SERVE = textwrap.dedent(
     """
     import sys
-    from reconciler.providers.xseries.sandbox import SandboxStore, serve_in_thread
+    from reconciler.providers.asgi import serve_in_thread
+    from reconciler.providers.xseries.sandbox import SandboxStore
     store = SandboxStore(sys.argv[1], token=sys.argv[2], rate_limit=None, seed=1)
     with serve_in_thread(store) as url:
         print(url, flush=True)
