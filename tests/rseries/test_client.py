@@ -423,6 +423,33 @@ def test_pacer_counts_unanswered_later_requests() -> None:
     assert pacer.delay(5) == pytest.approx(1.0)
 
 
+def test_pacer_never_takes_a_stale_report_when_answers_cross() -> None:
+    clock = FakeTime()
+    pacer = BucketPacer(clock=clock.time, margin=0.0)
+    first = pacer.acquire(1, clock.sleep)
+    second = pacer.acquire(5, clock.sleep)
+    # The store counted both; the second's answer comes back first. The first is still
+    # unanswered, so it is counted too (it may have reached the store after the second).
+    pacer.observe(second, level_header="6/10", drip_header="1")
+    assert pacer.delay(3) == 0 and pacer.delay(4) == pytest.approx(1.0)
+    # The first's report, made before the second arrived, lacks the second: not taken (before,
+    # it set the level to 1 and the next requests overflowed the bucket: two 429s in 30,000).
+    pacer.observe(first, level_header="1/10", drip_header="1")
+    assert pacer.delay(4) == pytest.approx(1.0)
+
+
+def test_pacer_counts_earlier_unanswered_requests() -> None:
+    clock = FakeTime()
+    pacer = BucketPacer(clock=clock.time, margin=0.0)
+    first = pacer.acquire(1, clock.sleep)
+    second = pacer.acquire(2, clock.sleep)
+    # The second reached the store first, without the first in its report.
+    pacer.observe(second, level_header="7/10", drip_header="1")
+    assert pacer.delay(2) == 0 and pacer.delay(3) == pytest.approx(1.0)  # 7 + 1 in flight
+    pacer.observe(first, level_header="8/10", drip_header="1")  # older ticket: not taken
+    assert pacer.delay(3) == pytest.approx(1.0)
+
+
 def test_client_over_a_real_socket_with_rotation_and_paging(tmp_path: Path) -> None:
     store = make_store(rate_limit="rseries")
     with serve_in_thread(store) as url:

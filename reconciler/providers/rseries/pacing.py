@@ -110,11 +110,12 @@ class BucketPacer:
     """A thread-safe estimate of one (account, client) bucket.
 
     The estimate is the store's last reported level, drained at the drip rate since, plus the
-    cost of every request sent after the one that reported it and not answered yet (those the
-    store may not have counted). A request goes out only when its cost fits under the size;
-    otherwise its thread sleeps until enough has drained and looks again. Until the store has
-    reported its bucket (`known`), requests go out at once: a store without the headers (a
-    sandbox with the limit off) is not paced on a guess.
+    cost of every request not answered yet when it reported (the store may not have counted
+    them: threads' requests reach it in any order); a report older than the one in use (answers
+    that crossed on the way back) is not taken. A request goes out only when its cost fits
+    under the size; otherwise its thread sleeps until enough has drained and looks again. Until
+    the store has reported its bucket (`known`), requests go out at once: a store without the
+    headers (a sandbox with the limit off) is not paced on a guess.
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class BucketPacer:
         self._blocked_until = 0.0
         self._in_flight: dict[int, float] = {}  # ticket -> cost, sent and not yet answered
         self._tickets = 0
+        self._reported = 0  # the newest ticket whose answer set the level
         self._known = False
         self._waits = 0
         self._waited = 0.0
@@ -212,8 +214,15 @@ class BucketPacer:
             observed, size = parsed
             self._size = size
             self._known = True
-            later = sum(cost for t, cost in self._in_flight.items() if t > ticket)
-            self._level, self._at = observed + later, self._clock()
+            if ticket < self._reported:
+                # Answers crossed on the way back: a later request's report is already in,
+                # and this older one may lack what that one counted. Keep the fresher.
+                return
+            self._reported = ticket
+            # Every request still unanswered may not be in this report (threads' requests
+            # reach the store in any order): count them all until their own answers say.
+            pending = sum(self._in_flight.values())
+            self._level, self._at = observed + pending, self._clock()
 
     def refused(self, retry_after: float) -> None:
         """A 429: nobody sends before `retry_after` seconds from now; the bucket is full."""
