@@ -63,6 +63,7 @@ from yaml.events import (
 from reconciler import guardrails, rules
 from reconciler.atomic import write_atomic
 from reconciler.errors import CatalogInvalid
+from reconciler.limits import Limits
 from reconciler.model import (
     Brand,
     Catalog,
@@ -1106,11 +1107,14 @@ def validate_directory(
     *,
     cache_path: Path | None = None,
     overrides: Mapping[str, bytes] | None = None,
+    limits: Limits | None = None,
 ) -> Report:
     """Check every catalog file under `directory`; the catalog, or every problem, located.
 
     `overrides` (path relative to the directory -> bytes) are checked instead of what is on
-    disk, new files among them too: how a command checks the files it is about to write."""
+    disk, new files among them too: how a command checks the files it is about to write.
+    `limits`: what the platform the catalog is for can hold (`rules.limit_findings`); None
+    checks the catalog on its own terms only."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
@@ -1123,13 +1127,18 @@ def validate_directory(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _validate(directory, cache_path, overrides or {})
+        return _validate(directory, cache_path, overrides or {}, limits)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, bytes]) -> Report:
+def _validate(
+    directory: Path,
+    cache_path: Path | None,
+    overrides: Mapping[str, bytes],
+    limits: Limits | None = None,
+) -> Report:
     cache_ = _Cache(cache_path)
     loaded: list[_LoadedFile] = []
     root = directory.resolve()
@@ -1152,6 +1161,13 @@ def _validate(directory: Path, cache_path: Path | None, overrides: Mapping[str, 
     # Prices the catalog itself says are wrong (a price of 0, one under its supply price).
     datas = [_as_dict(f.raw) for f in loaded]
     problems.extend(loaded[n].locate(f) for n, f in guardrails.catalog_findings(datas))
+
+    if limits is not None:
+        for n, data in enumerate(datas):
+            cannot, said = rules.limit_findings(data, limits)
+            problems.extend(loaded[n].locate(f) for f in cannot)
+            warnings.extend(loaded[n].locate(f) for f in said)
+        warnings.sort(key=Problem.sort_key)
 
     hashes, image_findings = _check_images(directory, loaded, cache_)
     problems.extend(loaded[i].locate(f) for i, f in image_findings)
@@ -1233,9 +1249,12 @@ def _load_file(
     return _LoadedFile(rel, shown, raw, None, result.raw, problems)
 
 
-def load_catalog(directory: Path, *, cache_path: Path | None = None) -> Catalog:
-    """The validated, canonical catalog; `CatalogInvalid` with every problem otherwise."""
-    report = validate_directory(directory, cache_path=cache_path)
+def load_catalog(
+    directory: Path, *, cache_path: Path | None = None, limits: Limits | None = None
+) -> Catalog:
+    """The validated, canonical catalog; `CatalogInvalid` with every problem otherwise
+    (`limits`: as `validate_directory` checks them)."""
+    report = validate_directory(directory, cache_path=cache_path, limits=limits)
     if report.catalog is None:
         first = report.problems[0] if report.problems else None
         more = len(report.problems) - 1

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from reconciler.model import (
+    Catalog,
     Json,
     Product,
     Variant,
@@ -59,15 +60,17 @@ def opaque_version(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def money_text(value: Decimal | None) -> str | None:
-    """A price as the plan shows and compares it: store precision, then the model's format."""
-    return None if value is None else _money_text(value)
+def money_text(value: Decimal | None, places: int = DEFAULT_MONEY_PLACES) -> str | None:
+    """A price as the plan shows and compares it: the store's precision (`places`, the
+    provider's `Limits.money_places`), then the model's format. A catalog's 0.125 is 0.13 to a
+    2-place store, so the two are no change there."""
+    return None if value is None else _money_text(value, places)
 
 
 @lru_cache(maxsize=65_536)
-def _money_text(value: Decimal) -> str:
+def _money_text(value: Decimal, places: int) -> str:
     # A catalog repeats few distinct prices over many rows: format each once.
-    return format_money(quantize_money(value))
+    return format_money(quantize_money(value, places))
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,56 @@ class Live:
     name_owner: Mapping[str, str] = field(default_factory=dict)  # name_key(family name) -> handle
 
 
+@dataclass(frozen=True)
+class CatalogKeys:
+    """What this catalog and its ledger call the store's objects. A store that keeps no handle
+    (R-Series) keys `Live.products` by them and spells tags as the catalog does; a store with
+    handles ignores them. Identity, surest first: a family this catalog manages by its remote
+    id, then a product by its SKUs, then a family by its exact name."""
+
+    handles: Mapping[str, str] = field(default_factory=dict)  # sku -> handle
+    names: Mapping[str, str] = field(default_factory=dict)  # exact family name -> handle
+    family_ids: Mapping[str, str] = field(default_factory=dict)  # managed family's id -> handle
+    tags: tuple[str, ...] = ()  # tag names as the catalog spells them
+
+    @staticmethod
+    def of(catalog: Catalog | None, managed: Mapping[str, object] | None = None) -> CatalogKeys:
+        """The keys of `catalog`, and of the products the ledger says this catalog manages
+        (`managed`: handle -> a row with `remote_id` and `applied`), so a product dropped from
+        the catalog keeps its handle and prune finds it. A name two families share names
+        neither; the catalog wins over the ledger."""
+        handles: dict[str, str] = {}
+        names: dict[str, str] = {}
+        shared: set[str] = set()
+        tags: dict[str, str] = {}
+        for p in catalog.products if catalog is not None else ():
+            for row in p.sellables():
+                handles.setdefault(row.sku, p.handle)
+            if p.is_family:
+                if p.name in names:
+                    shared.add(p.name)
+                names.setdefault(p.name, p.handle)
+            for t in p.tags or ():
+                tags.setdefault(name_key(t), t)
+        for t in catalog.tags if catalog is not None else ():
+            tags.setdefault(name_key(t), t)
+        family_ids: dict[str, str] = {}
+        for handle, held in sorted((managed or {}).items()):
+            applied = getattr(held, "applied", None) or {}
+            remote = getattr(held, "remote_id", None)
+            sku = applied.get("sku") if isinstance(applied, Mapping) else None
+            if isinstance(sku, str) and sku:
+                handles.setdefault(sku, handle)  # a simple product: its SKU is its identity
+            elif remote and isinstance(applied, Mapping) and applied.get("options"):
+                family_ids.setdefault(str(remote), handle)
+        return CatalogKeys(
+            handles=handles,
+            names={n: h for n, h in names.items() if n not in shared},
+            family_ids=family_ids,
+            tags=tuple(tags[k] for k in sorted(tags)),
+        )
+
+
 def path_key(path: Iterable[str]) -> tuple[str, ...]:
     return tuple(name_key(p) for p in path)
 
@@ -170,11 +223,14 @@ def family_values(p: Product, *, declared_only: bool) -> dict[str, Json]:
     return values
 
 
-def row_values(v: Variant, *, declared_only: bool, family: bool) -> dict[str, Json]:
-    """A sellable row's own fields as JSON values (`options` only for family members)."""
+def row_values(
+    v: Variant, *, declared_only: bool, family: bool, places: int = DEFAULT_MONEY_PLACES
+) -> dict[str, Json]:
+    """A sellable row's own fields as JSON values (`options` only for family members); money
+    at `places` decimals (the store's)."""
     values: dict[str, Json] = {
-        "price": money_text(v.price),
-        "supply_price": money_text(v.supply_price),
+        "price": money_text(v.price, places),
+        "supply_price": money_text(v.supply_price, places),
         "barcode": v.barcode,
         "active": v.active,
     }

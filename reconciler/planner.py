@@ -17,6 +17,8 @@ from typing import Protocol
 from reconciler import ownership
 from reconciler.diff import diff_fields
 from reconciler.errors import UsageError
+from reconciler.limits import DEFAULT as DEFAULT_LIMITS
+from reconciler.limits import Limits
 from reconciler.live import (
     FAMILY_FIELDS,
     ROW_FIELDS,
@@ -146,6 +148,7 @@ def make_plan(
     catalog_digest: str | None = None,
     allow: Sequence[Rule] = (),
     memo: FamilyMemo | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Plan:
     """Compare the catalog with the live store and say exactly what apply must do.
 
@@ -166,6 +169,10 @@ def make_plan(
       (`catalog plan --allow`) marks the ones it names as allowed, for the reader.
     - `memo`: per-family results of earlier plans (`FamilyMemo`): a family whose inputs are
       unchanged is not compared again; the plan is the same as without it.
+    - `limits` (the provider's `Limits`, read as a value): prices compare at its money places
+      (0.125 and 0.13 are one price to a 2-place store), the leaf-only category notice is
+      given only where the store refuses a parent category, and a prune the store carries out
+      by archiving says so.
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
     """
@@ -183,6 +190,7 @@ def make_plan(
         targets=targets,
         excludes=excludes,
         memo=memo,
+        limits=limits,
     ).plan(
         store=store,
         rate_limit=rate_limit,
@@ -206,10 +214,13 @@ class _Planner:
         targets: Sequence[str],
         excludes: Sequence[str],
         memo: FamilyMemo | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.catalog = catalog
         self.memo = memo
         self._volatile = False  # the family being planned read other families
+        self.limits = limits
+        self.places = limits.money_places
         self.live = live
         self.managed = managed
         self.images = images
@@ -496,6 +507,7 @@ class _Planner:
         blob = repr(
             (
                 self.memo.scope,
+                self.limits,
                 p,
                 live_part,
                 ledger,
@@ -506,7 +518,11 @@ class _Planner:
 
     def _product(self, p: Product) -> Change | None:
         found = self.live.products.get(p.handle)
-        if p.category and (found is None or found.product.category != p.category):
+        if (
+            self.limits.leaf_only_categories
+            and p.category
+            and (found is None or found.product.category != p.category)
+        ):
             self._check_leaf(p)
         if found is None:
             return self._create(p)
@@ -569,7 +585,9 @@ class _Planner:
             fields.insert(1, FieldChange("sku", None, row.sku))
             fields.extend(
                 FieldChange(k, None, v)
-                for k, v in row_values(row, declared_only=True, family=False).items()
+                for k, v in row_values(
+                    row, declared_only=True, family=False, places=self.places
+                ).items()
             )
             children: list[Change] = []
         else:
@@ -580,7 +598,9 @@ class _Planner:
                     Action.CREATE,
                     tuple(
                         FieldChange(k, None, val)
-                        for k, val in row_values(v, declared_only=True, family=True).items()
+                        for k, val in row_values(
+                            v, declared_only=True, family=True, places=self.places
+                        ).items()
                     ),
                 )
                 for v in p.sellables()
@@ -619,8 +639,10 @@ class _Planner:
                     f'"{row.sku}"; the store cannot change a SKU, so it is left out of this plan.'
                 )
                 return Change(Kind.PRODUCT, p.handle, Action.NOOP)
-            want = row_values(row, declared_only=True, family=False)
-            have = row_values(live_row.values, declared_only=False, family=False)
+            want = row_values(row, declared_only=True, family=False, places=self.places)
+            have = row_values(
+                live_row.values, declared_only=False, family=False, places=self.places
+            )
             row_diffs = diff_fields(want, have, order=ROW_FIELDS)
             fields.extend(
                 self._field(Kind.PRODUCT, p.handle, d.field, d.before, d.after) for d in row_diffs
@@ -676,7 +698,7 @@ class _Planner:
         )
 
     def _variant(self, p: Product, v: Variant, found: LiveProduct) -> Change | None:
-        want = row_values(v, declared_only=True, family=True)
+        want = row_values(v, declared_only=True, family=True, places=self.places)
         live_row = found.rows.get(v.sku)
         if live_row is None:
             if self._name_shared(found.product.name):
@@ -700,7 +722,9 @@ class _Planner:
                 tuple(FieldChange(k, None, val) for k, val in want.items()),
             )
         have = _align(
-            want, row_values(live_row.values, declared_only=False, family=True), fast=True
+            want,
+            row_values(live_row.values, declared_only=False, family=True, places=self.places),
+            fast=True,
         )
         diffs = diff_fields(want, have, order=ROW_FIELDS)
         if diffs:
@@ -757,6 +781,13 @@ class _Planner:
             change = self._retire(Kind.PRODUCT, handle, found, sorted(found.rows))
             if change is not None:
                 out.append(change)
+        if out and self.limits.delete_means == "archive":
+            self.notices.append(
+                f"ARCHIVE: {len(out)} product{'s' if len(out) != 1 else ''} no longer declared "
+                f"will be archived in {self.limits.title} (settings.prune: "
+                f"{self.catalog.settings.prune}), which sets their stock to zero and cannot be "
+                "undone; set settings.prune to none to keep them."
+            )
         return out
 
     def _retire(self, kind: Kind, key: str, found: LiveProduct, skus: list[str]) -> Change | None:

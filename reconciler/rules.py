@@ -24,6 +24,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from reconciler.limits import Limits
 from reconciler.model import slugify
 from reconciler.problems import Finding, JsonPath
 
@@ -495,6 +496,126 @@ def _row_findings(row: Mapping[str, Any], path: JsonPath) -> list[Finding]:
         if problem:
             out.append(Finding((*path, "barcode"), *problem))
     return out
+
+
+# -- what the platform can hold (`Limits`) ------------------------------------------------------
+
+
+def _decimals(value: object) -> int:
+    """Decimal places an amount is written with (0 when it is not an amount)."""
+    try:
+        exponent = Decimal(str(value)).as_tuple().exponent if value is not None else 0
+    except ArithmeticError:
+        return 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def limit_findings(data: Mapping[str, Any], limits: Limits) -> tuple[list[Finding], list[Finding]]:
+    """What one file declares that the platform cannot hold, as (problems, warnings): a value
+    it cannot store at all (a barcode length, too many options or variants) is a problem; one
+    it stores otherwise or not at all (a price rounded to its places, a brand description it
+    has no field for, a prune it carries out by archiving) is a warning, never a silent drop.
+    """
+    problems: list[Finding] = []
+    warnings: list[Finding] = []
+    where = limits.title
+
+    def row(values: Mapping[str, Any], path: JsonPath) -> None:
+        code = values.get("barcode")
+        if isinstance(code, str) and code.isdigit() and len(code) not in limits.barcode_lengths:
+            lengths = sorted(limits.barcode_lengths)
+            problems.append(
+                Finding(
+                    (*path, "barcode"),
+                    f"barcode {quote(code)} has {len(code)} digits, and {where} holds barcodes "
+                    f"of {lengths[0]} to {lengths[-1]} digits only",
+                    "use the product's 12- or 13-digit barcode (UPC or EAN), or leave it out",
+                )
+            )
+        for key in ("price", "supply_price"):
+            amount = values.get(key)
+            if amount is not None and _decimals(amount) > limits.money_places:
+                kept = Decimal(str(amount)).quantize(
+                    Decimal(1).scaleb(-limits.money_places), rounding="ROUND_HALF_UP"
+                )
+                warnings.append(
+                    Finding(
+                        (*path, key),
+                        f"{amount} has more than {limits.money_places} decimals; {where} keeps "
+                        f"{kept}",
+                        f"write {kept} to say what the store holds",
+                    )
+                )
+
+    for kind in ("brands", "suppliers"):
+        items = data.get(kind)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if (
+                not limits.brand_descriptions
+                and isinstance(item, dict)
+                and item.get("description") is not None
+            ):
+                warnings.append(
+                    Finding(
+                        (kind, i, "description"),
+                        f"{where} keeps no {kind[:-1]} description; it is never written or "
+                        "compared",
+                        "remove it, or keep it as a note",
+                    )
+                )
+    products = data.get("products")
+    for i, product in enumerate(products if isinstance(products, list) else []):
+        if not isinstance(product, dict):
+            continue
+        path: JsonPath = ("products", i)
+        if not limits.family_descriptions and product.get("description") is not None:
+            warnings.append(
+                Finding(
+                    (*path, "description"),
+                    f"{where} has no field for a product description; it is never written "
+                    "or compared",
+                    "remove it, or keep it as a note",
+                )
+            )
+        options = product.get("options")
+        if isinstance(options, list) and len(options) > limits.max_options:
+            problems.append(
+                Finding(
+                    (*path, "options"),
+                    f"{len(options)} options, and {where} holds at most {limits.max_options}",
+                    "combine options, or split the product",
+                )
+            )
+        row(product, path)
+        variants = product.get("variants")
+        variants = variants if isinstance(variants, list) else []
+        if len(variants) > limits.max_variants:
+            problems.append(
+                Finding(
+                    (*path, "variants"),
+                    f"{len(variants)} variants, and {where} holds at most "
+                    f"{limits.max_variants} per product",
+                    "split the product",
+                )
+            )
+        for j, variant in enumerate(variants):
+            if isinstance(variant, dict):
+                row(variant, (*path, "variants", j))
+    settings = data.get("settings")
+    if (
+        isinstance(settings, dict)
+        and settings.get("prune") == "delete"
+        and limits.delete_means == "archive"
+    ):
+        warnings.append(
+            Finding(
+                ("settings", "prune"),
+                f"{where} cannot delete a product: prune archives it instead, which sets its "
+                "stock to zero and cannot be undone",
+                "use prune: deactivate to say what happens, or none to keep them",
+            )
+        )
+    return problems, warnings
 
 
 def _name_duplicates(names: Sequence[object], path: JsonPath, what: str) -> list[Finding]:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     # Annotations only: rich and the provider interface load when a command first uses them.
     from rich.console import Console
 
-    from reconciler.providers.base import Target
+    from reconciler.providers.base import Limits, Target
 
 
 def stderr_console(*, color: bool = False) -> Console:
@@ -82,9 +82,15 @@ class Context:
         )
 
     def target(self) -> Target:
-        """The store the environment selects; the embedded sandbox sits beside the state file."""
+        """The store the environment selects; the embedded sandbox sits beside the state file
+        (each platform's in a file of its own: `sandbox.db`, `rseries-sandbox.db`)."""
         provider = providers.from_environ(self.environ)
-        return provider.target(self.environ, sandbox_db=self.state_path.parent / "sandbox.db")
+        name = provider.sandbox().default_db.name
+        return provider.target(self.environ, sandbox_db=self.state_path.parent / name)
+
+    def limits(self) -> Limits:
+        """What the platform the environment selects can hold (validate and plan check it)."""
+        return providers.from_environ(self.environ).limits
 
     def color(self, *, stream_isatty: bool) -> bool:
         return use_color(self.color_choice, environ=self.environ, isatty=stream_isatty)

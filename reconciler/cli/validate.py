@@ -64,10 +64,12 @@ def validate(ctx: Context, fmt: str, no_cache: bool) -> int:
     Every problem is reported at once, each on one line as file:line:column: where: what
     (hint), followed by a summary. Exits 0 when the catalog is valid and 1 otherwise.
     Results for files unchanged since the last run are reused from the parse cache beside
-    the state file (.catalog/parse-cache).
+    the state file (.catalog/parse-cache). What the platform LIGHTSPEED_PLATFORM selects
+    cannot hold (on R-Series: a GTIN-8 barcode, more than 2 decimals, a brand description)
+    is a problem or a warning at its line.
     """
     cache = None if no_cache else parse_cache_path(ctx.state_path)
-    report = validate_directory(ctx.catalog_dir, cache_path=cache)
+    report = validate_directory(ctx.catalog_dir, cache_path=cache, limits=ctx.limits())
     if fmt == "json":
         sys.stdout.write(render_json(report) + "\n")
     else:

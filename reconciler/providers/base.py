@@ -30,7 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar
 
-from reconciler.live import Live
+from reconciler.limits import Limits as Limits  # a core value: validate and plan read it
+from reconciler.live import CatalogKeys, Live
 from reconciler.plan import Change, Estimate, Plan
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
@@ -49,22 +50,6 @@ S = TypeVar("S")  # a provider's sandbox store type (X-Series: `SandboxStore`)
 
 
 # -- values ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a platform can hold. Validate and the planner read these as a value; neither ever
-    sees the provider itself."""
-
-    max_options: int  # X-Series 3; R-Series 3 (attribute set slots)
-    max_variants: int  # X-Series 200
-    money_places: int  # decimal places the store keeps prices to: X-Series 5, R-Series 2
-    leaf_only_categories: bool  # X-Series: products only on a category without subcategories
-    delete_means: Literal["delete", "archive"]  # R-Series: DELETE archives (and zeroes stock)
-    has_handles: bool  # R-Series: no handle; a family is found by its variants' SKUs
-    barcode_lengths: frozenset[int] = frozenset({8, 12, 13, 14})  # R-Series: 11-14 digits
-    brand_descriptions: bool = True  # R-Series Manufacturer has no description
-    family_descriptions: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,6 +151,9 @@ class StoreFacts(Protocol):
     @property
     def rate_limit(self) -> int: ...  # requests per window the planner's estimate assumes
 
+    @property
+    def window_seconds(self) -> float: ...  # that window (a leaky bucket: size / drip rate)
+
 
 class WriteCounter:
     """Write requests sent by steps, counted by the worker threads that send them."""
@@ -238,7 +226,9 @@ class Connection(Protocol):
         on_progress: Callable[[str], None] | None = ...,
     ) -> RefreshReport: ...
 
-    def live(self, cache: Cache, /) -> Live: ...
+    # `keys`: what the catalog and the ledger call the store's objects; a platform without
+    # handles keys families by them (R-Series), one with handles ignores them (X-Series).
+    def live(self, cache: Cache, /, *, keys: CatalogKeys | None = ...) -> Live: ...
 
     def facts(self, cache: Cache, /) -> StoreFacts: ...
 
