@@ -188,16 +188,27 @@ class Estimate:
 
     requests: int
     seconds: float
-    rate_limit: int  # requests per window
-    window_seconds: float
+    rate_limit: int  # requests per window; a leaky bucket: its size in units
+    window_seconds: float  # a leaky bucket: the time a full one takes to drain
+    # A provider that prices requests in units of a leaky bucket (R-Series) says what the
+    # plan costs in them; None: every request costs one of a sliding window (X-Series).
+    units: float | None = None
+
+    @property
+    def bucket(self) -> bool:
+        return self.units is not None
 
     def to_json(self) -> dict[str, Json]:
-        return {
+        out: dict[str, Json] = {
             "requests": self.requests,
             "seconds": round(self.seconds, 1),
             "rate_limit": self.rate_limit,
             "window_seconds": self.window_seconds,
         }
+        if self.units is not None:
+            out["units"] = self.units
+            out["drip_per_second"] = round(self.rate_limit / self.window_seconds, 6)
+        return out
 
 
 @dataclass(frozen=True)
@@ -285,6 +296,7 @@ class Plan:
                 seconds=float(est["seconds"]),
                 rate_limit=int(est["rate_limit"]),
                 window_seconds=float(est["window_seconds"]),
+                units=float(est["units"]) if est.get("units") is not None else None,
             ),
             git_commit=data.get("git_commit"),
             unchanged=int(data.get("unchanged", 0)),

@@ -102,9 +102,23 @@ def summary_line(plan: Plan) -> str:
         parts.append(f"{counts[Action.ADOPT]} to adopt (already identical, nothing written)")
     n = plan.estimate.requests
     return (
-        f"Plan: {', '.join(parts)}. {n} API request{'s' if n != 1 else ''}, "
+        f"Plan: {', '.join(parts)}. {n} API request{'s' if n != 1 else ''}{_units(plan)}, "
         f"about {duration(plan.estimate.seconds)} at this store's rate limit."
     )
+
+
+def _units(plan: Plan) -> str:
+    """What the requests cost in a leaky bucket's units, when the store prices them so."""
+    units = plan.estimate.units
+    return "" if units is None else f" ({units:g} units of the store's bucket)"
+
+
+def _rate_limit_text(plan: Plan) -> str:
+    est = plan.estimate
+    if est.bucket:
+        drip = est.rate_limit / est.window_seconds
+        return f"leaky bucket of {est.rate_limit} units draining {drip:g} a second"
+    return f"rate limit of {est.rate_limit} requests per {duration(est.window_seconds)}"
 
 
 def duration(seconds: float) -> str:
@@ -327,9 +341,8 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         f"| unchanged | {plan.unchanged} |",
         "",
         _store_line(plan)
-        + f" The apply costs {plan.estimate.requests} API requests, about "
-        + f"{duration(plan.estimate.seconds)} at this store's rate limit of "
-        + f"{plan.estimate.rate_limit} requests per {duration(plan.estimate.window_seconds)}.",
+        + f" The apply costs {plan.estimate.requests} API requests{_units(plan)}, about "
+        + f"{duration(plan.estimate.seconds)} at this store's {_rate_limit_text(plan)}.",
         "",
     ]
     drift = sum(1 for c in plan.all_changes() for f in c.fields if f.drift)

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.plan import Estimate
+
 DEFAULT_SIZE = 90.0
 DEFAULT_DRIP = 1.0
 # Relations that load many rows; the rest load one (section 5 prices them differently).
@@ -236,3 +238,20 @@ class BucketPacer:
         """The request never got an answer: forget it (its cost stays in the estimate)."""
         with self._lock:
             self._in_flight.pop(ticket, None)
+
+
+def bucket_estimate(requests: int, cost: float, *, size: float, window_seconds: float) -> Estimate:
+    """What `requests` costing `cost` units take under a leaky bucket of `size` units that a
+    full one drains in `window_seconds`: a full bucket's worth goes out at once, the rest at
+    the drip rate, so (cost - size) / drip seconds when positive. Optimistic on purpose (an
+    empty bucket at the start), unlike X-Series' window estimate: the bucket refills in
+    `window_seconds`, a short wait before an apply."""
+    drip = size / window_seconds
+    cost = round(cost, 3)
+    return Estimate(
+        requests=requests,
+        seconds=round(max(0.0, (cost - size) / drip), 1),
+        rate_limit=max(1, round(size)),
+        window_seconds=window_seconds,
+        units=cost,
+    )
