@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,25 @@ def apply_plan(
 MANAGED_KINDS = tuple(str(k) for k in Kind)
 
 
+def catalog_keys(
+    platform: str, catalog: Catalog | None, products: Mapping[str, object]
+) -> live.CatalogKeys | None:
+    """What `catalog` and the ledger's managed `products` call the store's objects, for a
+    platform without handles (`Limits.has_handles`); None for one with them, which keys its
+    families itself (and so never parses the ledger's rows for it)."""
+    if providers.get(platform).limits.has_handles:
+        return None
+    return live.CatalogKeys.of(catalog, products)
+
+
+def read_live(client: Connection, state: State, catalog: Catalog | None) -> Live:
+    """The cached store in the catalog's shape, keyed by what `catalog` and the ledger call
+    its objects (`catalog_keys`). Every read of `Live` that a plan is compared with goes
+    through here, so a saved plan is checked against the store keyed the way it was made."""
+    keys = catalog_keys(client.platform, catalog, Ledger(state).managed(str(Kind.PRODUCT)))
+    return client.live(Cache(state), keys=keys)
+
+
 def make_plan(
     catalog: Catalog,
     live: Live,
@@ -108,7 +127,9 @@ def make_plan(
     says what changes (`reconciler.planner.make_plan`; `options` go to it), the provider's
     compile what each change costs and the estimate (`Compiled.charges`, `Plan.with_costs`)."""
     provider = providers.get(platform)
-    draft = planner.make_plan(catalog, live, store=store, managed=managed, **options)
+    draft = planner.make_plan(
+        catalog, live, store=store, managed=managed, limits=provider.limits, **options
+    )
     return dataclasses.replace(
         _costed(provider, draft, live, managed or {}, catalog_dir), provider=provider.name
     )
@@ -200,7 +221,7 @@ def check_saved_plan(
     cache = Cache(state)
     ledger = Ledger(state)
     client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
-    current = client.live(cache)
+    current = read_live(client, state, catalog)
     label = target.label
     reasons = [] if saved.store == label else [f"it was made for store {saved.store}, not {label}"]
     if saved.provider != target.platform:
@@ -327,7 +348,11 @@ def build_plan(
     `catalog`: the catalog when the caller has loaded it already (apply checks it before it
     opens the state file)."""
     if catalog is None:
-        catalog = load_catalog(catalog_dir, cache_path=parse_cache_path(state_path))
+        catalog = load_catalog(
+            catalog_dir,
+            cache_path=parse_cache_path(state_path),
+            limits=providers.get(target.platform).limits,
+        )
     with State(state_path) as state:
         cache = Cache(state)
         with providers.get(target.platform).connect(target, say=say) as client:
@@ -367,6 +392,7 @@ def build_plan(
             ledger=cache.ledger_fingerprint(),
             store=target.label,
             rate_limit=facts.rate_limit,
+            window_seconds=facts.window_seconds,
             targets=targets,
             excludes=excludes,
             adopt_images=adopt_images,
@@ -384,7 +410,9 @@ def build_plan(
             return plan, report
         ledger = Ledger(state)
         managed: ManagedIndex = ledger.managed_index(MANAGED_KINDS)
-        live_store = client.live(cache)
+        live_store = client.live(
+            cache, keys=catalog_keys(target.platform, catalog, managed[str(Kind.PRODUCT)])
+        )
         memo = FamilyMemo(
             scope := family_memo_scope(
                 catalog,
@@ -409,6 +437,7 @@ def build_plan(
             targets=targets,
             excludes=excludes,
             rate_limit=facts.rate_limit,
+            window_seconds=facts.window_seconds,
             git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
             created_at=now.isoformat(timespec="seconds"),
             catalog_digest=catalog_digest,

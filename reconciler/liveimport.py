@@ -18,13 +18,13 @@ from reconciler.importer import (
     catalog_from_live,
     image_path,
 )
-from reconciler.live import LiveProduct
+from reconciler.live import CatalogKeys, LiveProduct
 from reconciler.model import Brand, Image, Supplier
 from reconciler.providers.base import Connection, RefreshReport
 from reconciler.rules import sniff_image
 from reconciler.state import State
 from reconciler.state.cache import Cache
-from reconciler.state.ledger import transaction
+from reconciler.state.ledger import Ledger, transaction
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def read_store(
     say = on_progress or (lambda _msg: None)
     cache = Cache(state)
     report = client.refresh(cache, mode="auto", on_progress=say)
-    live = client.live(cache)
+    # Keyed by the handles the ledger knows (a platform without handles); made up for the rest.
+    live = client.live(cache, keys=CatalogKeys.of(None, Ledger(state).managed("product")))
     # What the store holds that is read, but worth fixing there (a repeated option name).
     problems: list[Problem] = [
         Problem(f'product "{handle}": {notice}', severity=Severity.WARNING)

@@ -35,11 +35,9 @@ IO_LIBRARIES = {"httpx", "sqlite_utils", "sqlite3", "click", "starlette", "uvico
 HTTPX_SHARED = {"providers/http.py", "providers/asgi.py", "github/rest.py"}
 HTTPX_IN_A_PROVIDER = ("client.py", "auth.py", "sandbox/")
 # Provider packages not registered yet, and why: each is a decision, not an oversight.
-NOT_YET_REGISTERED = {"rseries": "client and sandbox only; the provider is issue 14"}
+NOT_YET_REGISTERED: dict[str, str] = {}
 # Modules that still reach a provider directly, and why (each one is work left).
-DIRECT = {
-    "cli/sandbox.py": "serves the R-Series sandbox, which has no registered provider yet",
-}
+DIRECT: dict[str, str] = {}
 # Every registered provider has the same modules (pre-commit's languages are all alike).
 SAME_SHAPE = {"__init__.py", "provider.py", "target.py", "client.py", "refresh.py", "normalize.py"}
 

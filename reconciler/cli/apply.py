@@ -22,14 +22,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from reconciler import guardrails
-from reconciler.api import apply_plan, check_saved_plan, record_refusal
+from reconciler.api import apply_plan, check_saved_plan, read_live, record_refusal
 from reconciler.apply import ApplyEvent, ApplyResult
 from reconciler.catalog import load_catalog, parse_cache_path
 from reconciler.cli.common import Context, connect, format_option, stderr_console
 from reconciler.cli.plan import ADOPT_IMAGES, ALLOW, allow_rules, build_plan
 from reconciler.errors import ApplyFailed, CatalogError, GuardrailBroken
 from reconciler.live import Live
-from reconciler.model import FORMAT_VERSION
+from reconciler.model import FORMAT_VERSION, Catalog
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan
 from reconciler.providers.base import Connection
@@ -117,10 +117,10 @@ def summary_text(result: ApplyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _refresher(client: Connection, cache: Cache) -> Callable[[], Live]:
+def _refresher(client: Connection, state: State, catalog: Catalog) -> Callable[[], Live]:
     def again() -> Live:
-        client.refresh(cache)
-        return client.live(cache)
+        client.refresh(Cache(state))
+        return read_live(client, state, catalog)
 
     return again
 
@@ -179,7 +179,9 @@ def apply(
     saved = read_plan(plan_file) if plan_file is not None else None
     # The catalog is checked before the state file is opened: an invalid catalog leaves no
     # state file, lock event or ledger run behind.
-    catalog = load_catalog(ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path))
+    catalog = load_catalog(
+        ctx.catalog_dir, cache_path=parse_cache_path(ctx.state_path), limits=ctx.limits()
+    )
     target = ctx.target()
     who = actor(ctx.environ)
     host = socket.gethostname()
@@ -221,7 +223,7 @@ def apply(
                     say=lambda msg: err.print(msg, markup=False, highlight=False),
                 )
             else:
-                live = client.live(Cache(state))
+                live = read_live(client, state, catalog)
                 # Written as is: the plan holds user text that Rich must not interpret.
                 err.file.write(render_text(plan, color=ctx.color(stream_isatty=err.is_terminal)))
             blocked = guardrails.blocking(plan, allowed)
@@ -249,7 +251,7 @@ def apply(
                     on_event=view,
                     parallelism=parallelism,
                     lock=lock,
-                    refresh_live=_refresher(client, Cache(state)),
+                    refresh_live=_refresher(client, state, catalog),
                     catalog_dir=ctx.catalog_dir,
                     plan_digest=(saved or plan).digest(),
                     actor=who,

@@ -1,18 +1,29 @@
 """`catalog sandbox serve`: a sandbox store (X-Series, or R-Series with `--platform rseries`)
-over HTTP, for demos and rehearsals."""
+over HTTP, for demos and rehearsals. Each platform's store comes from the registry
+(`reconciler.providers.sandbox`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from reconciler.providers.asgi import ServedStore, serve_forever
-from reconciler.providers.rseries.sandbox import Bucket, RSeriesStore
-from reconciler.providers.xseries.sandbox import RateLimit, SandboxStore
-from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, EMBEDDED_SANDBOX_TOKEN
+from reconciler import providers
 
-RSERIES_SANDBOX_DB = Path(".catalog/rseries-sandbox.db")
+EMBEDDED_SANDBOX_TOKEN = "sandbox-token"  # the bearer token every sandbox starts with
+# Options only one platform's store takes, by the platform that takes them.
+ONLY = {
+    "xseries": ("tax_exclusive", "image_delay"),
+    "rseries": ("refresh_token", "client_id", "client_secret"),
+}
+
+
+def _default_dbs() -> str:
+    return ", ".join(
+        f"{providers.sandbox(name).title}: {providers.sandbox(name).default_db}"
+        for name in sorted(providers.SANDBOXES, reverse=True)
+    )
 
 
 def _rate_limit(platform: str, value: str | None) -> str:
@@ -20,10 +31,7 @@ def _rate_limit(platform: str, value: str | None) -> str:
     requests per window on X-Series and bucket size per drip rate on R-Series)."""
     value = value or platform
     try:
-        if platform == "rseries":
-            Bucket.parse(value)
-        else:
-            RateLimit.parse(value)
+        providers.sandbox(platform).check_rate_limit(value)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="'--rate-limit'") from None
     return value
@@ -37,7 +45,7 @@ def sandbox() -> None:
 @sandbox.command()
 @click.option(
     "--platform",
-    type=click.Choice(["xseries", "rseries"]),
+    type=click.Choice(sorted(providers.REGISTRY, reverse=True)),
     default="xseries",
     show_default=True,
     help="Which Lightspeed API the sandbox speaks.",
@@ -55,7 +63,7 @@ def sandbox() -> None:
     "db_path",
     default=None,
     help=f"SQLite file holding the store's data; ':memory:' for a throwaway store "
-    f"[default: {EMBEDDED_SANDBOX_DB}, R-Series: {RSERIES_SANDBOX_DB}].",
+    f"[default: {_default_dbs()}].",
 )
 @click.option(
     "--token",
@@ -157,63 +165,44 @@ def serve(
     PUT /_sandbox/faults; GET /_sandbox/stats counts the requests.
     """
     limit = _rate_limit(platform, rate_limit)
-    rseries = platform == "rseries"
     source = ctx.get_parameter_source
-    only_x = ("tax_exclusive", "image_delay")
-    only_r = ("refresh_token", "client_id", "client_secret")
-    for name in only_r if not rseries else only_x:
-        if source(name) == click.core.ParameterSource.COMMANDLINE:
-            flag = "--" + name.replace("_", "-")
-            other = "X-Series" if rseries else "R-Series"
-            raise click.UsageError(f"{flag} applies to the {other} sandbox only.")
-    path = db_path or str(RSERIES_SANDBOX_DB if rseries else EMBEDDED_SANDBOX_DB)
+    for other, names in ONLY.items():
+        for name in names if other != platform else ():
+            if source(name) == click.core.ParameterSource.COMMANDLINE:
+                flag = "--" + name.replace("_", "-")
+                title = providers.sandbox(other).title
+                raise click.UsageError(f"{flag} applies to the {title} sandbox only.")
+    sandbox_store = providers.sandbox(platform)
+    path = db_path or str(sandbox_store.default_db)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    store: SandboxStore | RSeriesStore
-    if rseries:
-        store = RSeriesStore(
-            path,
-            token=token,
-            refresh_token=refresh_token,
-            client_id=client_id,
-            client_secret=client_secret,
-            registers=registers,
-            rate_limit=limit,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            timeout_rate=timeout_rate,
-            burst_429_rate=burst_429_rate,
-            seed=seed,
+    options: dict[str, Any] = {
+        "registers": registers,
+        "rate_limit": limit,
+        "latency_ms": latency_ms,
+        "fault_rate": fault_rate,
+        "timeout_rate": timeout_rate,
+        "burst_429_rate": burst_429_rate,
+        "seed": seed,
+    }
+    if platform == "rseries":
+        options.update(
+            refresh_token=refresh_token, client_id=client_id, client_secret=client_secret
         )
     else:
-        store = SandboxStore(
-            path,
-            token=token,
-            tax_exclusive=tax_exclusive,
-            registers=registers,
-            rate_limit=limit,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            timeout_rate=timeout_rate,
-            burst_429_rate=burst_429_rate,
-            image_processing_seconds=image_delay,
-            seed=seed,
-        )
+        options.update(tax_exclusive=tax_exclusive, image_processing_seconds=image_delay)
+    store = sandbox_store.open(path, token=token, **options)
 
     def announce(base_url: str) -> None:
-        name = "R-Series" if rseries else "X-Series"
-        click.echo(f"Sandbox {name} store serving at {base_url} (data: {path})", err=True)
+        click.echo(
+            f"Sandbox {sandbox_store.title} store serving at {base_url} (data: {path})", err=True
+        )
         # The sandbox's credentials are not secrets: printing them is how a newcomer connects.
         click.echo(f"Bearer token: {token}", err=True)
-        if isinstance(store, RSeriesStore):
-            click.echo(
-                f"Account id: {store.account_id}; OAuth client {client_id} / {client_secret}, "
-                f"refresh token {refresh_token}",
-                err=True,
-            )
+        for line in sandbox_store.connect_lines(store):
+            click.echo(line, err=True)
 
-    served: SandboxStore | ServedStore = store
     try:
-        serve_forever(served, host=host, port=port, on_start=announce)
+        sandbox_store.serve_forever(store, host=host, port=port, on_start=announce)
     finally:
         store.close()

@@ -3,8 +3,7 @@ in all_languages.py). Imported by name, lazily: the core never imports a provide
 pays only for the platform it talks to.
 
 `REGISTRY` lists the platforms the commands can plan and apply against; `SANDBOXES` their sandbox
-stores. R-Series (`providers/rseries`: client and sandbox so far) joins both when its provider is
-whole (issue 14); until then `catalog sandbox serve --platform rseries` builds its store itself.
+stores (`catalog sandbox serve --platform NAME`, the embedded stores, the tests' fakes).
 """
 
 from __future__ import annotations
@@ -23,9 +22,11 @@ if TYPE_CHECKING:
 DEFAULT = "xseries"
 REGISTRY: Mapping[str, str] = {
     "xseries": "reconciler.providers.xseries.provider:PROVIDER",
+    "rseries": "reconciler.providers.rseries.provider:PROVIDER",
 }
 SANDBOXES: Mapping[str, str] = {
     "xseries": "reconciler.providers.xseries.provider:SANDBOX",
+    "rseries": "reconciler.providers.rseries.provider:SANDBOX",
 }
 
 

@@ -33,7 +33,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -48,9 +48,14 @@ from reconciler.providers.http import (
 )
 from reconciler.providers.rseries.auth import OAuth, RefreshCredentials, TokenFile
 from reconciler.providers.rseries.pacing import BucketPacer, request_cost
+from reconciler.providers.rseries.target import API_BASE, TOKEN_URL
 
-API_BASE = "https://api.lightspeedapp.com"
-TOKEN_URL = "https://cloud.lightspeedapp.com/auth/oauth/token"
+if TYPE_CHECKING:
+    from reconciler.live import CatalogKeys, Live
+    from reconciler.providers.base import RefreshMode, RefreshReport
+    from reconciler.providers.rseries.refresh import StoreFacts
+    from reconciler.state.cache import Cache
+
 MAX_RETRY_AFTER = 600.0
 
 # Nested containers and the key their rows sit under.
@@ -207,6 +212,7 @@ class RSeriesClient:
         auth: OAuth,
         account_id: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        identity: str | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -229,6 +235,7 @@ class RSeriesClient:
             follow_redirects=False,
         )
         self._account_id = account_id
+        self._identity = identity
         self._sleep = sleep
         self.pacer = pacer or BucketPacer(clock=clock)
         self._retries = Retries(
@@ -259,6 +266,46 @@ class RSeriesClient:
 
     # -- as the provider's connection (`reconciler.providers.base.Connection`) -----------------
 
+    platform = "rseries"
+
+    @property
+    def identity(self) -> str:
+        """What the cache is bound to: the API host and account (never a token), or the
+        embedded sandbox's file and birth."""
+        return self._identity or f"rseries:{self.base_url}/{self.account_id()}"
+
+    def refresh(
+        self,
+        cache: Cache,
+        *,
+        mode: RefreshMode = "auto",
+        facts_ttl: float | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> RefreshReport:
+        """Bring `cache` up to date through the `timeStamp` feed (`refresh.refresh`) and keep
+        the bucket the store reported (size, drip rate) as the store's facts. R-Series has no
+        tax-mode setting to re-read, so `facts_ttl` changes nothing."""
+        from reconciler.providers.rseries.refresh import refresh, remember_bucket
+
+        report = refresh(self, cache, mode=mode, on_progress=on_progress)
+        bucket = self.pacer.stats()
+        if bucket.known:
+            remember_bucket(cache, size=bucket.size, drip_per_second=bucket.drip_per_second)
+        return report
+
+    def live(self, cache: Cache, /, *, keys: CatalogKeys | None = None) -> Live:
+        """The cached account in the catalog's shape (no request); families keyed by `keys`
+        (the catalog's and the ledger's names for them: R-Series keeps no handle)."""
+        from reconciler.providers.rseries.refresh import load_live
+
+        return load_live(cache, keys=keys)
+
+    def facts(self, cache: Cache, /) -> StoreFacts:
+        """The bucket last reported (R-Series' published one until a store has answered)."""
+        from reconciler.providers.rseries.refresh import store_facts
+
+        return store_facts(cache)
+
     def rate_delay(self) -> float:
         """Seconds until the bucket has room for one more request of one unit (0: now)."""
         return self.pacer.delay(1.0)
@@ -271,6 +318,47 @@ class RSeriesClient:
     def redact(self, text: str, /) -> str:
         """`text` without any secret this client knows."""
         return self._scrub(text)
+
+    def image_url(self, image_id: str, /) -> tuple[str | None, str]:
+        """An image's picture (`baseImageURL` + `publicID` + `.jpg`); R-Series stores an upload
+        at once, so it is "ready" or "missing"."""
+        found = self.read("Image", image_id)
+        if not isinstance(found, dict) or not found.get("publicID"):
+            return None, "missing"
+        base = str(found.get("baseImageURL") or "")
+        return f"{base}{found['publicID']}.jpg", "ready"
+
+    def download(self, url: str, /) -> bytes:
+        """An image's bytes from its CDN, sent without the token (it must never leave for a
+        host that is not the API); retried like a read, outside the bucket."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                response = self._http.get(url, auth=None, headers={"Accept": "*/*"})
+            except httpx.TransportError as exc:
+                if self._retries.may_resend(exc, attempts, safe=True):
+                    self._backoff(attempts)
+                    continue
+                raise ApiError(
+                    self._scrub(f"Downloading the image {url} failed ({exc}); rerun later."),
+                    method="GET",
+                    path=url,
+                ) from None
+            if response.status_code >= 500 and self._retries.may_retry(attempts, safe=True):
+                self._backoff(attempts)
+                continue
+            if response.status_code != 200:
+                raise ApiError(
+                    self._scrub(
+                        f"Downloading the image {url} failed with {response.status_code}; "
+                        "check that the image still exists in the store."
+                    ),
+                    status=response.status_code,
+                    method="GET",
+                    path=url,
+                )
+            return response.content
 
     def _count(self, **deltas: float) -> None:
         with self._lock:

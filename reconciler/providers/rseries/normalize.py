@@ -446,13 +446,19 @@ def normalize_live(
     tags: Iterable[Json] = (),
     images: Iterable[Json] = (),
     handles: Mapping[str, str] | None = None,
+    family_names: Mapping[str, str] | None = None,
+    family_ids: Mapping[str, str] | None = None,
     tag_spellings: Iterable[str] = (),
 ) -> Live:
     """The whole live account (as cached: `trim`med records) in the catalog's shape.
 
-    `handles` (sku -> handle, from the catalog or the ledger) names the families and simple
-    products the caller already knows; the rest get a made-up handle (module docstring).
-    `tag_spellings` are the catalog's tag names, used for the store's tags that match them.
+    The families and simple products the caller already knows are keyed by its handles, in
+    this order: `family_ids` (the ledger's: matrix id -> handle), `handles` (sku ->
+    handle, from the catalog or the ledger: a matrix by any of its items' `customSku`),
+    `family_names`
+    (a matrix by its exact description: one made by an apply whose items were never made);
+    the rest get a made-up handle (module docstring). `tag_spellings` are the catalog's tag
+    names, used for the store's tags that match them.
     """
     matrices, categories = list(matrices), list(categories)
     manufacturers, vendors, tags = list(manufacturers), list(vendors), list(tags)
@@ -475,6 +481,7 @@ def normalize_live(
         tag_spellings=spellings,
     )
     known = dict(handles or {})
+    by_name, by_id = dict(family_names or {}), dict(family_ids or {})
     by_matrix = {str(m["id"]): m for m in matrices}
     members: dict[str, list[Json]] = {}
     simple: list[Json] = []
@@ -492,19 +499,30 @@ def normalize_live(
         taken.add(handle)
         return handle
 
-    # Handles the caller knows go first, so a made-up one never takes a known one's place.
-    known_handles = set(known.values())
-    pending: list[tuple[str, str, Json, list[Json] | None]] = []
+    # Handles the caller knows go first, the surest first (a remote id, then a SKU, then a
+    # name), so a made-up one never takes a known one's place.
+    pending: list[tuple[int, str, str, Json, list[Json] | None]] = []
     for mid in sorted(by_matrix, key=lambda m: _by_id_order(by_matrix[m])):
         own = members.get(mid, [])
         found = sorted({known[i["customSku"]] for i in own if i["customSku"] in known})
-        slug = slugify(str(by_matrix[mid].get("description") or "")) or "family"
-        pending.append((found[0] if found else slug, f"{slug}-{mid}", by_matrix[mid], own))
+        description = str(by_matrix[mid].get("description") or "")
+        slug = slugify(description) or "family"
+        rank, wanted = (
+            (0, by_id[mid])
+            if mid in by_id
+            else (1, found[0])
+            if found
+            else (2, by_name[description])
+            if description in by_name
+            else (3, slug)
+        )
+        pending.append((rank, wanted, f"{slug}-{mid}", by_matrix[mid], own))
     for item in sorted(simple, key=_by_id_order):
-        sku = str(item["customSku"])
-        pending.append((known.get(sku) or sku, f"item-{item['id']}", item, None))
-    pending.sort(key=lambda p: p[0] not in known_handles)
-    for wanted, fallback, record, family in pending:
+        sku, item_id = str(item["customSku"]), str(item["id"])
+        rank, wanted = (1, known[sku]) if sku in known else (3, sku)
+        pending.append((rank, wanted, f"item-{item_id}", item, None))
+    pending.sort(key=lambda p: p[0])
+    for _rank, wanted, fallback, record, family in pending:
         handle = claim(wanted, fallback)
         if family is not None:
             products[handle] = _family(handle, record, family, index)

@@ -28,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.errors import ConfigError
-from reconciler.live import Live
+from reconciler.live import CatalogKeys, Live
 from reconciler.model import Json
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.providers.rseries.client import RSeriesClient
@@ -41,6 +42,7 @@ from reconciler.providers.rseries.normalize import (
     normalize_live,
     trim,
 )
+from reconciler.providers.rseries.pacing import DEFAULT_DRIP, DEFAULT_SIZE
 from reconciler.state.cache import Cache
 
 FEED_KINDS = ("Item", "ItemMatrix", "Manufacturer", "Vendor")
@@ -87,7 +89,7 @@ def refresh(
     """Bring the cache up to date with the account (or not at all, with `off`)."""
     say = on_progress or (lambda _msg: None)
     before = client.stats().requests
-    store_changed = cache.bind(f"rseries:{client.base_url}/{client.account_id()}")
+    store_changed = cache.bind(client.identity)
     if mode == "off":
         cursors = cache.cursors()
         missing = [k for k in KINDS if k not in cursors]
@@ -170,10 +172,15 @@ def _read(client: RSeriesClient, kind: str, params: Mapping[str, str]) -> dict[s
 def load_live(
     cache: Cache,
     *,
+    keys: CatalogKeys | None = None,
     handles: Mapping[str, str] | None = None,
     tag_spellings: Iterable[str] = (),
 ) -> Live:
-    """The cached account in the catalog's shape (see `normalize.normalize_live`)."""
+    """The cached account in the catalog's shape (see `normalize.normalize_live`): families
+    keyed by `keys` (or the bare `handles`: sku -> handle), tags spelled as it spells them."""
+    if keys is not None:
+        handles = {**keys.handles, **(handles or {})}
+        tag_spellings = [*keys.tags, *tag_spellings]
     return normalize_live(
         items=cache.iter_objects("Item"),
         matrices=cache.objects("ItemMatrix"),
@@ -184,5 +191,49 @@ def load_live(
         tags=cache.objects("Tag"),
         images=cache.objects("Image"),
         handles=handles,
+        family_names=keys.names if keys is not None else None,
+        family_ids=keys.family_ids if keys is not None else None,
         tag_spellings=tag_spellings,
     )
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """The store beyond its objects: its leaky bucket, as the estimate reads it
+    (`rate_limit` = the bucket's size in units, `window_seconds` = the time it takes to drain
+    a full bucket, so size / window is the drip rate). Prices are kept without tax."""
+
+    bucket_size: float = DEFAULT_SIZE
+    drip_per_second: float = DEFAULT_DRIP
+    tax_exclusive: bool = True
+
+    @property
+    def rate_limit(self) -> int:
+        return max(1, round(self.bucket_size))
+
+    @property
+    def window_seconds(self) -> float:
+        return self.rate_limit / self.drip_per_second
+
+
+_BUCKET_KEY = "rseries_bucket"
+
+
+def remember_bucket(cache: Cache, *, size: float, drip_per_second: float) -> None:
+    """Keep the bucket the store last reported (written only when it changed)."""
+    value = json.dumps({"size": size, "drip": drip_per_second})
+    if cache.meta(_BUCKET_KEY) != value:
+        cache.set_meta({_BUCKET_KEY: value})
+
+
+def store_facts(cache: Cache) -> StoreFacts:
+    """The facts cached by the last refresh; R-Series' published bucket when none reported
+    one (a sandbox with its bucket off)."""
+    raw = json.loads(cache.meta(_BUCKET_KEY) or "{}")
+    try:
+        size, drip = float(raw["size"]), float(raw["drip"])
+    except (KeyError, TypeError, ValueError):
+        return StoreFacts()
+    if size <= 0 or drip <= 0:
+        return StoreFacts()
+    return StoreFacts(bucket_size=size, drip_per_second=drip)

@@ -47,7 +47,7 @@ from reconciler.providers.http import (
 from reconciler.providers.xseries.pacing import RateWindow
 
 if TYPE_CHECKING:
-    from reconciler.live import Live
+    from reconciler.live import CatalogKeys, Live
     from reconciler.providers.base import RefreshMode, RefreshReport
     from reconciler.providers.xseries.refresh import StoreFacts
     from reconciler.state.cache import Cache
@@ -223,8 +223,9 @@ class Client:
         ttl = RETAILER_TTL_SECONDS if facts_ttl is None else facts_ttl
         return refresh(self, cache, mode=mode, retailer_ttl=ttl, on_progress=on_progress)
 
-    def live(self, cache: Cache, /) -> Live:
-        """The cached store in the catalog's shape (no request)."""
+    def live(self, cache: Cache, /, *, keys: CatalogKeys | None = None) -> Live:
+        """The cached store in the catalog's shape (no request). `keys` are not needed: an
+        X-Series family has its own handle."""
         from reconciler.providers.xseries.refresh import load_live
 
         return load_live(cache)

@@ -30,7 +30,7 @@ from typing import Any
 from reconciler.errors import ConfigError
 from reconciler.live import Live
 from reconciler.model import Json
-from reconciler.planner import DEFAULT_RATE_LIMIT
+from reconciler.planner import DEFAULT_RATE_LIMIT, DEFAULT_WINDOW_SECONDS
 from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
 from reconciler.providers.xseries.client import FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.providers.xseries.normalize import normalize_live, trim
@@ -47,6 +47,7 @@ class StoreFacts:
     tax_exclusive: bool
     rate_limit: int
     retailer_name: str | None = None
+    window_seconds: float = DEFAULT_WINDOW_SECONDS  # X-Series: 5 minutes
 
 
 def _iso(moment: datetime) -> str:

@@ -48,6 +48,17 @@ class Records(SqliteStore):
     def is_empty(self) -> bool:
         return self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None
 
+    def counter(self, name: str) -> int | None:
+        row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_counter(self, name: str, value: int) -> None:
+        self._conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
     def next_value(self, name: str) -> int:
         row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         value = (row[0] if row else 0) + 1

@@ -402,6 +402,9 @@ class RSeriesStore:
     # -- seed --------------------------------------------------------------------------------
 
     def _seed(self) -> None:
+        # When this store's data began (a reset begins it again): a cache read from an older
+        # store of the same file is not trusted (`born`).
+        self._db.set_counter("born", int(self._clock() * 1000))
         for ident, name, a1, a2, a3 in SYSTEM_SETS:
             doc = {
                 "itemAttributeSetID": ident,
@@ -414,6 +417,12 @@ class RSeriesStore:
             }
             self._db.next_value("ItemAttributeSet")
             self._put("ItemAttributeSet", doc)
+
+    @property
+    def born(self) -> int:
+        """Epoch milliseconds when the data was seeded (by creation or `reset`)."""
+        with self._lock:
+            return self._db.counter("born") or 0
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -224,6 +224,11 @@ class Tokens:
         self._retires: dict[str, set[str]] = {}
         self.reset()
 
+    @property
+    def initial_refresh_token(self) -> str:
+        """The refresh token the store started with (what `sandbox serve` prints)."""
+        return self._initial[1]
+
     def reset(self) -> None:
         with self._lock:
             access, refresh = self._initial
