@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from reconciler import ownership
@@ -180,7 +180,7 @@ def make_plan(
     from reconciler import guardrails
 
     digest = catalog_digest if catalog_digest is not None else catalog.digest()
-    catalog = ownership.owned(catalog, live)
+    catalog = ownership.owned(held(catalog, limits), live)
     plan = _Planner(
         catalog,
         live,
@@ -200,6 +200,23 @@ def make_plan(
         catalog_digest=digest,
     )
     return guardrails.check(plan, catalog, live, allow=allow)
+
+
+def held(catalog: Catalog, limits: Limits) -> Catalog:
+    """`catalog` without the fields the platform has no place for (validate warns of each):
+    never written, so never compared, or every plan would show them again."""
+    if limits.family_descriptions and limits.brand_descriptions:
+        return catalog
+    products = catalog.products
+    if not limits.family_descriptions and any(p.description is not None for p in products):
+        products = tuple(
+            replace(p, description=None) if p.description is not None else p for p in products
+        )
+    brands, suppliers = catalog.brands, catalog.suppliers
+    if not limits.brand_descriptions:
+        brands = tuple(replace(b, description=None) for b in brands)
+        suppliers = tuple(replace(s, description=None) for s in suppliers)
+    return replace(catalog, products=products, brands=brands, suppliers=suppliers)
 
 
 class _Planner:

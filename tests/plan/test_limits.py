@@ -11,7 +11,7 @@ from typing import Any
 from reconciler import providers
 from reconciler.limits import DEFAULT
 from reconciler.live import Live, money_text, row_values
-from reconciler.model import Catalog, Product, Prune, Settings, Variant
+from reconciler.model import Brand, Catalog, Product, Prune, Settings, Variant
 from reconciler.plan import Action
 from reconciler.planner import make_plan
 from reconciler.providers.rseries.normalize import normalize_live
@@ -119,3 +119,21 @@ def test_a_prune_that_archives_says_so_loudly() -> None:
     )
     on_x = make_plan(catalog, store, store="x", managed=managed, limits=XSERIES)
     assert not any(n.startswith("ARCHIVE") for n in on_x.notices)
+
+
+def test_fields_the_platform_has_no_place_for_are_never_compared() -> None:
+    catalog = Catalog.build(
+        products=[mug("0.13", description="<p>Stoneware</p>", brand="Acme")],
+        brands=[Brand(name="Acme", description="Makers")],
+    )
+    store = normalize_live(
+        items=[item("1", "MUG", "0.13", manufacturerID="7")],
+        manufacturers=[{"id": "7", "version": 1, "name": "Acme", "archived": False}],
+    )
+    managed = {"product": {"MUG": Managed("1", {"sku": "MUG", "price": "0.13"})}}
+    assert not make_plan(catalog, store, store="r", managed=managed, limits=RSERIES).has_changes
+    on_x = make_plan(catalog, store, store="x", managed=managed, limits=XSERIES)
+    assert sorted(f.field for c in on_x.changes for f in c.fields) == [
+        "description",
+        "description",
+    ]
