@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler import providers
+from reconciler.errors import ConfigError
 
 if TYPE_CHECKING:
     # Annotations only: rich and the provider interface load when a command first uses them.
@@ -61,6 +62,23 @@ def env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(v.strip() for k in SECRET_VARIABLES if (v := environ.get(k, "")).strip())
 
 
+def with_platform(environ: dict[str, str], catalog_dir: Path) -> dict[str, str]:
+    """`environ`, with LIGHTSPEED_PLATFORM taken from `settings.stores` when it is unset and
+    LIGHTSPEED_STORE names a store whose entry names its platform (`rseries:boutique`): one
+    catalog repository can run X-Series and R-Series stores as one CI matrix."""
+    store = environ.get("LIGHTSPEED_STORE", "").strip().lower()
+    if environ.get("LIGHTSPEED_PLATFORM", "").strip() or not store:
+        return environ
+    from reconciler.github.runner import store_platforms
+
+    try:
+        named = {k.lower(): v for k, v in store_platforms(catalog_dir).items()}
+    except ConfigError:
+        return environ  # validate says what is wrong with the file
+    platform = named.get(store)
+    return {**environ, "LIGHTSPEED_PLATFORM": platform} if platform else environ
+
+
 @dataclass(frozen=True)
 class Context:
     """The group's options, resolved once and handed to every command."""
@@ -78,7 +96,7 @@ class Context:
             state_path=Path(state_path),
             color_choice=color,
             debug=debug,
-            environ=dict(os.environ),
+            environ=with_platform(dict(os.environ), Path(catalog_dir)),
         )
 
     def target(self) -> Target:

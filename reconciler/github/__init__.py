@@ -37,6 +37,7 @@ from reconciler.github.runner import (
     read_results,
     rotated_refresh_token,
     settings_stores,
+    store_platforms,
     write_outputs,
 )
 from reconciler.github.statebranch import (
@@ -137,6 +138,7 @@ __all__ = [
     "settings_stores",
     "snapshot_state",
     "status_from_exit_code",
+    "store_platforms",
     "store_section",
     "sync_drift_issue",
     "sync_drift_pull_request",

@@ -151,11 +151,18 @@ def read_results(root: Path) -> list[StoreResult]:
 
 
 def settings_stores(catalog_dir: Path) -> list[str]:
-    """`settings.stores` from `<catalog>/catalog.yaml`, read directly: this runs before (and
-    independently of) validation, to build the job matrix, and needs nothing else."""
+    """The store names of `settings.stores` in `<catalog>/catalog.yaml` (each entry's platform
+    prefix left out: `rseries:boutique` is the store `boutique`), read directly: this runs
+    before (and independently of) validation, to build the job matrix, and needs nothing else."""
+    return list(store_platforms(catalog_dir))
+
+
+def store_platforms(catalog_dir: Path) -> dict[str, str | None]:
+    """Store name -> the platform its `settings.stores` entry names (`rseries:boutique`), or
+    None when it names none (X-Series unless LIGHTSPEED_PLATFORM says otherwise)."""
     path = catalog_dir / "catalog.yaml"
     if not path.exists():
-        return []
+        return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -163,10 +170,17 @@ def settings_stores(catalog_dir: Path) -> list[str]:
     settings = data.get("settings") if isinstance(data, dict) else None
     stores = settings.get("stores") if isinstance(settings, dict) else None
     if stores is None:
-        return []
+        return {}
     if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
-        raise ConfigError(f"{path}: settings.stores must be a list of store domain prefixes.")
-    return list(stores)
+        raise ConfigError(
+            f"{path}: settings.stores must be a list of store names (domain prefixes), each "
+            "optionally after its platform, e.g. [acme, rseries:boutique]."
+        )
+    out: dict[str, str | None] = {}
+    for entry in stores:
+        platform, _, name = entry.rpartition(":")
+        out.setdefault(name, platform.strip().lower() or None)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
