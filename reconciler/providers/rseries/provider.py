@@ -23,11 +23,11 @@ from reconciler.providers.rseries.target import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.importer import ImportResult
     from reconciler.live import Live
     from reconciler.plan import Estimate, Plan
-    from reconciler.providers.base import ExportReader, Target
+    from reconciler.providers.base import Target
     from reconciler.providers.rseries.client import RSeriesClient
+    from reconciler.providers.rseries.csvimport import RSeriesExport
     from reconciler.providers.rseries.sandbox import RSeriesStore
 
 # Requests apply keeps in flight [choice]: the bucket, not the threads, sets the pace (one
@@ -144,8 +144,11 @@ class RSeries:
     def parallelism(self, estimate: Estimate) -> int:
         return max(1, min(PARALLELISM, estimate.requests))
 
-    def export_reader(self) -> ExportReader:
-        return NoExport()
+    def export_reader(self) -> RSeriesExport:
+        """The store's own item export (Item Search export, the item import template)."""
+        from reconciler.providers.rseries.csvimport import RSeriesExport
+
+        return RSeriesExport()
 
     def sandbox(self) -> Sandbox[RSeriesStore]:
         return SANDBOX
@@ -158,23 +161,6 @@ def step_cost(step: object) -> float:
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         return float(cost)
     return float(getattr(step, "requests", 0))
-
-
-class NoExport:
-    """R-Series' export reader, until one is written: every read is refused in one sentence
-    (import from the live account instead)."""
-
-    columns_read: Mapping[str, str] = {}
-    columns_ignored: Mapping[str, str] = {}
-    tax_modes: tuple[str, ...] = ()
-
-    def read(self, table: Any, /, *, tax_mode: str | None = None) -> ImportResult:
-        from reconciler.errors import UsageError
-
-        raise UsageError(
-            "catalog import --from-csv reads X-Series product exports only; for R-Series, "
-            "import from the live account (catalog import without --from-csv)."
-        )
 
 
 class RSeriesSandbox:
