@@ -117,14 +117,9 @@ class RSeries:
         *,
         catalog_dir: Path | None = None,
     ) -> Compiled[RSeriesClient]:
-        import importlib
+        from reconciler.providers.rseries.writes import build_steps
 
-        # Imported by name until the compile lands (issue 14, writes.py).
-        writes = importlib.import_module("reconciler.providers.rseries.writes")
-        compiled: Compiled[RSeriesClient] = writes.build_steps(
-            plan, live, managed, catalog_dir=catalog_dir
-        )
-        return compiled
+        return build_steps(plan, live, managed, catalog_dir=catalog_dir)
 
     def estimate(
         self, compiled: Compiled[RSeriesClient], *, rate_limit: int, window_seconds: float
