@@ -171,8 +171,8 @@ def make_plan(
       unchanged is not compared again; the plan is the same as without it.
     - `limits` (the provider's `Limits`, read as a value): prices compare at its money places
       (0.125 and 0.13 are one price to a 2-place store), the leaf-only category notice is
-      given only where the store refuses a parent category, and a prune the store carries out
-      by archiving says so.
+      given only where the store refuses a parent category, and fields it has no place for
+      (`held`) are never compared. (An archive's warning is the compile's: it sees every one.)
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
     """
@@ -798,13 +798,6 @@ class _Planner:
             change = self._retire(Kind.PRODUCT, handle, found, sorted(found.rows))
             if change is not None:
                 out.append(change)
-        if out and self.limits.delete_means == "archive":
-            self.notices.append(
-                f"ARCHIVE: {len(out)} product{'s' if len(out) != 1 else ''} no longer declared "
-                f"will be archived in {self.limits.title} (settings.prune: "
-                f"{self.catalog.settings.prune}), which sets their stock to zero and cannot be "
-                "undone; set settings.prune to none to keep them."
-            )
         return out
 
     def _retire(self, kind: Kind, key: str, found: LiveProduct, skus: list[str]) -> Change | None:

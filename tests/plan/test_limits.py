@@ -1,6 +1,6 @@
 """The planner reads the provider's `Limits` as a value: prices compare at the store's money
 places, the leaf-only category notice is given only where the store refuses parent categories,
-and a prune the store carries out by archiving says so loudly."""
+and fields the store has no place for are never compared."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 from reconciler import providers
 from reconciler.limits import DEFAULT
 from reconciler.live import Live, money_text, row_values
-from reconciler.model import Brand, Catalog, Product, Prune, Settings, Variant
-from reconciler.plan import Action
+from reconciler.model import Brand, Catalog, Product, Variant
 from reconciler.planner import make_plan
 from reconciler.providers.rseries.normalize import normalize_live
 
@@ -105,20 +104,6 @@ def test_a_parent_category_is_said_only_where_the_store_refuses_it() -> None:
     assert not any(
         "subcategories" in n for n in make_plan(moved, elsewhere, store="r", limits=RSERIES).notices
     )
-
-
-def test_a_prune_that_archives_says_so_loudly() -> None:
-    store = live(item("1", "MUG", "0.13"), item("2", "PAN", "5"))
-    catalog = Catalog.build(products=[mug("0.13")], settings=Settings(prune=Prune.DEACTIVATE))
-    managed = {"product": {"MUG": Managed("1"), "PAN": Managed("2", {"sku": "PAN"})}}
-    plan = make_plan(catalog, store, store="r", managed=managed, limits=RSERIES)
-    assert [(c.key, c.action) for c in plan.changes] == [("PAN", Action.DEACTIVATE)]
-    assert any(
-        n.startswith("ARCHIVE: 1 product no longer declared will be archived in R-Series")
-        for n in plan.notices
-    )
-    on_x = make_plan(catalog, store, store="x", managed=managed, limits=XSERIES)
-    assert not any(n.startswith("ARCHIVE") for n in on_x.notices)
 
 
 def test_fields_the_platform_has_no_place_for_are_never_compared() -> None:
