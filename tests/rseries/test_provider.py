@@ -97,6 +97,7 @@ def test_secrets_are_in_no_repr_and_no_label(tmp_path: Path) -> None:
     [
         ({"LIGHTSPEED_CLIENT_ID": "c"}, "LIGHTSPEED_CLIENT_SECRET and LIGHTSPEED_REFRESH_TOKEN"),
         ({"LIGHTSPEED_ACCOUNT_ID": "1"}, "No R-Series credentials"),
+        ({"LIGHTSPEED_STORE": "boutique"}, "No R-Series credentials for store boutique"),
         ({"LIGHTSPEED_TOKEN": "t", "LIGHTSPEED_ACCOUNT_ID": "acme"}, "not an account number"),
         ({"LIGHTSPEED_TOKEN": "t", "LIGHTSPEED_BASE_URL": "ftp://x"}, r"not a valid http\(s\) URL"),
         ({"LIGHTSPEED_TOKEN": "a b"}, "LIGHTSPEED_TOKEN holds a space"),

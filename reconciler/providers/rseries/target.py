@@ -27,8 +27,14 @@ EMBEDDED_SANDBOX_DB = Path(".catalog/rseries-sandbox.db")
 EMBEDDED_SANDBOX_TOKEN = "sandbox-token"
 TOKEN_FILE_NAME = "rseries-tokens.json"
 REFRESH_VARIABLES = ("LIGHTSPEED_CLIENT_ID", "LIGHTSPEED_CLIENT_SECRET", "LIGHTSPEED_REFRESH_TOKEN")
-# What selects a real account; any of them set means "not the embedded sandbox".
-STORE_VARIABLES = ("LIGHTSPEED_BASE_URL", "LIGHTSPEED_ACCOUNT_ID", "LIGHTSPEED_TOKEN")
+# What selects a real account; any of them set means "not the embedded sandbox" (a CI job's
+# LIGHTSPEED_STORE names its store: without credentials it fails, it never falls back).
+STORE_VARIABLES = (
+    "LIGHTSPEED_STORE",
+    "LIGHTSPEED_BASE_URL",
+    "LIGHTSPEED_ACCOUNT_ID",
+    "LIGHTSPEED_TOKEN",
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,8 @@ def rseries_target(environ: Mapping[str, str], *, sandbox_db: Path) -> RSeriesTa
             "of LIGHTSPEED_CLIENT_ID, LIGHTSPEED_CLIENT_SECRET and LIGHTSPEED_REFRESH_TOKEN to "
             "refresh R-Series tokens, or none of them."
         )
-    if not base_url and not account and not token and not any(trio):
+    store = get["LIGHTSPEED_STORE"]
+    if not store and not base_url and not account and not token and not any(trio):
         return RSeriesTarget(
             base_url="http://rseries-sandbox.invalid",
             label=f"embedded R-Series sandbox ({sandbox_db})",
@@ -91,7 +98,8 @@ def rseries_target(environ: Mapping[str, str], *, sandbox_db: Path) -> RSeriesTa
         )
     if not token and not any(trio):
         raise ConfigError(
-            "No R-Series credentials: export LIGHTSPEED_TOKEN (an access token), or "
+            f"No R-Series credentials{f' for store {store}' if store else ''}: export "
+            "LIGHTSPEED_TOKEN (an access token), or "
             "LIGHTSPEED_CLIENT_ID, LIGHTSPEED_CLIENT_SECRET and LIGHTSPEED_REFRESH_TOKEN "
             "(read from the environment only, never from a file)."
         )
