@@ -4,6 +4,7 @@ its ordering), then only moved or deleted; a lost answer or a crash never upload
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,29 @@ def test_lost_upload_answers_upload_each_image_once(rs: Harness) -> None:
     assert result.ok
     assert image_count(rs) == declared
     assert_converged(rs, wanted)
+
+
+def test_a_product_found_in_the_store_with_only_images_to_add_becomes_managed(
+    rs: Harness,
+) -> None:
+    # As a run killed between a simple product's create and its record leaves it: in the
+    # store, identical, unmanaged, its image not uploaded yet.
+    assert rs.catalog_dir is not None
+    wanted = load_catalog(rs.catalog_dir)
+    mug = next(p for p in wanted.products if p.handle == "stoneware-mug")
+    only = type(wanted).build(products=[mug], brands=wanted.brands, settings=wanted.settings)
+    without_images = type(wanted).build(
+        products=[replace(mug, images=None)], brands=wanted.brands, settings=wanted.settings
+    )
+    _, result = rs.apply(without_images)
+    assert result.ok
+    for kind in ("product", "variant"):
+        for key in list(rs.ledger.managed(kind)):
+            rs.ledger.forget_managed(kind, key)
+    plan, _ = rs.plan(only)
+    (change,) = plan.changes
+    assert change.action == "update" and not change.fields
+    _, result = rs.apply(only)
+    assert result.ok
+    assert "stoneware-mug" in rs.ledger.managed("product")
+    assert_converged(rs, only)

@@ -353,6 +353,10 @@ class _Builder:
             if not values:
                 if unheld:
                     self.refused.append((change, _unheld_reason(unheld)))
+                elif change.children:
+                    # No request writes the product itself (only its images): its outcome
+                    # is theirs, so it is recorded as managed when they are done.
+                    self.groups.append(change)
                 return
             active = values.get("active")
             step = self._add(
