@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.apply import ApplyEvent, ApplyResult, apply_compiled
-from reconciler.live import Live
+from reconciler.live import CatalogKeys, Live
 from reconciler.model import Brand, Catalog, Product, Settings, Variant
 from reconciler.plan import Kind, Plan
 from reconciler.planner import make_plan
@@ -30,19 +30,6 @@ WRITE_METHODS = ("POST", "PUT", "DELETE")
 MANAGED_KINDS = tuple(str(k) for k in Kind)
 
 
-def handles_of(catalog: Catalog, ledger: Ledger) -> dict[str, str]:
-    """sku -> handle for every product the caller knows: the ledger's, then the catalog's."""
-    known: dict[str, str] = {}
-    for handle, record in ledger.managed(str(Kind.PRODUCT)).items():
-        sku = record.applied.get("sku")
-        if sku:
-            known[str(sku)] = handle
-    for p in catalog.products:
-        for row in p.sellables():
-            known[row.sku] = p.handle
-    return known
-
-
 @dataclass
 class Harness:
     store: RSeriesStore
@@ -58,8 +45,8 @@ class Harness:
     def live(self, catalog: Catalog) -> Live:
         cache = Cache(self.state)
         refresh(self.client, cache)
-        tags = [t for p in catalog.products for t in p.tags or ()]
-        return load_live(cache, handles=handles_of(catalog, self.ledger), tag_spellings=tags)
+        keys = CatalogKeys.of(catalog, self.ledger.managed(str(Kind.PRODUCT)))
+        return load_live(cache, keys=keys)
 
     def plan(self, catalog: Catalog) -> tuple[Plan, Live]:
         live = self.live(catalog)
