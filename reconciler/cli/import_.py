@@ -141,7 +141,8 @@ def _columns_help() -> str:
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Read a Lightspeed X-Series product export (CSV) instead of the live store.",
+    help="Read the platform's own export (CSV) instead of the live store: X-Series' product "
+    "export, R-Series' item export.",
 )
 @click.option(
     "--tax-mode",
@@ -179,8 +180,9 @@ def import_(
     state file's cache), so the imported catalog plans clean. Inactive products are kept with
     `active: false`; fields at the store's default are left out.
 
-    From a CSV (--from-csv): rows sharing a handle become one family. Rows that cannot be
-    imported are listed with their CSV line and left out; everything else is written.
+    From a CSV (--from-csv): rows sharing a handle (R-Series: a Matrix Description) become one
+    family. Rows that cannot be imported are listed with their CSV line and left out; everything
+    else is written.
 
     Either way, products go to one file per category (or brand when uncategorized) under
     products/, with brands.yaml, suppliers.yaml and tags.yaml beside them; the same input always
