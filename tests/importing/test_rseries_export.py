@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.catalog import load_catalog
+from reconciler.cli import main
 from reconciler.cli.import_ import write_files
 from reconciler.csvexport import parse_export, read_export
 from reconciler.importer import ImportResult, Severity, layout
@@ -264,3 +266,72 @@ def test_the_reader_is_the_exportreader_protocol() -> None:
     reader: ExportReader = RSeriesExport()
     assert "Custom SKU" in reader.columns_read
     assert "any other column" in reader.columns_ignored
+
+
+# -- through the CLI: LIGHTSPEED_PLATFORM=rseries catalog import --from-csv FILE ----------------
+
+
+@pytest.fixture
+def rseries_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory on R-Series, no account configured (the embedded sandbox)."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "LIGHTSPEED_STORE",
+        "LIGHTSPEED_BASE_URL",
+        "LIGHTSPEED_TOKEN",
+        "LIGHTSPEED_ACCOUNT_ID",
+        "LIGHTSPEED_CLIENT_ID",
+        "LIGHTSPEED_CLIENT_SECRET",
+        "LIGHTSPEED_REFRESH_TOKEN",
+        "CATALOG_DIR",
+        "CATALOG_STATE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LIGHTSPEED_PLATFORM", "rseries")
+    monkeypatch.setenv("NO_COLOR", "1")
+    return tmp_path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_the_cli_imports_an_rseries_export_which_applies_and_converges(
+    rseries_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "import", "--from-csv", str(ITEMS), "--out", "catalog")
+    # Four rows could not be imported: each named by its line, and the exit code says so.
+    assert code == 1
+    assert f"{ITEMS}:9: error: options {{'Color': 'blue'}}" in err
+    assert f"{ITEMS}:16: error: Archived 'maybe'" in err
+    assert f"{ITEMS}:6: warning: Custom SKU is blank" in err
+    assert "custom attribute sets" in err and "Ignored 4 column(s)" in err
+    assert "4 row(s) of" in err
+    written = sorted(
+        p["handle"]
+        for path in (rseries_project / "catalog" / "products").glob("*.yaml")
+        for p in yaml.safe_load(path.read_text(encoding="utf-8"))["products"]
+    )
+    assert written == ["HAT-OLD", "beanie", "classic-tee", "parka", "trail-sock"]
+    # What was written is a catalog R-Series can hold (its limits: barcodes, money places),
+    # applies to the embedded R-Series sandbox, and then plans no change.
+    code, _, err = cli(capsys, "validate")
+    assert code == 0, err
+    code, _, err = cli(capsys, "apply", "--auto-approve")
+    assert code == 0, err
+    code, out, err = cli(capsys, "plan", "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def test_the_cli_names_an_export_of_the_other_platform(
+    rseries_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    xseries = FIXTURES / "export.csv"
+    code, _, err = cli(capsys, "import", "--from-csv", str(xseries), "--out", "catalog")
+    assert code == 64
+    assert f"{xseries}:1: the header has no Custom SKU or System ID column" in err
+    assert "is this a Lightspeed R-Series item export?" in err
