@@ -139,8 +139,9 @@ def serve_forever(
     port: int = 8787,
     on_start: Callable[[str], None] = lambda base_url: None,
 ) -> None:
-    """Serve `store` in this thread until interrupted. The socket is bound before `on_start`
-    is called with the base URL, so `port=0` reports the port actually chosen."""
+    """Serve `store` in this thread until interrupted. The socket is bound and listening before
+    `on_start` is called with the base URL, so `port=0` reports the port actually chosen and a
+    client may connect at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -150,5 +151,8 @@ def serve_forever(
     config = uvicorn.Config(
         _app(store), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
+    # Listening before the address is announced: a client that connects the moment it reads
+    # the URL is queued by the kernel, never refused while the server starts up.
+    sock.listen(config.backlog)
     on_start(f"http://{shown}:{bound}")
     uvicorn.Server(config).run(sockets=[sock])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+from pathlib import Path
 
 import httpx
+import pytest
 
+from reconciler.providers.asgi import serve_forever
 from reconciler.providers.xseries.sandbox import SandboxStore
 
 from .builders import GIF, ok, simple, upload, wait_until_uploaded
@@ -79,3 +83,27 @@ def test_concurrent_clients_over_the_socket(sandbox: SandboxStore, sandbox_url: 
     with _client(sandbox_url) as client:
         assert len(ok(client.get("/api/2.0/products"))["data"]) == 20
     assert sandbox.stats()["requests"]["by_route"]["POST /api/2.0/products"] == 20
+
+
+def test_serve_forever_accepts_a_connection_the_moment_it_announces_its_url(
+    tmp_path: Path,
+) -> None:
+    """`catalog sandbox serve` prints its URL from `on_start`; a client reading it connects at
+    once. Connecting inside `on_start` (before uvicorn runs) is refused unless the socket is
+    already listening."""
+    store = SandboxStore(tmp_path / "s.db", token="sandbox-token")
+    outcome: list[str] = []
+
+    def on_start(base_url: str) -> None:
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            outcome.append("connected")
+        except OSError as error:
+            outcome.append(f"refused: {error}")
+        finally:
+            raise KeyboardInterrupt  # stop before serving: the connection was the test
+
+    with pytest.raises(KeyboardInterrupt):
+        serve_forever(store, host="127.0.0.1", port=0, on_start=on_start)
+    assert outcome == ["connected"]
