@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
-from hypothesis import example, strategies as st
+from hypothesis import strategies as st
 
 from reconciler.catalog import catalog_files, parse_yaml, validate_directory
 from reconciler.yamledit import Edit, EditError, edit_text
