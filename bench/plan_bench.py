@@ -112,9 +112,17 @@ def seed_file(path: Path, catalog: Catalog) -> None:
     store = SandboxStore(path, token=TOKEN, rate_limit=None)
     ids: dict[tuple[str, str], str] = {}
     for kind, names in (
-        ("brand", {p.brand for p in catalog.products if p.brand}),
-        ("supplier", {p.supplier for p in catalog.products if p.supplier}),
-        ("tag", {t for p in catalog.products for t in p.tags or ()}),
+        # Declared ones too: in a small catalog some declared brands have no product yet.
+        (
+            "brand",
+            {p.brand for p in catalog.products if p.brand} | {b.name for b in catalog.brands},
+        ),
+        (
+            "supplier",
+            {p.supplier for p in catalog.products if p.supplier}
+            | {s.name for s in catalog.suppliers},
+        ),
+        ("tag", {t for p in catalog.products for t in p.tags or ()} | set(catalog.tags)),
     ):
         for name in sorted(names):
             ids[(kind, name_key(name))] = store.create_named(kind, {"name": name})
@@ -185,16 +193,17 @@ def _money(value: Decimal | None) -> float:
 def seeded_store(catalog_dir: Path, *, families: int) -> Path:
     """A sandbox store file holding the catalog; made once, reused while the catalog is."""
     path = OUT / f"plan-store-{families}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)  # --out elsewhere: bench/out may not exist
     stamp = path.with_suffix(".json")
     want = {"catalog": (catalog_dir / ".params.json").read_text(), "seeder": _seeder_source()}
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
         return path
-    print(f"seeding a sandbox store with {families:,} families at {path} ...", flush=True)
+    print(f"seeding a sandbox store with {families:,} families at {path} ...", file=sys.stderr)
     path.unlink(missing_ok=True)
     start = time.perf_counter()
     seed_file(path, load_catalog(catalog_dir))
     stamp.write_text(json.dumps(want))
-    print(f"  seeded in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"  seeded in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return path
 
 

@@ -41,7 +41,7 @@ def ensure_catalog(out_dir: Path, *, families: int, files: int) -> Path:
     }
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         return out_dir
-    print(f"generating {families:,} families in {files} files under {out_dir} ...", flush=True)
+    print(f"generating {families:,} families in {files} files under {out_dir} ...", file=sys.stderr)
     generate_catalog(out_dir, families=families, files=files)
     stamp.write_text(json.dumps(want))
     return out_dir
