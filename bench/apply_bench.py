@@ -36,6 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench import TARGETS_MISSED
 from reconciler.api import apply_plan, make_plan
 from reconciler.apply import ApplyEvent
 from reconciler.model import Brand, Catalog, Product, Variant
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     met = figures["targets_met"]
     assert isinstance(met, dict)
-    return 0 if all(met.values()) and figures["outcome"] == "applied" else 1
+    return 0 if all(met.values()) and figures["outcome"] == "applied" else TARGETS_MISSED
 
 
 if __name__ == "__main__":

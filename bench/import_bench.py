@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import TARGETS_MISSED
 from bench.plan_bench import OUT, TOKEN, seeded_store
 from bench.validate_bench import ensure_catalog
 from reconciler.providers.asgi import serve_in_thread
@@ -148,7 +149,7 @@ def main(argv: list[str]) -> int:
             f"{plan['estimate']['requests']} apply requests, {round(plan_wall, 2)} s\n"
             f"  {'OK' if ok else 'FAILED'}"
         )
-    return 0 if ok else 1
+    return 0 if ok else TARGETS_MISSED
 
 
 if __name__ == "__main__":

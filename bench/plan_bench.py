@@ -50,6 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench import TARGETS_MISSED
 from bench.validate_bench import ensure_catalog
 from reconciler.api import make_plan
 from reconciler.catalog import load_catalog
@@ -558,4 +559,4 @@ def main(argv: list[str]) -> int:
             )
         print(f"  store edit seen: {edited_sku} -> {sorted(store_changed)}")
         print("targets met" if met else "TARGETS MISSED")
-    return 0 if met else 1
+    return 0 if met else TARGETS_MISSED

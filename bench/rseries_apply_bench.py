@@ -35,6 +35,7 @@ from typing import Any, cast
 
 import httpx
 
+from bench import TARGETS_MISSED
 from bench.rseries_pacing_bench import TOKEN, served
 from reconciler.apply import apply_compiled
 from reconciler.live import Live
@@ -191,4 +192,4 @@ def main(argv: list[str]) -> int:
     )
     del cold
     ok = result.ok and limited == 0 and (not bound or ratio <= TARGET_RATIO)
-    return 0 if ok else 1
+    return 0 if ok else TARGETS_MISSED
