@@ -192,9 +192,9 @@ def _money(value: Decimal | None) -> float:
 
 
 def seeded_store(catalog_dir: Path, *, families: int) -> Path:
-    """A sandbox store file holding the catalog; made once, reused while the catalog is."""
-    path = OUT / f"plan-store-{families}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)  # --out elsewhere: bench/out may not exist
+    """A sandbox store file holding the catalog, beside it (bench/out at the defaults); made
+    once, reused while the catalog is."""
+    path = catalog_dir.parent / f"plan-store-{families}.db"
     stamp = path.with_suffix(".json")
     want = {"catalog": (catalog_dir / ".params.json").read_text(), "seeder": _seeder_source()}
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
