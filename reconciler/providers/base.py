@@ -215,7 +215,7 @@ class Connection(Protocol):
     def platform(self) -> str: ...
 
     @property
-    def identity(self) -> str: ...  # what the cache is bound to (never the token)
+    def identity(self) -> str: ...  # the store, for `store_identity` (never the token)
 
     def refresh(
         self,
@@ -249,6 +249,12 @@ class Connection(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+def store_identity(client: Connection) -> str:
+    """The store `client` talks to, qualified by its platform (`xseries:https://...`): what the
+    cache and the ledger are bound to. Never holds the token."""
+    return f"{client.platform}:{client.identity}"
 
 
 class ExportReader(Protocol):

@@ -1,6 +1,6 @@
 """The ledger: apply runs, applied changes, managed keys and write-ahead create intents.
 
-Tables (schema migration m002): `runs`, `changes`, `managed`, `intents`.
+Tables (schema migration m002): `runs`, `changes`, `managed`, `intents`; `ledger_store` (m006).
 
 - A run row per `catalog apply` (catalog git commit, plan digest, who, when, outcome, counts),
   a change row per applied, failed or skipped change (fields before -> after, remote id, the
@@ -12,6 +12,8 @@ Tables (schema migration m002): `runs`, `changes`, `managed`, `intents`.
 - `intents` make creates crash-safe (design invariant 6): an intent is written before the
   request is sent and finished after the answer; one still pending at startup means the outcome
   is unknown and the object must be looked up before anything is sent again.
+- `ledger_store` names the store the managed keys, remote ids, intents and image hashes belong
+  to (its identity and label, as text: `reconciler.api` decides what a mismatch means).
 
 Every write is its own short transaction unless `transaction()` groups several (apply closes an
 intent and records its change rows together), and the ledger is safe to use from several threads
@@ -233,6 +235,29 @@ class Ledger:
             cursor = self.db.execute(sql, list(params))
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- the store it belongs to --------------------------------------------------------------
+
+    def store(self) -> tuple[str, str] | None:
+        """(identity, label) of the store this ledger belongs to, or None if never recorded."""
+        rows = self._rows("select identity, label from ledger_store where name = 'store'")
+        return None if not rows else (str(rows[0]["identity"]), str(rows[0]["label"]))
+
+    def holds_anything(self) -> bool:
+        """Whether any managed key, create intent or uploaded image is recorded: what only
+        makes sense in the store it was recorded against."""
+        with self._lock:
+            return any(
+                self.db.execute(f"select 1 from {table} limit 1").fetchone() is not None
+                for table in ("managed", "intents", "images")
+            )
+
+    def record_store(self, identity: str, label: str) -> None:
+        """Record the store this ledger belongs to (replacing any earlier one)."""
+        with transaction(self.state):
+            self.db.table("ledger_store").upsert(
+                {"name": "store", "identity": identity, "label": label}, pk="name"
+            )
 
     # -- managed keys ------------------------------------------------------------------------
 

@@ -145,10 +145,18 @@ def m005_family_memo(db: sqlite_utils.Database) -> None:
     )
 
 
+def m006_ledger_store(db: sqlite_utils.Database) -> None:
+    """The store the ledger belongs to: its platform-qualified identity and human label (never
+    a token), recorded at the first apply. An older ledger has none and adopts the store of its
+    next apply."""
+    db.table("ledger_store").create({"name": str, "identity": str, "label": str}, pk="name")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_cache,
     m002_ledger,
     m003_images,
     m004_kinds_in_catalog_terms,
     m005_family_memo,
+    m006_ledger_store,
 ]

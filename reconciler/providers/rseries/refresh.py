@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from reconciler.errors import ConfigError
 from reconciler.live import CatalogKeys, Live
 from reconciler.model import Json
-from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
+from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport, store_identity
 from reconciler.providers.rseries.client import RSeriesClient
 from reconciler.providers.rseries.normalize import (
     NO_STAMP,
@@ -89,7 +89,7 @@ def refresh(
     """Bring the cache up to date with the account (or not at all, with `off`)."""
     say = on_progress or (lambda _msg: None)
     before = client.stats().requests
-    store_changed = cache.bind(client.identity)
+    store_changed = cache.bind(store_identity(client))
     if mode == "off":
         cursors = cache.cursors()
         missing = [k for k in KINDS if k not in cursors]

@@ -31,7 +31,7 @@ from reconciler.errors import ConfigError
 from reconciler.live import Live
 from reconciler.model import Json
 from reconciler.planner import DEFAULT_RATE_LIMIT, DEFAULT_WINDOW_SECONDS
-from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport
+from reconciler.providers.base import KindRefresh, RefreshMode, RefreshReport, store_identity
 from reconciler.providers.xseries.client import FEED_PATHS, MAX_PAGE_SIZE, Client
 from reconciler.providers.xseries.normalize import normalize_live, trim
 from reconciler.state.cache import Cache
@@ -89,7 +89,7 @@ def refresh(
 ) -> RefreshReport:
     """Bring the cache up to date with the store (or not at all, with `off`)."""
     say = on_progress or (lambda _msg: None)
-    store_changed = cache.bind(f"{client.platform}:{client.identity}")
+    store_changed = cache.bind(store_identity(client))
     if mode == "off":
         cursors = cache.cursors()
         missing = [k for k in KINDS if k not in cursors] + (
@@ -151,7 +151,7 @@ class _WentBack(Exception):
 
 
 def _forget(cache: Cache, client: Client) -> None:
-    url = cache.meta("store_url") or f"{client.platform}:{client.identity}"
+    url = cache.meta("store_url") or store_identity(client)
     cache.clear()
     cache.set_meta({"store_url": url})
 
