@@ -22,12 +22,19 @@ from reconciler import diff, guardrails, live, ownership, planner, providers, st
 from reconciler import plan as plan_module
 from reconciler.apply import ApplyEvent, ApplyResult, apply_compiled
 from reconciler.catalog import load_catalog, parse_cache_path
-from reconciler.errors import StalePlan
+from reconciler.errors import ConfigError, StalePlan
 from reconciler.live import Live
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
 from reconciler.planner import FamilyMemo, ManagedIndex
-from reconciler.providers.base import Connection, Provider, RefreshMode, RefreshReport, Target
+from reconciler.providers.base import (
+    Connection,
+    Provider,
+    RefreshMode,
+    RefreshReport,
+    Target,
+    store_identity,
+)
 from reconciler.render import duration
 from reconciler.staleness import Done
 from reconciler.state import State
@@ -42,6 +49,37 @@ COMPILE_KINDS = (Kind.PRODUCT, Kind.VARIANT, Kind.IMAGE)
 def get_provider(name: str | None = None) -> Provider[Any]:
     """The provider registered as `name` ("xseries" when None)."""
     return providers.get(name)
+
+
+def check_store(state: State, client: Connection, *, label: str) -> None:
+    """Refuse (ConfigError, before anything is read or written) a state file whose ledger
+    belongs to another store than the one `client` talks to (`label`): its managed keys, remote
+    ids and intents mean nothing there, and prune would touch what this catalog never managed.
+    An empty ledger, or one that never recorded its store (an older state file), never refuses.
+    """
+    ledger = Ledger(state)
+    owner = ledger.store()
+    if owner is None or owner[0] == store_identity(client) or not ledger.holds_anything():
+        return
+    owned = (
+        f"an earlier store named {label} (recreated or reset since)"
+        if owner[1] == label
+        else f"store {owner[1]}"
+    )
+    raise ConfigError(
+        f"State file {state.path} belongs to {owned}, not {label}, so its managed keys do not "
+        "apply here: use one state file per store (set CATALOG_STATE or --state to another "
+        "file), or, if that store was reset, move the old state file away; nothing was changed."
+    )
+
+
+def claim_store(state: State, client: Connection, *, label: str) -> None:
+    """Record the store the ledger belongs to, before it first holds anything of it (the first
+    apply or adoption, or an older state file's next apply); `check_store` has passed."""
+    ledger = Ledger(state)
+    identity = store_identity(client)
+    if ledger.store() != (identity, label):
+        ledger.record_store(identity, label)
 
 
 def apply_plan(
@@ -72,6 +110,8 @@ def apply_plan(
     skipped (the caller exits 1), and a rerun then does only what is left.
     """
     provider = providers.get(client.platform)
+    check_store(state, client, label=plan.store)
+    claim_store(state, client, label=plan.store)
     ledger = Ledger(state)
     managed = {str(kind): ledger.managed(str(kind)) for kind in COMPILE_KINDS}
     compiled = provider.compile(plan, live, managed, catalog_dir=catalog_dir)
@@ -218,6 +258,7 @@ def check_saved_plan(
     """A saved plan checked against the store as it is now (through the change feed) and the
     catalog files: what is left of it to apply and the live store, or StalePlan naming what
     moved (the refusal recorded in the ledger)."""
+    check_store(state, client, label=target.label)
     cache = Cache(state)
     ledger = Ledger(state)
     client.refresh(cache, facts_ttl=0)  # the tax mode decides which price field is written
@@ -356,6 +397,7 @@ def build_plan(
     with State(state_path) as state:
         cache = Cache(state)
         with providers.get(target.platform).connect(target, say=say) as client:
+            check_store(state, client, label=target.label)
             report = client.refresh(
                 cache,
                 mode=refresh_mode,

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from reconciler import atomic, providers
+from reconciler.api import check_store, claim_store
 from reconciler.catalog import to_yaml, validate_directory
 from reconciler.cli.common import Context, connect, stderr_console
 from reconciler.csvexport import read_export
@@ -265,12 +266,15 @@ def _import_store(console: Console, ctx: Context, out: Path, *, removed: list[Pa
     started = time.monotonic()
     with State(ctx.state_path) as state:
         with connect(target, console=console) as client:
+            check_store(state, client, label=target.label)
             # Images are downloaded (without the token) and recorded as uploaded by this tool,
             # so the next apply does not upload them again.
             imported = read_store(
                 client, state, download=client.download, on_progress=lambda m: _say(console, m)
             )
             requests = client.stats().requests
+            if imported.images:  # recorded as uploaded: the ledger now holds this store's
+                claim_store(state, client, label=target.label)
         _say(console, f"Writing {len(imported.result.catalog.products)} product(s) into {out}")
         written = write_store_import(out, imported, state)
     result = imported.result
