@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from reconciler.diff import diff_fields
 from reconciler.live import family_values, money_text, row_values
-from reconciler.providers.xseries.normalize import parse_money
+from reconciler.providers.xseries.normalize import normalize_live, parse_money, store_money
 
 from .livedata import family_rows, live, simple_row
 
@@ -126,3 +129,46 @@ def test_family_fields_come_from_the_most_recently_changed_row() -> None:
     got = live(rows).products["classic-tee"]
     assert got.product.description == "<p>Edited through the M variant</p>"
     assert got.remote_id == "v1"  # still the parent row
+
+
+def test_a_rows_new_price_is_read_when_the_store_held_the_old_one_before() -> None:
+    # Prices parsed once per run are shared across rows: a row that changed since the last
+    # normalization reads its own new value, never the one a row held before.
+    before = live([simple_row(price_including_tax="6.05263")]).products["0006"]
+    after = live([simple_row(price_including_tax="7.5", version=59780758)]).products["0006"]
+    assert (money_text(before.product.price), money_text(after.product.price)) == (
+        "6.05263",
+        "7.50",
+    )
+    assert after.version == "59780758"
+
+
+@pytest.mark.parametrize("raw", ["25.5", 25.5, "25.50", 25, 25.0, "25", "0.1", 0.1, 1e25])
+def test_money_read_once_per_spelling_reads_like_a_fresh_parse(raw: object) -> None:
+    # The memo is keyed by type as well as value: 25 and 25.0 and "25" are each parsed as
+    # themselves, and an amount too long for the store stays no price on every read.
+    fresh = Decimal(str(raw))
+    expected = None if fresh.adjusted() > 20 else store_money(fresh)
+    assert parse_money(raw) == expected and parse_money(raw) == expected
+    got = parse_money(raw)
+    assert got is None or str(got) == str(expected)
+
+
+def test_normalizing_pauses_the_cyclic_collector_and_restores_it() -> None:
+    # Rows build no reference cycles; the collector, left on, would walk the whole heap again
+    # and again while a large store is read. It runs again afterwards, as it was.
+    seen: list[bool] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        seen.append(gc.isenabled())
+        yield simple_row()
+
+    assert gc.isenabled()
+    normalize_live(products=rows(), tax_exclusive=False)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        normalize_live(products=rows(), tax_exclusive=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
