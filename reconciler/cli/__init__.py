@@ -149,6 +149,20 @@ def _clean(message: str) -> str:
     return " ".join(redact(message, env_secrets(os.environ)).split())
 
 
+def interrupted_inside(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is what really stopped us: Python wraps an interrupt that lands in a
+    class body's `__set_name__` (a dataclass being built by a lazy import, say) in a
+    RuntimeError, and a library may re-raise it as its own error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the contract's codes (0, 1, 2 for a plan with changes, 64, 130)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -174,6 +188,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence: one sentence, no traceback
+        if interrupted_inside(exc):
+            stderr_console().print("Interrupted.")
+            sys.exit(130)
         if debug:
             raise
         known = _translated(exc)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.cli import interrupted_inside
 from reconciler.providers.asgi import serve_in_thread
 from reconciler.providers.xseries.sandbox import SandboxStore
 from reconciler.state import State, state_failure
@@ -218,3 +219,29 @@ def test_ctrl_c_at_any_moment_exits_130(
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1] == "Interrupted.", err
+
+
+def test_an_interrupt_wrapped_by_python_or_a_library_still_counts_as_ctrl_c() -> None:
+    """Python 3.11 wraps a KeyboardInterrupt raised in `__set_name__` (a class being built
+    while a lazy import runs) in a RuntimeError: `main` must still exit 130, not report an
+    unexpected error."""
+
+    class Interrupts:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    try:
+        type("Built", (), {"field": Interrupts()})
+    except KeyboardInterrupt as bare:  # Python 3.12+: raised as it is
+        wrapped: BaseException = bare
+    except RuntimeError as error:
+        wrapped = error
+    assert interrupted_inside(wrapped)
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise OSError("read failed") from interrupt
+    except OSError as chained:
+        assert interrupted_inside(chained)
+    assert not interrupted_inside(RuntimeError("boom"))
