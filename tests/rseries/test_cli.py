@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from reconciler.providers.asgi import SandboxTransport
 from reconciler.providers.rseries.auth import OAuth
 from reconciler.providers.rseries.client import RSeriesClient
 from reconciler.providers.rseries.sandbox import RSeriesStore
+from reconciler.state import State
+from reconciler.state.ledger import Ledger
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "catalog"
 SECRETS = ("sandbox-secret", "sandbox-refresh-token")
@@ -194,3 +197,35 @@ def test_over_a_socket_with_the_refresh_flow(served: str, tmp_path: Path) -> Non
     state = cli.state.read_bytes()
     for secret in (*SECRETS, json.loads(tokens.read_text())["access_token"]):
         assert secret.encode() not in state
+
+
+def test_a_stale_saved_plan_is_refused_and_changes_nothing(embedded: Cli) -> None:
+    """A plan reviewed, then the product edited in the back office before it is applied: apply
+    refuses the saved plan, names the product, records the refusal and writes nothing."""
+    embedded.ok("apply", "--auto-approve")
+    yaml_file = embedded.catalog / "apparel.yaml"
+    yaml_file.write_text(yaml_file.read_text().replace("price: 25.00", "price: 26.00", 1))
+    saved = embedded.tmp / "plan.json"
+    embedded.ok("plan", "--out", str(saved))
+    touched = next(c for c in json.loads(saved.read_text())["changes"] if c["remote_id"])
+    time.sleep(1.1)  # R-Series time stamps have one-second resolution
+    store = RSeriesStore(embedded.state.parent / "rseries-sandbox.db", token="sandbox-token")
+    auth = OAuth(token_url="http://r.invalid/auth/oauth/token", access_token="sandbox-token")
+    try:
+        with RSeriesClient(
+            "http://r.invalid", auth=auth, transport=SandboxTransport(store)
+        ) as client:
+            matrix = client.read("ItemMatrix", touched["remote_id"])
+            client.update(
+                "ItemMatrix", touched["remote_id"], {"description": f"{matrix['description']} (x)"}
+            )
+            family = {"itemMatrixID": str(touched["remote_id"])}
+            before = (counts(client), client.query("Item", family))
+            refused = embedded.run("apply", str(saved))
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "stale" in refused.stderr and touched["key"] in refused.stderr
+            assert (counts(client), client.query("Item", family)) == before
+    finally:
+        store.close()
+    with State(embedded.state) as state:
+        assert Ledger(state).runs()[0].outcome == "refused"
