@@ -39,6 +39,7 @@ from reconciler.state.ledger import Ledger
 if TYPE_CHECKING:
     from reconciler.csvexport import ExportTable
     from reconciler.importer import ImportResult
+    from reconciler.providers.asgi import ServedStore
 
 RefreshMode = Literal["auto", "full", "off"]
 Learned = dict[tuple[str, str], str]  # (kind, key) -> remote id a step made or found
@@ -47,6 +48,7 @@ ManagedIndex = Mapping[str, Mapping[str, object]]  # kind -> key -> ledger row (
 C = TypeVar("C")  # a provider's connection type (X-Series: `Client`)
 C_contra = TypeVar("C_contra", contravariant=True)
 S = TypeVar("S")  # a provider's sandbox store type (X-Series: `SandboxStore`)
+Served = TypeVar("Served", bound="ServedStore")  # a sandbox store that serves its own ASGI app
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -297,6 +299,35 @@ class Sandbox(Protocol[S]):
     def serve_forever(
         self, store: S, *, host: str, port: int, on_start: Callable[[str], None]
     ) -> None: ...
+
+
+class ServedSandbox(Generic[Served]):
+    """What every sandbox store shares: served in process through `providers.asgi` (its
+    transport, a thread for tests, the foreground for `catalog sandbox serve`). A platform's
+    sandbox subclasses it and adds its title, store type and rate-limit forms. The ASGI edge is
+    imported only when a store is served."""
+
+    def connect_lines(self, store: Served, /) -> list[str]:
+        return []
+
+    def transport(self, store: Served, /) -> Any:
+        from reconciler.providers.asgi import SandboxTransport
+
+        return SandboxTransport(store)
+
+    def serve_in_thread(
+        self, store: Served, host: str = "127.0.0.1", port: int = 0
+    ) -> AbstractContextManager[str]:
+        from reconciler.providers.asgi import serve_in_thread
+
+        return serve_in_thread(store, host, port)
+
+    def serve_forever(
+        self, store: Served, *, host: str, port: int, on_start: Callable[[str], None]
+    ) -> None:
+        from reconciler.providers.asgi import serve_forever
+
+        serve_forever(store, host=host, port=port, on_start=on_start)
 
 
 class Provider(Protocol[C]):

@@ -11,11 +11,17 @@ loads neither httpx nor the sandbox.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.base import Compiled, Limits, ManagedIndex, Provider, Sandbox
+from reconciler.providers.base import (
+    Compiled,
+    Limits,
+    ManagedIndex,
+    Provider,
+    Sandbox,
+    ServedSandbox,
+)
 from reconciler.providers.rseries.target import (
     EMBEDDED_SANDBOX_DB,
     RSeriesTarget,
@@ -158,7 +164,7 @@ def step_cost(step: object) -> float:
     return float(getattr(step, "requests", 0))
 
 
-class RSeriesSandbox:
+class RSeriesSandbox(ServedSandbox["RSeriesStore"]):
     """The R-Series sandbox store (`reconciler.providers.rseries.sandbox`) as the registry
     hands it out: `catalog sandbox serve --platform rseries`, the embedded store and the
     tests' fake."""
@@ -183,25 +189,6 @@ class RSeriesSandbox:
             f"Account id: {store.account_id}; OAuth client {tokens.client_id} / "
             f"{tokens.client_secret}, refresh token {tokens.initial_refresh_token}",
         ]
-
-    def transport(self, store: RSeriesStore, /) -> Any:
-        from reconciler.providers.asgi import SandboxTransport
-
-        return SandboxTransport(store)
-
-    def serve_in_thread(
-        self, store: RSeriesStore, host: str = "127.0.0.1", port: int = 0
-    ) -> AbstractContextManager[str]:
-        from reconciler.providers.asgi import serve_in_thread
-
-        return serve_in_thread(store, host, port)
-
-    def serve_forever(
-        self, store: RSeriesStore, *, host: str, port: int, on_start: Callable[[str], None]
-    ) -> None:
-        from reconciler.providers.asgi import serve_forever
-
-        serve_forever(store, host=host, port=port, on_start=on_start)
 
 
 SANDBOX: Sandbox[RSeriesStore] = RSeriesSandbox()

@@ -10,11 +10,17 @@ the methods, so naming the provider loads neither httpx nor the sandbox.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.base import Compiled, Limits, ManagedIndex, Provider, Sandbox
+from reconciler.providers.base import (
+    Compiled,
+    Limits,
+    ManagedIndex,
+    Provider,
+    Sandbox,
+    ServedSandbox,
+)
 from reconciler.providers.xseries.target import EMBEDDED_SANDBOX_DB, StoreTarget, store_target
 
 if TYPE_CHECKING:
@@ -110,7 +116,7 @@ class XSeries:
         return SANDBOX
 
 
-class XSeriesSandbox:
+class XSeriesSandbox(ServedSandbox["SandboxStore"]):
     """The X-Series sandbox store (`reconciler.providers.xseries.sandbox`) as the registry
     hands it out: `catalog sandbox serve`, the embedded store and the tests' fake."""
 
@@ -126,28 +132,6 @@ class XSeriesSandbox:
         from reconciler.providers.xseries.sandbox import SandboxStore
 
         return SandboxStore(path, token=token, **options)
-
-    def connect_lines(self, store: SandboxStore, /) -> list[str]:
-        return []
-
-    def transport(self, store: SandboxStore, /) -> Any:
-        from reconciler.providers.asgi import SandboxTransport
-
-        return SandboxTransport(store)
-
-    def serve_in_thread(
-        self, store: SandboxStore, host: str = "127.0.0.1", port: int = 0
-    ) -> AbstractContextManager[str]:
-        from reconciler.providers.asgi import serve_in_thread
-
-        return serve_in_thread(store, host, port)
-
-    def serve_forever(
-        self, store: SandboxStore, *, host: str, port: int, on_start: Callable[[str], None]
-    ) -> None:
-        from reconciler.providers.asgi import serve_forever
-
-        serve_forever(store, host=host, port=port, on_start=on_start)
 
 
 SANDBOX: Sandbox[SandboxStore] = XSeriesSandbox()
