@@ -64,6 +64,20 @@ def test_brand_falls_back_to_the_embedded_object_when_the_id_is_unknown() -> Non
     assert live([row]).products["0006"].product.brand == "Zeta"
 
 
+def test_a_brand_the_store_names_twice_is_read_by_id_not_from_the_stale_embedded_name() -> None:
+    # Two live brands renamed to one name: `Names` keeps the first, but a product pointing at
+    # the second reads that brand's current name, not the one its cached payload embeds (a
+    # brand's rename does not change the products pointing at it, so their rows stay cached).
+    brands = [
+        {"id": "b1", "name": "Zeta", "version": 1},
+        {"id": "b2", "name": "zeta", "version": 2},
+    ]
+    row = simple_row(brand_id="b2", brand={"id": "b2", "name": "Acme"})
+    got = live([row], brands=brands)
+    assert got.names.brands["zeta"].id == "b1"
+    assert got.products["0006"].product.brand == "zeta"
+
+
 def test_category_from_the_id_when_no_path_is_embedded() -> None:
     row = simple_row(product_type_id="c2")
     assert live([row]).products["0006"].product.category == ("Apparel", "Tops")

@@ -223,13 +223,33 @@ def normalize_names(
 
 
 class _Ids:
-    """id -> name indexes built once per normalization."""
+    """id -> name indexes built once per normalization.
 
-    def __init__(self, names: Names) -> None:
-        self.brand = {n.id: n.name for n in names.brands.values()}
-        self.supplier = {n.id: n.name for n in names.suppliers.values()}
-        self.tag = {n.id: n.name for n in names.tags.values()}
+    Every live brand, supplier and tag is indexed, not only the one `Names` uses for a name the
+    store holds twice: a product pointing at the other one still reads its current name, not
+    the name embedded in its (possibly cached, older) payload. Renaming a brand does not change
+    the products that point at it."""
+
+    def __init__(
+        self,
+        names: Names,
+        *,
+        brands: Iterable[Json] = (),
+        suppliers: Iterable[Json] = (),
+        tags: Iterable[Json] = (),
+    ) -> None:
+        self.brand = _id_index(names.brands, brands)
+        self.supplier = _id_index(names.suppliers, suppliers)
+        self.tag = _id_index(names.tags, tags)
         self.category = {c.id: c.path for c in names.categories.values()}
+
+
+def _id_index(named: Mapping[str, Named], objects: Iterable[Json]) -> dict[str, str]:
+    index = {n.id: n.name for n in named.values()}
+    for obj in objects:
+        if obj.get("id") and obj.get("name") and not obj.get("deleted_at"):
+            index.setdefault(str(obj["id"]), str(obj["name"]))
+    return index
 
 
 def _embedded_name(obj: Json) -> str | None:
@@ -370,14 +390,14 @@ def _member(row: Json, price_key: str) -> _Member:
 
 
 def normalize_products(
-    rows: Iterable[Json], *, names: Names, tax_exclusive: bool
+    rows: Iterable[Json], *, names: Names, tax_exclusive: bool, ids: _Ids | None = None
 ) -> tuple[dict[str, LiveProduct], dict[str, str], dict[str, str]]:
     """Group live rows into products by handle, each in the catalog's shape.
 
     Returns (products by handle, sku -> handle, family-name key -> handle). Deleted rows and
     rows without a handle are left out. `rows` may be a stream: each is reduced as it comes.
     """
-    ids = _Ids(names)
+    ids = ids or _Ids(names)
     price_key = price_field(tax_exclusive)
     groups: dict[str, list[_Member]] = {}
     # Family-wide fields are read from the family's most recently changed row: every row
@@ -415,6 +435,7 @@ def normalize_live(
     tax_exclusive: bool,
 ) -> Live:
     """The whole live store (as cached) in the catalog's shape."""
+    brands, suppliers, tags = list(brands), list(suppliers), list(tags)
     with _no_cycle_collection():
         names = normalize_names(
             brands=brands,
@@ -423,8 +444,9 @@ def normalize_live(
             attributes=attributes,
             categories=categories,
         )
+        ids = _Ids(names, brands=brands, suppliers=suppliers, tags=tags)
         by_handle, sku_owner, name_owner = normalize_products(
-            products, names=names, tax_exclusive=tax_exclusive
+            products, names=names, tax_exclusive=tax_exclusive, ids=ids
         )
     return Live(
         products=by_handle,
