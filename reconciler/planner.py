@@ -86,28 +86,71 @@ class FamilyMemo:
     computed: int = 0
 
 
-def family_entry(change: Change | None, notices: Sequence[str], unknown_images: int) -> str:
-    """A family's result as the memo stores it (compact JSON)."""
-    data: dict[str, Json] = {"n": list(notices), "u": unknown_images}
-    if change is not None:
-        data["c"] = "noop" if change.action is Action.NOOP else change.to_json()
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+@dataclass(frozen=True)
+class FamilyResult:
+    """One declared family's part of a plan: its change (None when unchanged or left out), the
+    notices it gave, whether its store images are unknown to this state (0 or 1), and whether
+    it is unchanged (counted in `Plan.unchanged`)."""
+
+    change: Change | None = None
+    notices: tuple[str, ...] = ()
+    unknown_images: int = 0
+    unchanged: bool = False
+
+    def to_entry(self) -> str:
+        """The result as the memo stores it (compact JSON)."""
+        data: dict[str, Json] = {"n": list(self.notices), "u": self.unknown_images}
+        if self.unchanged:
+            data["c"] = "noop"
+        elif self.change is not None:
+            data["c"] = self.change.to_json()
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @staticmethod
+    def from_entry(text: str) -> FamilyResult | None:
+        """The result an entry holds; None when it does not read back as one."""
+        if text == NOOP_ENTRY:  # most families: nothing to parse
+            return UNCHANGED
+        try:
+            data = json.loads(text)
+            notices = tuple(str(n) for n in data["n"])
+            unknown = int(data["u"])
+            raw = data.get("c")
+            if raw == "noop":
+                return FamilyResult(None, notices, unknown, unchanged=True)
+            change = None if raw is None else Change.from_json(raw)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return FamilyResult(change, notices, unknown)
 
 
-def _read_entry(text: str) -> tuple[Change | None, bool, list[str], int] | None:
-    """(change, whether it is an unchanged product, notices, unknown images) from an entry;
-    None when it does not read back as one."""
-    try:
-        data = json.loads(text)
-        notices = [str(n) for n in data["n"]]
-        unknown = int(data["u"])
-        raw = data.get("c")
-        if raw == "noop":
-            return None, True, notices, unknown
-        change = None if raw is None else Change.from_json(raw)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return change, False, notices, unknown
+UNCHANGED = FamilyResult(unchanged=True)
+NOOP_ENTRY = UNCHANGED.to_entry()
+
+
+@dataclass(frozen=True)
+class NamesPart:
+    """The plan's named objects (brands, suppliers, tags, attributes, categories): the changes
+    it keeps, how many are unchanged, and the notices they gave (names the store holds twice)."""
+
+    changes: tuple[Change, ...] = ()
+    unchanged: int = 0
+    notices: tuple[str, ...] = ()
+
+    def to_json(self) -> Json:
+        return {
+            "changes": [c.to_json() for c in self.changes],
+            "unchanged": self.unchanged,
+            "notices": list(self.notices),
+        }
+
+    @staticmethod
+    def from_json(data: Json) -> NamesPart:
+        return NamesPart(
+            changes=tuple(Change.from_json(c) for c in data["changes"]),
+            unchanged=int(data["unchanged"]),
+            notices=tuple(str(n) for n in data["notices"]),
+        )
 
 
 def estimate(
@@ -304,8 +347,44 @@ class _Planner:
         created_at: str,
         catalog_digest: str,
     ) -> Plan:
-        product_changes = [c for p in self.products if (c := self._remembered(p)) is not None]
-        product_changes.extend(self._prune())
+        results = [self.family(p) for p in self.products]
+        return self.assemble(
+            results,
+            self.names(),
+            store=store,
+            rate_limit=rate_limit,
+            window_seconds=window_seconds,
+            git_commit=git_commit,
+            created_at=created_at,
+            catalog_digest=catalog_digest,
+        )
+
+    def assemble(
+        self,
+        results: Sequence[FamilyResult],
+        names: NamesPart,
+        *,
+        store: str,
+        rate_limit: int,
+        window_seconds: float,
+        git_commit: str | None,
+        created_at: str,
+        catalog_digest: str,
+        prune: bool = True,
+    ) -> Plan:
+        """The plan from every declared family's result (in catalog order) and the names' part:
+        what `plan` computes, and what an incremental plan replays (`prune`: False when the
+        caller knows nothing is to be pruned; this planner then need not see every family)."""
+        product_changes: list[Change] = []
+        for r in results:
+            self.notices.extend(r.notices)
+            self.unknown_images += r.unknown_images
+            if r.unchanged:
+                self.unchanged += 1
+            elif r.change is not None:
+                product_changes.append(r.change)
+        if prune:
+            product_changes.extend(self._prune())
         product_changes.sort(key=lambda c: c.key)
         if self.unknown_images:
             n = self.unknown_images
@@ -315,11 +394,11 @@ class _Planner:
                 f'{"it" if n == 1 else "them"}. Run "catalog plan --adopt-images" to record '
                 "the store's images in catalog order without uploading."
             )
-        changes = self._names() + product_changes
-        kept = tuple(c for c in changes if c.action is not Action.NOOP)
-        self.unchanged += len(changes) - len(kept)
+        self.notices.extend(names.notices)
+        kept = tuple(c for c in product_changes if c.action is not Action.NOOP)
+        self.unchanged += len(product_changes) - len(kept) + names.unchanged
         return Plan(
-            changes=kept,
+            changes=names.changes + kept,
             catalog_digest=catalog_digest,
             store=store,
             tax_exclusive=self.live.tax_exclusive,
@@ -333,7 +412,8 @@ class _Planner:
 
     # -- names: brands, suppliers, tags, attributes, categories (created first) --------------
 
-    def _names(self) -> list[Change]:
+    def names(self) -> NamesPart:
+        """The names' part of the plan: what the catalog's families and declarations use."""
         c = self.catalog
         whole = self.targeted is None
         brands: dict[str, tuple[str, str | None]] = {}
@@ -367,7 +447,7 @@ class _Planner:
                     prefix = p.category[:depth]
                     categories.setdefault(path_key(prefix), prefix)
         names = self.live.names
-        self._note_duplicates(
+        notices = self._note_duplicates(
             [
                 (Kind.BRAND, [brands[k][0] for k in sorted(brands)], name_key),
                 (Kind.SUPPLIER, [suppliers[k][0] for k in sorted(suppliers)], name_key),
@@ -425,20 +505,25 @@ class _Planner:
                 )
             else:
                 out.append(Change(Kind.CATEGORY, label, Action.NOOP, remote_id=found_cat.id))
-        return out
+        kept = tuple(c for c in out if c.action is not Action.NOOP)
+        return NamesPart(kept, len(out) - len(kept), tuple(notices))
 
-    def _note_duplicates(self, wanted: list[tuple[Kind, list[str], Callable[[str], str]]]) -> None:
+    def _note_duplicates(
+        self, wanted: list[tuple[Kind, list[str], Callable[[str], str]]]
+    ) -> list[str]:
         """Names the catalog uses that the store holds more than once (made by two state
         files, or by hand): said, with the one plan and apply use."""
+        notices: list[str] = []
         for kind, labels, key in wanted:
             for label in labels:
                 ids = self.live.names.duplicates.get((str(kind), key(label)))
                 if ids:
-                    self.notices.append(
+                    notices.append(
                         f'{kind} "{label}" is in the store {len(ids)} times ({", ".join(ids)}); '
                         f"the oldest, {ids[0]}, is used and the others are left alone (merge or "
                         "delete them in Lightspeed)."
                     )
+        return notices
 
     def _described(
         self, kind: Kind, name: str, description: str | None, found: Named | None
@@ -463,39 +548,38 @@ class _Planner:
 
     # -- products ----------------------------------------------------------------------------
 
-    def _remembered(self, p: Product) -> Change | None:
-        """`_product(p)`, or its result replayed from the memo when the family's key is the
-        one it was remembered under."""
+    def family(self, p: Product) -> FamilyResult:
+        """The family's result: replayed from the memo when its key is the one it was
+        remembered under, else computed (and given to the memo to store, unless it read other
+        families)."""
         memo = self.memo
         if memo is None:
-            return self._product(p)
-        found = self.live.products.get(p.handle)
-        key = self._family_key(p, found)
+            return self._compute(p)
+        key = self._family_key(p, self.live.products.get(p.handle))
         known = memo.known.get(p.handle)
         if known is not None and known[0] == key:
-            entry = _read_entry(known[1])
-            if entry is not None:
-                change, noop, notices, unknown = entry
+            result = FamilyResult.from_entry(known[1])
+            if result is not None:
                 memo.reused.add(p.handle)
-                self.notices.extend(notices)
-                self.unknown_images += unknown
-                if noop:
-                    self.unchanged += 1
-                return change
-        before_notices, before_unknown = len(self.notices), self.unknown_images
-        self._volatile = False
-        change = self._product(p)
+                return result
+        result = self._compute(p)
         memo.computed += 1
         if not self._volatile:
-            memo.fresh[p.handle] = (
-                key,
-                family_entry(
-                    change,
-                    self.notices[before_notices:],
-                    self.unknown_images - before_unknown,
-                ),
-            )
-        return change
+            memo.fresh[p.handle] = (key, result.to_entry())
+        return result
+
+    def _compute(self, p: Product) -> FamilyResult:
+        """`_product(p)` with the notices it gave and its unknown images taken as its own."""
+        notices_before, unknown_before = len(self.notices), self.unknown_images
+        self._volatile = False
+        change = self._product(p)
+        notices = tuple(self.notices[notices_before:])
+        del self.notices[notices_before:]
+        unknown = self.unknown_images - unknown_before
+        self.unknown_images = unknown_before
+        if change is not None and change.action is Action.NOOP:
+            return FamilyResult(None, notices, unknown, unchanged=True)
+        return FamilyResult(change, notices, unknown)
 
     def _family_key(self, p: Product, found: LiveProduct | None) -> str:
         """Everything one family's result depends on besides the memo's scope, hashed."""
