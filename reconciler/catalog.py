@@ -68,6 +68,7 @@ from reconciler.model import (
     Brand,
     Catalog,
     Image,
+    Json,
     Owner,
     Product,
     Prune,
@@ -1043,6 +1044,10 @@ class Report:
     variants: int = 0
     # What may be a mistake but a real store can hold (look-alike characters): said, not refused.
     warnings: list[Problem] = field(default_factory=list)
+    # Per file, what an incremental plan keeps of it (`FileFacts`), and each image's sha256:
+    # given when the catalog is valid.
+    facts: list[FileFacts] = field(default_factory=list)
+    image_hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def files_with_problems(self) -> int:
@@ -1188,8 +1193,10 @@ def _validate(
     refused = {(p.file, p.path) for p in problems}
     warnings = [w for w in warnings if (w.file, w.path) not in refused]
     catalog = None
+    facts: list[FileFacts] = []
     if not problems:
         catalog = _build([f.data for f in loaded if f.data is not None], hashes)
+        facts = [file_facts(f.rel, f.text_bytes or b"", f.data or {}) for f in loaded]
     return Report(
         catalog,
         problems,
@@ -1197,6 +1204,8 @@ def _validate(
         products=products,
         variants=variants,
         warnings=warnings,
+        facts=facts,
+        image_hashes=hashes,
     )
 
 
@@ -1254,6 +1263,15 @@ def load_catalog(
 ) -> Catalog:
     """The validated, canonical catalog; `CatalogInvalid` with every problem otherwise
     (`limits`: as `validate_directory` checks them)."""
+    catalog = load_report(directory, cache_path=cache_path, limits=limits).catalog
+    assert catalog is not None
+    return catalog
+
+
+def load_report(
+    directory: Path, *, cache_path: Path | None = None, limits: Limits | None = None
+) -> Report:
+    """`load_catalog`'s report: a valid catalog with its files' facts, or `CatalogInvalid`."""
     report = validate_directory(directory, cache_path=cache_path, limits=limits)
     if report.catalog is None:
         first = report.problems[0] if report.problems else None
@@ -1263,7 +1281,117 @@ def load_catalog(
             f'{first}{tail}; run "catalog validate" to see every problem',
             list(report.problems),
         )
-    return report.catalog
+    return report
+
+
+# --- one file again, for an incremental plan ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What an incremental plan (`reconciler.incremental`) keeps of one valid catalog file to
+    tell, when the file changes, whether only its products' own values did: its bytes' sha256,
+    a digest of what it declares besides products (`head`), a digest of every value the
+    checks across files read (`signature`: handles, SKUs, barcodes, names of brands,
+    suppliers, categories, tags and options), and its products' handles in order."""
+
+    rel: str
+    sha256: str
+    head: str
+    signature: str
+    handles: tuple[str, ...]
+
+    def to_json(self) -> Json:
+        return [self.rel, self.sha256, self.head, self.signature, list(self.handles)]
+
+    @staticmethod
+    def from_json(data: Any) -> FileFacts:
+        rel, sha256, head, signature, handles = data
+        return FileFacts(str(rel), str(sha256), str(head), str(signature), tuple(handles))
+
+
+def _digest_json(data: object) -> str:
+    blob = json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_decimal_default
+    )
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def file_facts(rel: str, raw: bytes, data: Mapping[str, Any]) -> FileFacts:
+    """The facts of one valid file (its bytes and checked data)."""
+    products = data.get("products") or []
+    head = {k: v for k, v in data.items() if k != "products"}
+    keys = [
+        [
+            p.get(k)
+            for k in (
+                "handle",
+                "sku",
+                "barcode",
+                "brand",
+                "supplier",
+                "category",
+                "tags",
+                "options",
+            )
+        ]
+        + [[[v.get("sku"), v.get("barcode")] for v in p.get("variants") or ()]]
+        for p in products
+    ]
+    return FileFacts(
+        rel=rel,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        head=_digest_json(head),
+        signature=_digest_json(keys),
+        handles=tuple(str(p["handle"]) for p in products),
+    )
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A catalog file read again on its own (`check_changed_file`): its facts, its products, and
+    the sha256 of each image they name."""
+
+    facts: FileFacts
+    products: tuple[Product, ...]
+    image_hashes: dict[str, str]
+
+
+def check_changed_file(
+    directory: Path,
+    rel: str,
+    *,
+    settings: Mapping[str, Any],
+    limits: Limits | None,
+) -> ChangedFile | None:
+    """One file of a catalog that was valid, read again and checked on its own the way the whole
+    load checks it (schema, rules, prices under `settings` (the catalog's raw settings), the
+    platform's `limits`, its images); None when anything is wrong or unusual (the file is
+    missing or unreadable, or has a problem), so the caller loads the whole catalog, which
+    reports it. The checks across files are the caller's: they read only what `FileFacts`
+    digests as its `signature`."""
+    root = directory.resolve()
+    loaded = _load_file(directory / rel, rel, rel, _Cache(None), root)
+    if loaded.data is None or loaded.problems:
+        return None
+    data = loaded.data
+    if guardrails.catalog_findings([{"settings": dict(settings)}, data]):
+        return None
+    if limits is not None:
+        cannot, _ = rules.limit_findings(data, limits)
+        if cannot:
+            return None
+    hashes, findings = _check_images(directory, [loaded], _Cache(None))
+    if findings:
+        return None
+    products = tuple(_product(p, hashes) for p in data.get("products") or ())
+    return ChangedFile(file_facts(rel, loaded.text_bytes or b"", data), products, hashes)
+
+
+def product_from_data(data: Mapping[str, Any]) -> Product:
+    """A product from the canonical data an incremental plan kept of it (`product_record`)."""
+    hashes = {str(path): str(sha) for path, sha in data.get("image_hashes") or ()}
+    return _product({k: v for k, v in data.items() if k != "image_hashes"}, hashes)
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -252,12 +252,21 @@ def _pct(value: Decimal) -> str:
 # -- a plan against the live store ------------------------------------------------------------
 
 
-def check(plan: Plan, catalog: Catalog, live: Live, *, allow: Iterable[Rule] = ()) -> Plan:
+def check(
+    plan: Plan,
+    catalog: Catalog,
+    live: Live,
+    *,
+    allow: Iterable[Rule] = (),
+    declared: int | None = None,
+) -> Plan:
     """The plan with every violation of the catalog's guardrails, the settings it was checked
     under, and the fields the catalog does not own. Only what the plan writes is checked: a
     store value that already breaks a rule and is left as it is was not this plan's doing.
 
-    `allow`: rules allowed on the command line of `catalog plan` (marked, for the reader)."""
+    `allow`: rules allowed on the command line of `catalog plan` (marked, for the reader).
+    `declared`: how many products the whole catalog declares, when `catalog` holds only the
+    ones the plan changes (an incremental plan); `catalog` must hold each of those."""
     rails = catalog.settings.guardrails
     allowed = set(allow)
     out: list[Violation] = []
@@ -273,7 +282,7 @@ def check(plan: Plan, catalog: Catalog, live: Live, *, allow: Iterable[Rule] = (
         if gone is not None and rails.on(Rule.REMOVALS):
             removed.append(_mark(gone, excused))
     counted = [v for v in removed if v.allowed is None]
-    managed = len(catalog.products) + sum(
+    managed = (len(catalog.products) if declared is None else declared) + sum(
         1 for c in plan.changes if c.kind is Kind.PRODUCT and c.action in _GONE
     )
     if _too_many(len(counted), managed, rails):

@@ -18,7 +18,8 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -281,9 +282,45 @@ class Catalog:
         return None
 
     def digest(self) -> str:
-        """A stable sha256 of the whole catalog, independent of file, key and declaration order."""
-        blob = json.dumps(catalog_to_data(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """A stable sha256 of the whole catalog, independent of file, key and declaration order:
+        its declarations and settings, then each product's own digest (`product_digest`), so an
+        incremental plan can make it from the digests of what it did not read again."""
+        return combined_digest(
+            head_digest(self), ((p.handle, product_digest(p)) for p in self.products)
+        )
+
+
+def _sha256_json(data: object) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def product_digest(p: Product) -> str:
+    """A stable sha256 of one product as the catalog declares it, its images' bytes included."""
+    return product_record(p)[1]
+
+
+def product_record(p: Product) -> tuple[str, str]:
+    """One product as canonical JSON text (its images' sha256 included) and that text's sha256:
+    what an incremental plan keeps of each family (`reconciler.catalog.product_from_data`)."""
+    data = product_to_data(p)
+    if p.images:
+        data["image_hashes"] = [[i.path, i.sha256] for i in p.images]
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def head_digest(c: Catalog) -> str:
+    """A stable sha256 of what the catalog declares besides its products."""
+    return _sha256_json(catalog_to_data(replace(c, products=())))
+
+
+def combined_digest(head: str, products: Iterable[tuple[str, str]]) -> str:
+    """The catalog's digest from its head's and its products' (handle, digest), in any order."""
+    digest = hashlib.sha256(head.encode())
+    for handle, product in sorted(products):
+        digest.update(f"\n{handle}\0{product}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def sorted_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from reconciler.model import (
     Rule,
     Variant,
     name_key,
+    product_digest,
     sorted_names,
 )
 from reconciler.plan import Action, Change, Estimate, FieldChange, Kind, Plan
@@ -84,6 +85,12 @@ class FamilyMemo:
     fresh: dict[str, tuple[str, str]] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
     computed: int = 0
+    # Product digests already worked out (`model.product_digest`), by handle.
+    digests: Mapping[str, str] = field(default_factory=dict)
+    # Set by the planner, for an incremental plan's basis: the names' part, and how many
+    # managed families were found no longer declared.
+    names: NamesPart | None = None
+    gone: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,17 @@ class NamesPart:
         )
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What an incremental plan (`reconciler.incremental`) hands `make_plan`: every declared
+    family's handle in catalog order, the results of those not computed again, and the names'
+    part, all as the last plan left them."""
+
+    handles: Sequence[str]
+    results: Mapping[str, FamilyResult]
+    names: NamesPart
+
+
 def estimate(
     requests: int,
     *,
@@ -192,6 +210,7 @@ def make_plan(
     allow: Sequence[Rule] = (),
     memo: FamilyMemo | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    replay: Replay | None = None,
 ) -> Plan:
     """Compare the catalog with the live store and say exactly what apply must do.
 
@@ -216,6 +235,10 @@ def make_plan(
       (0.125 and 0.13 are one price to a 2-place store), the leaf-only category notice is
       given only where the store refuses a parent category, and fields it has no place for
       (`held`) are never compared. (An archive's warning is the compile's: it sees every one.)
+    - `replay`: an incremental plan (`reconciler.incremental`): `catalog` and `live` then hold
+      only the families it computes again or whose replayed change needs them; the others'
+      results, the names' part and the declared count come from `replay`, and nothing is
+      pruned (the caller has made sure nothing is to be).
     The result does not depend on file or declaration order: the catalog is canonical and
     every list here is built in key order.
     """
@@ -224,7 +247,7 @@ def make_plan(
 
     digest = catalog_digest if catalog_digest is not None else catalog.digest()
     catalog = ownership.owned(held(catalog, limits), live)
-    plan = _Planner(
+    planner = _Planner(
         catalog,
         live,
         managed=managed or {},
@@ -234,15 +257,32 @@ def make_plan(
         excludes=excludes,
         memo=memo,
         limits=limits,
-    ).plan(
-        store=store,
-        rate_limit=rate_limit,
-        window_seconds=window_seconds,
-        git_commit=git_commit,
-        created_at=created_at,
-        catalog_digest=digest,
     )
-    return guardrails.check(plan, catalog, live, allow=allow)
+    stamp = _Stamp(store, rate_limit, window_seconds, git_commit, created_at, digest)
+    if replay is None:
+        plan = planner.assemble(
+            [planner.family(p) for p in planner.products], planner.names(), stamp
+        )
+        return guardrails.check(plan, catalog, live, allow=allow)
+    products = {p.handle: p for p in catalog.products}
+    results = [
+        found if (found := replay.results.get(h)) is not None else planner.family(products[h])
+        for h in replay.handles
+    ]
+    plan = planner.assemble(results, replay.names, stamp, prune=False)
+    return guardrails.check(plan, catalog, live, allow=allow, declared=len(replay.handles))
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """What a plan says of where and when it was made."""
+
+    store: str
+    rate_limit: int
+    window_seconds: float
+    git_commit: str | None
+    created_at: str
+    catalog_digest: str
 
 
 def held(catalog: Catalog, limits: Limits) -> Catalog:
@@ -337,44 +377,17 @@ class _Planner:
 
     # -- the plan ----------------------------------------------------------------------------
 
-    def plan(
-        self,
-        *,
-        store: str,
-        rate_limit: int,
-        window_seconds: float,
-        git_commit: str | None,
-        created_at: str,
-        catalog_digest: str,
-    ) -> Plan:
-        results = [self.family(p) for p in self.products]
-        return self.assemble(
-            results,
-            self.names(),
-            store=store,
-            rate_limit=rate_limit,
-            window_seconds=window_seconds,
-            git_commit=git_commit,
-            created_at=created_at,
-            catalog_digest=catalog_digest,
-        )
-
     def assemble(
         self,
         results: Sequence[FamilyResult],
         names: NamesPart,
+        stamp: _Stamp,
         *,
-        store: str,
-        rate_limit: int,
-        window_seconds: float,
-        git_commit: str | None,
-        created_at: str,
-        catalog_digest: str,
         prune: bool = True,
     ) -> Plan:
-        """The plan from every declared family's result (in catalog order) and the names' part:
-        what `plan` computes, and what an incremental plan replays (`prune`: False when the
-        caller knows nothing is to be pruned; this planner then need not see every family)."""
+        """The plan from every declared family's result (in catalog order) and the names' part,
+        computed or replayed (`prune`: False when the caller knows nothing is to be pruned; this
+        planner then need not see every family)."""
         product_changes: list[Change] = []
         for r in results:
             self.notices.extend(r.notices)
@@ -397,17 +410,19 @@ class _Planner:
         self.notices.extend(names.notices)
         kept = tuple(c for c in product_changes if c.action is not Action.NOOP)
         self.unchanged += len(product_changes) - len(kept) + names.unchanged
+        if self.memo is not None:
+            self.memo.names = names
         return Plan(
             changes=names.changes + kept,
-            catalog_digest=catalog_digest,
-            store=store,
+            catalog_digest=stamp.catalog_digest,
+            store=stamp.store,
             tax_exclusive=self.live.tax_exclusive,
             # Costed by the provider's compile (`reconciler.api.make_plan`), never here.
-            estimate=estimate(0, rate_limit=rate_limit, window_seconds=window_seconds),
-            git_commit=git_commit,
+            estimate=estimate(0, rate_limit=stamp.rate_limit, window_seconds=stamp.window_seconds),
+            git_commit=stamp.git_commit,
             unchanged=self.unchanged,
             notices=tuple(self.notices),
-            created_at=created_at,
+            created_at=stamp.created_at,
         )
 
     # -- names: brands, suppliers, tags, attributes, categories (created first) --------------
@@ -609,7 +624,7 @@ class _Planner:
             (
                 self.memo.scope,
                 self.limits,
-                p,
+                self.memo.digests.get(p.handle) or product_digest(p),
                 live_part,
                 ledger,
                 None if uploaded is None else sorted(uploaded.items()),
@@ -867,6 +882,8 @@ class _Planner:
             for h in self.managed.get(str(Kind.PRODUCT), {})
             if h not in declared and self._in_scope(h) and h in self.live.products
         )
+        if self.memo is not None:
+            self.memo.gone = len(gone)
         if not gone:
             return []
         if self.catalog.settings.prune is Prune.NONE:

@@ -152,6 +152,37 @@ def m006_ledger_store(db: sqlite_utils.Database) -> None:
     db.table("ledger_store").create({"name": str, "identity": str, "label": str}, pk="name")
 
 
+def m007_plan_basis(db: sqlite_utils.Database) -> None:
+    """What an incremental plan starts from (issue 15, `reconciler.incremental`): every write to
+    the cached store, the managed keys and the uploaded images is noted in `touched` by
+    triggers (whatever code path made it), so a plan can ask what changed since the last one;
+    `basis_families` holds each declared family as the last plan read it (its digest and
+    canonical data), `basis_rows` which family each live row belonged to and `basis_skus`
+    which family each SKU (declared or live) belonged to."""
+    db.execute(
+        "create table touched (seq integer primary key autoincrement, "
+        "source text not null, kind text not null, key text not null)"
+    )
+    for table, kind, key in (
+        ("objects", "kind", "id"),
+        ("managed", "kind", "key"),
+        ("images", "'image'", "handle"),
+    ):
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            row_kind = kind if kind.startswith("'") else f"{row}.{kind}"
+            db.execute(
+                f"create trigger {table}_{event}_touched after {event} on {table} begin "
+                f"insert into touched (source, kind, key) values ('{table}', {row_kind}, "
+                f"{row}.{key}); end"
+            )
+    db.table("basis_families").create(
+        {"handle": str, "file": str, "digest": str, "data": str}, pk="handle"
+    )
+    db.table("basis_rows").create({"id": str, "handle": str}, pk="id")
+    db.table("basis_rows").create_index(["handle"])
+    db.table("basis_skus").create({"sku": str, "handle": str}, pk="sku")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_cache,
     m002_ledger,
@@ -159,4 +190,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m004_kinds_in_catalog_terms,
     m005_family_memo,
     m006_ledger_store,
+    m007_plan_basis,
 ]
