@@ -18,15 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import diff, guardrails, live, ownership, planner, providers, staleness
+from reconciler import diff, guardrails, incremental, live, ownership, planner, providers, staleness
 from reconciler import plan as plan_module
 from reconciler.apply import ApplyEvent, ApplyResult, apply_compiled
-from reconciler.catalog import load_catalog, parse_cache_path
+from reconciler.catalog import Report, load_report, parse_cache_path
+from reconciler.catalog import code_fingerprint as catalog_code_fingerprint
 from reconciler.errors import ConfigError, StalePlan
+from reconciler.limits import Limits
 from reconciler.live import Live
 from reconciler.model import Catalog, Rule
 from reconciler.plan import Kind, Plan
-from reconciler.planner import FamilyMemo, ManagedIndex
+from reconciler.planner import FamilyMemo, ManagedIndex, Replay
 from reconciler.providers.base import (
     Connection,
     Provider,
@@ -38,6 +40,7 @@ from reconciler.providers.base import (
 from reconciler.render import duration
 from reconciler.staleness import Done
 from reconciler.state import State
+from reconciler.state.basis import Basis
 from reconciler.state.cache import Cache
 from reconciler.state.ledger import Ledger
 from reconciler.state.lock import ApplyLock
@@ -388,15 +391,32 @@ def build_plan(
     price field it writes is never chosen from a tax mode the store has since switched.
     `catalog`: the catalog when the caller has loaded it already (apply checks it before it
     opens the state file)."""
-    if catalog is None:
-        catalog = load_catalog(
-            catalog_dir,
-            cache_path=parse_cache_path(state_path),
-            limits=providers.get(target.platform).limits,
-        )
+    provider = providers.get(target.platform)
+    limits = provider.limits
+    # A plan of the whole catalog starts from the last one's basis when it can (issue 15,
+    # `reconciler.incremental`); its catalog side is read before the store, so a catalog with a
+    # problem is refused before any request, as when it is loaded in full.
+    whole = not targets and not excludes and catalog is None
+    basis_key = _memo_key(
+        platform=target.platform,
+        store=target.label,
+        adopt_images=adopt_images,
+        allow=[str(r) for r in allow],
+        catalog_code=catalog_code_fingerprint(),
+    )
+    prepared: incremental.Prepared | None = None
+    loaded: Loaded | None = None
+    if whole and state_path.exists():
+        with State(state_path) as state:
+            prepared = incremental.prepare(
+                state, directory=catalog_dir, key=basis_key, limits=limits
+            )
+    if catalog is None and prepared is None:
+        loaded = _load(catalog_dir, state_path, limits)
+        catalog = loaded.report.catalog
     with State(state_path) as state:
         cache = Cache(state)
-        with providers.get(target.platform).connect(target, say=say) as client:
+        with provider.connect(target, say=say) as client:
             check_store(state, client, label=target.label)
             report = client.refresh(
                 cache,
@@ -405,28 +425,75 @@ def build_plan(
                 on_progress=say,
             )
         now = datetime.now(UTC)
-        if refresh_mode == "off":
-            age = report.age_seconds(now)
-            say(
-                f"Planning from the cache only (--refresh off): the store was last read "
-                f"{duration(age or 0)} ago ({report.refreshed_at}); changes made since are "
-                "not shown."
-            )
-        else:
-            changed = sum(k.received for k in report.kinds if k.mode == "changes")
-            full = report.full
-            say(
-                f"Read {target.label} in {report.requests} API requests"
-                + (
-                    ""
-                    if full
-                    else f" ({changed} object{'' if changed == 1 else 's'} changed since the "
-                    "last plan)"
-                )
-                + "."
-            )
+        _say_refreshed(say, report, refresh_mode, now, label=target.label)
         facts = client.facts(cache)
-        catalog_digest = catalog.digest()
+        commit = git_commit(catalog_dir, state_dir=state_path.parent)
+        options: dict[str, object] = {
+            "platform": target.platform,
+            "store": target.label,
+            "targets": targets,
+            "excludes": excludes,
+            "adopt_images": adopt_images,
+        }
+
+        def make(
+            part: Catalog, live_part: Live, replay: Replay, memo: FamilyMemo, digest: str
+        ) -> Plan:
+            handles = [p.handle for p in part.products]
+            skus = {v.sku for p in part.products for v in p.sellables()}
+            skus.update(sku for lp in live_part.products.values() for sku in lp.rows)
+            return make_plan(
+                part,
+                live_part,
+                platform=target.platform,
+                catalog_dir=catalog_dir,
+                store=target.label,
+                managed=Ledger(state).managed_subset(
+                    MANAGED_KINDS, {str(Kind.PRODUCT): handles, str(Kind.VARIANT): skus}
+                ),
+                images=cache.uploaded_images(handles),
+                adopt_images=adopt_images,
+                rate_limit=facts.rate_limit,
+                window_seconds=facts.window_seconds,
+                git_commit=commit,
+                created_at=now.isoformat(timespec="seconds"),
+                catalog_digest=digest,
+                allow=allow,
+                memo=memo,
+                replay=replay,
+            )
+
+        def stamp(kept: Plan) -> Plan | None:
+            if (kept.estimate.rate_limit, kept.estimate.window_seconds) != (
+                facts.rate_limit,
+                facts.window_seconds,
+            ):
+                return None
+            return dataclasses.replace(
+                kept,
+                provider=target.platform,
+                git_commit=commit,
+                created_at=now.isoformat(timespec="seconds"),
+            )
+
+        if prepared is not None:
+            fast = incremental.finish(
+                prepared,
+                state,
+                cache,
+                client,
+                make=make,
+                scope_of=lambda part, live_part: family_memo_scope(part, live_part, **options),
+                keep_plan=lambda p: len(p.all_changes()) <= MEMO_MAX_CHANGES,
+                stamp=stamp,
+            )
+            if fast is not None:
+                return fast, report
+            loaded = _load(catalog_dir, state_path, limits)
+            catalog = loaded.report.catalog
+        assert catalog is not None
+        records = incremental.Records.of(catalog)
+        catalog_digest = records.digest()
         memo_key = _memo_key(
             platform=target.platform,
             catalog_digest=catalog_digest,
@@ -446,25 +513,19 @@ def build_plan(
             plan = dataclasses.replace(
                 Plan.from_json(remembered),
                 provider=target.platform,
-                git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
+                git_commit=commit,
                 created_at=now.isoformat(timespec="seconds"),
             )
             return plan, report
+        mark = Basis(state).mark()  # before the store and the ledger are read
         ledger = Ledger(state)
         managed: ManagedIndex = ledger.managed_index(MANAGED_KINDS)
         live_store = client.live(
             cache, keys=catalog_keys(target.platform, catalog, managed[str(Kind.PRODUCT)])
         )
         memo = FamilyMemo(
-            scope := family_memo_scope(
-                catalog,
-                live_store,
-                platform=target.platform,
-                store=target.label,
-                targets=targets,
-                excludes=excludes,
-                adopt_images=adopt_images,
-            )
+            scope := family_memo_scope(catalog, live_store, **options),
+            digests=records.digests(),
         )
         memo.known = cache.family_memo(scope)
         plan = make_plan(
@@ -480,13 +541,70 @@ def build_plan(
             excludes=excludes,
             rate_limit=facts.rate_limit,
             window_seconds=facts.window_seconds,
-            git_commit=git_commit(catalog_dir, state_dir=state_path.parent),
+            git_commit=commit,
             created_at=now.isoformat(timespec="seconds"),
             catalog_digest=catalog_digest,
             allow=allow,
             memo=memo,
         )
         cache.remember_families(scope, memo.fresh, keep=memo.reused, known=memo.known)
-        if len(plan.all_changes()) <= MEMO_MAX_CHANGES:
+        keep = len(plan.all_changes()) <= MEMO_MAX_CHANGES
+        if keep:
             cache.remember_plan(memo_key, plan.to_json())
+        if whole and loaded is not None:
+            incremental.record_full(
+                state,
+                directory=catalog_dir,
+                key=basis_key,
+                memo=memo,
+                file_stats=loaded.stats,
+                report=loaded.report,
+                records=records,
+                live=live_store,
+                plan=plan,
+                mark=mark,
+                keep_plan=keep,
+            )
     return plan, report
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A catalog loaded in full, with its files' stats taken before they were read."""
+
+    report: Report
+    stats: dict[str, incremental.Stat]
+
+
+def _load(catalog_dir: Path, state_path: Path, limits: Limits) -> Loaded:
+    file_stats = incremental.stats(catalog_dir, incremental.catalog_rels(catalog_dir))
+    report = load_report(catalog_dir, cache_path=parse_cache_path(state_path), limits=limits)
+    return Loaded(report, file_stats)
+
+
+def _say_refreshed(
+    say: Callable[[str], None],
+    report: RefreshReport,
+    refresh_mode: RefreshMode,
+    now: datetime,
+    *,
+    label: str,
+) -> None:
+    if refresh_mode == "off":
+        age = report.age_seconds(now)
+        say(
+            f"Planning from the cache only (--refresh off): the store was last read "
+            f"{duration(age or 0)} ago ({report.refreshed_at}); changes made since are "
+            "not shown."
+        )
+        return
+    changed = sum(k.received for k in report.kinds if k.mode == "changes")
+    say(
+        f"Read {label} in {report.requests} API requests"
+        + (
+            ""
+            if report.full
+            else f" ({changed} object{'' if changed == 1 else 's'} changed since the last plan)"
+        )
+        + "."
+    )

@@ -807,17 +807,7 @@ def _build(files: list[dict[str, Any]], images: Mapping[str, str]) -> Catalog:
         for t in data.get("tags") or ():
             tags.setdefault(t, t)
         if "settings" in data:
-            s = data["settings"]
-            settings = Settings(
-                prune=Prune(s.get("prune", "none")),
-                stores=tuple(s.get("stores") or ()),
-                guardrails=guardrails.parse(s.get("guardrails")),
-                fields=tuple(
-                    (f, Owner(o))
-                    for f, o in sorted((s.get("fields") or {}).items())
-                    if o != Owner.CATALOG
-                ),
-            )
+            settings = settings_from_data(data["settings"])
     return Catalog.build(
         products=products,
         brands=list(brands.values()),
@@ -827,11 +817,23 @@ def _build(files: list[dict[str, Any]], images: Mapping[str, str]) -> Catalog:
     )
 
 
+def settings_from_data(s: Mapping[str, Any]) -> Settings:
+    """`settings:` as checked data (or as `model.catalog_to_data` gives it back)."""
+    return Settings(
+        prune=Prune(s.get("prune", "none")),
+        stores=tuple(s.get("stores") or ()),
+        guardrails=guardrails.parse(s.get("guardrails")),
+        fields=tuple(
+            (f, Owner(o)) for f, o in sorted((s.get("fields") or {}).items()) if o != Owner.CATALOG
+        ),
+    )
+
+
 # --- the cache ----------------------------------------------------------------------------------
 
 
 @cache
-def _code_fingerprint() -> str:
+def code_fingerprint() -> str:
     """Changes whenever the code or schema that produced cached results changes."""
     digest = hashlib.sha256(f"{CACHE_FORMAT}:{yaml.__version__}".encode())
     digest.update(schema_text().encode())
@@ -865,7 +867,7 @@ class _Cache:
             header_line, _, body = path.read_bytes().partition(b"\n")
             header = json.loads(header_line)
             if (
-                header.get("fingerprint") == _code_fingerprint()
+                header.get("fingerprint") == code_fingerprint()
                 and header.get("sha256") == hashlib.sha256(body).hexdigest()
             ):
                 blob = json.loads(body.decode("utf-8", "surrogatepass"))
@@ -915,7 +917,7 @@ class _Cache:
                 blob, default=_decimal_default, separators=(",", ":"), ensure_ascii=False
             ).encode("utf-8", "surrogatepass")
             header = {
-                "fingerprint": _code_fingerprint(),
+                "fingerprint": code_fingerprint(),
                 "sha256": hashlib.sha256(body).hexdigest(),
             }
             self.path.parent.mkdir(parents=True, exist_ok=True)

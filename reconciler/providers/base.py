@@ -23,7 +23,7 @@ the core only ever compares them for equality.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -231,6 +231,17 @@ class Connection(Protocol):
     # `keys`: what the catalog and the ledger call the store's objects; a platform without
     # handles keys families by them (R-Series), one with handles ignores them (X-Series).
     def live(self, cache: Cache, /, *, keys: CatalogKeys | None = ...) -> Live: ...
+
+    # What an incremental plan reads (`reconciler.incremental`; None: this platform plans in
+    # full). `families_of`: the family (handle) each of these cached objects of `kind` now
+    # belongs to, deleted ones included; None when objects of that kind are not a family's
+    # rows (a brand, a category: every plan reads those whole). `live_of`: `live` as it would
+    # be of a store holding only these cached rows (and every name, and the facts).
+    def families_of(
+        self, cache: Cache, kind: str, ids: Collection[str], /
+    ) -> Mapping[str, str] | None: ...
+
+    def live_of(self, cache: Cache, ids: Collection[str], /) -> Live | None: ...
 
     def facts(self, cache: Cache, /) -> StoreFacts: ...
 

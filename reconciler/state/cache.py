@@ -245,6 +245,23 @@ class Cache:
                 for (data,) in batch:
                     yield loads(data)
 
+    def objects_by_id(self, kind: str, ids: Iterable[str], *, deleted: bool = False) -> list[Json]:
+        """The cached objects of a kind with these ids (`deleted`: those marked deleted too)."""
+        items = list(dict.fromkeys(ids))
+        loads = json.loads
+        out: list[Json] = []
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            with self._lock:
+                rows = self.db.execute(
+                    f"select data from objects where kind = ? and id in ({marks})"
+                    + ("" if deleted else " and deleted = 0"),
+                    [kind, *chunk],
+                ).fetchall()
+            out.extend(loads(r[0]) for r in rows)
+        return out
+
     def objects(self, kind: str) -> list[Json]:
         """The cached live (not deleted) objects of a kind, in version order."""
         with self._lock:
@@ -287,13 +304,28 @@ class Cache:
                 digest.update(b"|")
         return digest.hexdigest()
 
-    def uploaded_images(self) -> dict[str, dict[str, str]]:
+    def uploaded_images(self, handles: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
         """handle -> sha256 -> image id of the images apply uploaded (table `images`): the
         store never gives back a file's bytes, so this is how the planner knows them. A family
         whose only rows are uploads sent with no answer yet (no image id) is present with no
-        ids: the state knows its images, so they are not taken for a lost record."""
-        with self._lock:
-            rows = self.db.execute("select handle, sha256, image_id from images").fetchall()
+        ids: the state knows its images, so they are not taken for a lost record.
+        `handles`: of these families only (an incremental plan's)."""
+        if handles is None:
+            with self._lock:
+                rows = self.db.execute("select handle, sha256, image_id from images").fetchall()
+        else:
+            rows = []
+            items = list(dict.fromkeys(handles))
+            for start in range(0, len(items), 500):
+                chunk = items[start : start + 500]
+                with self._lock:
+                    rows.extend(
+                        self.db.execute(
+                            "select handle, sha256, image_id from images where handle in "
+                            f"({', '.join('?' * len(chunk))})",
+                            chunk,
+                        ).fetchall()
+                    )
         out: dict[str, dict[str, str]] = {}
         for handle, sha, image_id in rows:
             known = out.setdefault(handle, {})

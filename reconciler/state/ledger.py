@@ -281,6 +281,36 @@ class Ledger:
                         found[key] = ManagedRow(remote_id, applied)
         return out
 
+    def managed_subset(
+        self, kinds: Iterable[str], keys: Mapping[str, Iterable[str]]
+    ) -> dict[str, dict[str, ManagedRow]]:
+        """`managed_index(kinds)`, but of the kinds in `keys` only the keys given: what an
+        incremental plan reads for the families it computes again."""
+        out: dict[str, dict[str, ManagedRow]] = {kind: {} for kind in kinds}
+        with self._lock:
+            for kind in out:
+                wanted = keys.get(kind)
+                if wanted is None:
+                    rows = self.db.conn.execute(
+                        "select key, remote_id, applied from managed where kind = ?", [kind]
+                    ).fetchall()
+                else:
+                    rows = []
+                    items = list(dict.fromkeys(wanted))
+                    for start in range(0, len(items), 500):
+                        chunk = items[start : start + 500]
+                        rows.extend(
+                            self.db.conn.execute(
+                                "select key, remote_id, applied from managed where kind = ? "
+                                f"and key in ({', '.join('?' * len(chunk))})",
+                                [kind, *chunk],
+                            ).fetchall()
+                        )
+                out[kind] = {
+                    key: ManagedRow(remote_id, applied) for key, remote_id, applied in rows
+                }
+        return out
+
     def last_applied(self, kind: str, key: str) -> dict[str, Json]:
         """Field -> the value this tool last applied or adopted; empty if it never managed it."""
         found = self.get_managed(kind, key)

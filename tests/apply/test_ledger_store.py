@@ -137,9 +137,16 @@ def test_a_recreated_sandbox_is_refused_with_the_reset_advice(project: Project) 
 
 
 def _old_shape(state_path: Path) -> None:
-    """The state file as the release before the binding wrote it: no `ledger_store` table."""
+    """The state file as the release before the binding wrote it: no `ledger_store` table (nor
+    what later migrations added: the incremental plan's basis)."""
     db = sqlite3.connect(state_path)
     db.execute("drop table ledger_store")
+    for (trigger,) in db.execute(
+        "select name from sqlite_master where type = 'trigger'"
+    ).fetchall():
+        db.execute(f"drop trigger {trigger}")
+    for table in ("touched", "basis_families", "basis_rows", "basis_skus"):
+        db.execute(f"drop table {table}")
     db.execute("pragma user_version = 5")
     db.commit()
     db.close()

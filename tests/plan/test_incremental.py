@@ -112,9 +112,11 @@ class Project:
 
 def forget_memos(state: State) -> None:
     state.db.execute("delete from family_memo")
+    state.db.execute("delete from basis_families")
     state.db.execute(
         "delete from store_meta where key in "
-        "('plan_memo', 'plan_memo_key', 'family_memo_scope', 'live_generation')"
+        "('plan_memo', 'plan_memo_key', 'family_memo_scope', 'live_generation', "
+        "'plan_basis', 'plan_basis_plan')"
     )
     state.db.conn.commit()
 

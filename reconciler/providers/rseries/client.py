@@ -26,7 +26,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -299,6 +299,17 @@ class RSeriesClient:
         from reconciler.providers.rseries.refresh import load_live
 
         return load_live(cache, keys=keys)
+
+    def families_of(
+        self, cache: Cache, kind: str, ids: Collection[str], /
+    ) -> Mapping[str, str] | None:
+        """None: an R-Series family is keyed by what the catalog and the ledger call it
+        (`CatalogKeys`), which a row alone does not say, so R-Series plans in full."""
+        return None
+
+    def live_of(self, cache: Cache, ids: Collection[str], /) -> Live | None:
+        """None: R-Series plans in full (see `families_of`)."""
+        return None
 
     def facts(self, cache: Cache, /) -> StoreFacts:
         """The bucket last reported (R-Series' published one until a store has answered)."""

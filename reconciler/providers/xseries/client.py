@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -229,6 +229,20 @@ class Client:
         from reconciler.providers.xseries.refresh import load_live
 
         return load_live(cache)
+
+    def families_of(
+        self, cache: Cache, kind: str, ids: Collection[str], /
+    ) -> Mapping[str, str] | None:
+        """The handle each cached product row now has (no request); None for any other kind."""
+        from reconciler.providers.xseries.refresh import families_of
+
+        return families_of(cache, kind, ids)
+
+    def live_of(self, cache: Cache, ids: Collection[str], /) -> Live | None:
+        """`live` of just these cached product rows (no request)."""
+        from reconciler.providers.xseries.refresh import load_live
+
+        return load_live(cache, rows=ids)
 
     def facts(self, cache: Cache, /) -> StoreFacts:
         """The cached retailer facts: tax mode, rate limit (no request)."""

@@ -22,7 +22,7 @@ creation time says the same whenever the retailer is re-read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -292,6 +292,17 @@ def _retailer(
     return changed
 
 
+def families_of(cache: Cache, kind: str, ids: Collection[str]) -> dict[str, str] | None:
+    """The handle each of these cached product rows has now, deleted ones included (a row
+    without one belongs to no family); None for any other kind: names are read whole."""
+    if kind != "product":
+        return None
+    return {
+        str(r["id"]): str(r.get("handle") or "")
+        for r in cache.objects_by_id(kind, ids, deleted=True)
+    }
+
+
 def store_facts(cache: Cache) -> StoreFacts:
     return StoreFacts(
         tax_exclusive=cache.meta("tax_exclusive") == "1",
@@ -300,11 +311,14 @@ def store_facts(cache: Cache) -> StoreFacts:
     )
 
 
-def load_live(cache: Cache) -> Live:
-    """The cached store in the catalog's shape."""
+def load_live(cache: Cache, *, rows: Collection[str] | None = None) -> Live:
+    """The cached store in the catalog's shape (`rows`: as if it held only these product rows,
+    with every name)."""
     facts = store_facts(cache)
     return normalize_live(
-        products=cache.iter_objects("product"),
+        products=cache.iter_objects("product")
+        if rows is None
+        else cache.objects_by_id("product", rows),
         brands=cache.objects("brand"),
         suppliers=cache.objects("supplier"),
         tags=cache.objects("tag"),
