@@ -10,7 +10,8 @@ variant on its family's renamed `common`); independent steps run concurrently on
 `parallelism` threads sharing one client. A step starts only when the store's rate-limit window
 has room for it: the client counts every request of the window, the refresh and look-ups as
 much as the writes (its 429 waits stay the backstop). A step that
-fails does not stop the others; the steps that depend on it are skipped and reported.
+fails does not stop the others; the steps that depend on it are skipped and reported (but for
+a step that waits only for its dependencies to end, `deps_may_fail`: it runs).
 
 Crash safety (design invariant 6): before a create is sent, an intent row is written; after
 the answer, it is finished. A create whose answer never came (timeout, dropped connection), or
@@ -492,12 +493,23 @@ def _run_steps(
             )
         )
 
+    def release(sid: int) -> None:
+        # One of its dependencies ended: it is ready when the last one has.
+        if sid in waiting:
+            waiting[sid] -= 1
+            if waiting[sid] == 0:
+                heapq.heappush(ready, sid)
+
     def skip(step_id: int, reason: str) -> None:
-        # Dependants of a failed step are skipped, transitively, with the reason.
+        # Dependants of a failed step are skipped, transitively, with the reason; one that
+        # only waits for its dependencies to end (`deps_may_fail`) still runs.
         stack = list(dependants[step_id])
         while stack:
             sid = stack.pop()
             if sid not in waiting:
+                continue
+            if by_id[sid].deps_may_fail:
+                release(sid)
                 continue
             del waiting[sid]
             for change in by_id[sid].changes:
@@ -525,10 +537,7 @@ def _run_steps(
                         change, "applied", remote_id=learned.get((str(change.kind), change.key))
                     )
                 for sid in dependants[step.id]:
-                    if sid in waiting:
-                        waiting[sid] -= 1
-                        if waiting[sid] == 0:
-                            heapq.heappush(ready, sid)
+                    release(sid)
             else:
                 if intent_id is not None and not result.unknown:
                     ledger.finish_intent(intent_id, outcome="failed")

@@ -177,12 +177,15 @@ class Step(Protocol[C_contra]):
     make forgotten); on a worker, `run` (send it; a create with an `intent` looks the object up
     instead of re-sending blindly after a lost answer, and first when `lookup_first`); back on
     its own thread `on_applied`. `digest` is the payload's sha256 (the intent row keeps it).
+    A step whose `deps_may_fail` waits for its dependencies to end, not to succeed: it runs
+    when they failed too (a check after a batch of creates, for whichever of them were made).
     """
 
     id: int
     label: str
     changes: list[Change]
     deps: set[int]
+    deps_may_fail: bool
     requests: int  # HTTP requests it sends when all goes well (its cost)
     intent: tuple[str, str] | None  # (kind, key) of the object it creates
     lookup_first: bool

@@ -80,6 +80,7 @@ class Step(ABC):
     label: str
     changes: list[Change]
     deps: set[int] = field(default_factory=set)
+    deps_may_fail: bool = False
     requests: int = 1
     cost: float = 1.0
     payload: Json = None
