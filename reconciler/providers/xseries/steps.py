@@ -61,6 +61,7 @@ class Step(ABC):
     label: str
     changes: list[Change]
     deps: set[int] = field(default_factory=set)
+    deps_may_fail: bool = False
     requests: int = 1
     payload: Json = None
 
@@ -149,19 +150,21 @@ SETTLE_AGAIN_SECONDS = 0.2
 class Census:
     """What the store holds of each named kind, read once per apply (one list read per kind,
     shared by every create of that kind, whatever the cache says), just before the first
-    create of that kind is sent.
+    create of that kind is sent; and what this apply then created of each kind.
 
     Two applies from two state files never see each other's cache, so a name is looked up in
     the store itself before it is created. Because they may still look at the same moment,
-    a create of a brand, supplier or tag is followed by one read of what changed since the
-    census: when an older object of the same name turns up, ours is deleted again and the
-    older one used (`oldest_first`), so racing applies settle on one object. (Variant
-    attributes need no such read: the store refuses a second one with a 422 naming it.)
+    the brands, suppliers and tags this apply created are followed by one read per kind of
+    what changed since the census (`NameSettle`, once all of that kind's creates ended): when
+    an older object of the same name turns up, ours is deleted again and the older one used
+    (`oldest_first`), so racing applies settle on one object. (Variant attributes need no such
+    read: the store refuses a second one with a 422 naming it.)
     """
 
     def __init__(self) -> None:
         self._locks = {k: threading.Lock() for k in (*_NAME_KINDS, Kind.CATEGORY)}
         self._read: dict[Kind, tuple[list[Json], int | None]] = {}
+        self._created: dict[Kind, dict[str, str]] = {k: {} for k in _FEED_NAME_KINDS}
 
     def objects(self, client: Client, kind: Kind) -> tuple[list[Json], int | None]:
         """The live objects of `kind` and the highest version among them (None without a
@@ -170,6 +173,19 @@ class Census:
             if kind not in self._read:
                 self._read[kind] = _read_kind(client, kind)
             return self._read[kind]
+
+    def created(self, kind: Kind, name: str, remote_id: str) -> None:
+        """A create of `kind` this apply sent made (or, after a lost answer, found) `name`."""
+        with self._locks[kind]:
+            self._created[kind][name] = remote_id
+
+    def settling(self, kind: Kind) -> tuple[dict[str, str], int | None]:
+        """Name -> id of what this apply created of `kind`, and the census's highest version
+        (what changed after it is what a racing apply may have made)."""
+        with self._locks[kind]:
+            created = dict(self._created[kind])
+            read = self._read.get(kind)
+        return created, (read[1] if read is not None else None)
 
 
 def _read_kind(client: Client, kind: Kind) -> tuple[list[Json], int | None]:
@@ -209,39 +225,16 @@ class NameCreate(CreateStep):
     def run(self, client: Client, counter: WriteCounter) -> Learned:
         # Looked up in the store just before it is created, whatever the cache said: another
         # state file (a laptop, another CI runner) may have made it since.
-        objects, since = self.census.objects(client, self.kind)
+        objects, _ = self.census.objects(client, self.kind)
         found = _oldest_named(objects, self.name)
         if found is not None:
             return {(str(self.kind), self.name): str(found["id"])}
         self.lookup_first = False  # the census was the look-up
         learned = super().run(client, counter)
-        if self.kind not in _FEED_NAME_KINDS:
-            return learned
-        try:
-            return self._settle(client, counter, learned, since)
-        except CatalogError:
-            # Ours exists for certain; only the race check failed. It is used, and a later
-            # plan names any duplicate (a notice) while using the oldest.
-            return learned
-
-    def _settle(
-        self, client: Client, counter: WriteCounter, learned: Learned, since: int | None
-    ) -> Learned:
-        """After our create: if an older object of this name appeared since the census (a
-        racing apply made it), ours goes and the older one is used."""
         ours = learned.get((str(self.kind), self.name))
-        pages = client.iter_pages(str(self.kind), after=since, known_page_cap=_SURE_PAGE)
-        newer = [o for page in pages for o in page.items]
-        oldest = _oldest_named(newer, self.name)
-        if ours is None or oldest is None or str(oldest["id"]) == ours:
-            return learned
-        counter.add()
-        try:
-            client.delete_named(str(self.kind), ours)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-        return {(str(self.kind), self.name): str(oldest["id"])}
+        if self.kind in _FEED_NAME_KINDS and ours is not None:
+            self.census.created(self.kind, self.name, ours)  # for the kind's `NameSettle`
+        return learned
 
     def prepare(self, ids: Ids) -> None:
         self.payload = {"name": self.name, "description": self.description}
@@ -267,6 +260,61 @@ class NameCreate(CreateStep):
             if not obj.get("deleted_at") and name_key(str(obj.get("name") or "")) == wanted:
                 return {(str(self.kind), self.name): str(obj["id"])}
         return None
+
+
+class NameSettle(Step):
+    """After this apply's creates of one kind (brand, supplier or tag) have all ended, one read
+    of what changed since the census: for each name we created, if an older object of that
+    name appeared (a racing apply made it), ours goes and the older one is used. One read for
+    the kind, not one per object: each of ours was made before it, so of two racing creates
+    the later one's read sees the earlier one (`Census`).
+
+    Sends no write when all goes well (its cost is 0); a delete per duplicate of ours when a
+    race happened. Payloads referencing the kind's new names wait for it.
+    """
+
+    def __init__(self, id: int, kind: Kind, creates: Sequence[NameCreate], census: Census) -> None:
+        super().__init__(id, f"check the new {kind}s against a racing apply", [])
+        self.kind = kind
+        self.deps = {c.id for c in creates}
+        self.deps_may_fail = True  # settles whichever of them were made
+        self.requests = 0
+        self.payer = creates[0].changes[0]
+        self.names = [c.name for c in creates]
+        self.census = census
+
+    def prepare(self, ids: Ids) -> None:
+        self.payload = {"kind": str(self.kind), "names": self.names}
+
+    def run(self, client: Client, counter: WriteCounter) -> Learned:
+        ours, since = self.census.settling(self.kind)
+        if not ours:
+            return {}
+        try:
+            pages = client.iter_pages(str(self.kind), after=since, known_page_cap=_SURE_PAGE)
+            newer = [o for page in pages for o in page.items]
+        except CatalogError:
+            # Ours exist for certain; only the race check failed. They are used, and a later
+            # plan names any duplicate (a notice) while using the oldest.
+            return {}
+        settled: Learned = {}
+        for name, our_id in ours.items():
+            oldest = _oldest_named(newer, name)
+            if oldest is None or str(oldest["id"]) == our_id:
+                continue
+            try:
+                counter.add()
+                client.delete_named(str(self.kind), our_id)
+            except CatalogError as exc:
+                if not (isinstance(exc, ApiError) and exc.status == 404):
+                    continue  # ours stays, and is used (a later plan names the duplicate)
+            settled[(str(self.kind), name)] = str(oldest["id"])
+        return settled
+
+    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
+        # The creates recorded ours; the name is now managed as the older object.
+        for (kind, name), remote_id in learned.items():
+            ledger.record_managed(kind, name, remote_id=remote_id, applied={})
 
 
 class NameUpdate(Step):

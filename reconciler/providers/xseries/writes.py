@@ -2,7 +2,8 @@
 (lightspeed-xseries.md §5-6), with the changes it carries and the steps it depends on:
 
 - one POST per new brand, supplier, tag or variant attribute, one PUT per changed brand or
-  supplier, and one bulk POST for every new category;
+  supplier, and one bulk POST for every new category; after the new names of each kind, one
+  read that settles a race with another apply (`NameSettle`, no write unless it finds one);
 - one `POST /2.0/products` per new product, with all its variants;
 - per existing family: one 2.1 PUT per variant whose own fields changed, the family-wide fields
   riding along as `common` in the first of them; one 2.1 PUT of their own only when no variant
@@ -25,6 +26,7 @@ from reconciler.providers.base import Compiled
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.payloads import Ids, family_active
 from reconciler.providers.xseries.steps import (
+    _FEED_NAME_KINDS,
     _NAME_KINDS,
     CategoryBulk,
     Census,
@@ -32,6 +34,7 @@ from reconciler.providers.xseries.steps import (
     ImageMove,
     ImageUpload,
     NameCreate,
+    NameSettle,
     NameUpdate,
     ProductCreate,
     ProductDelete,
@@ -64,6 +67,7 @@ class _Builder:
         self.refused: list[tuple[Change, str]] = []
         self.groups: list[Change] = []  # changes whose outcome is their children's
         self.census = Census()  # one read per named kind, shared by this apply's creates
+        self.settles: dict[str, int] = {}  # kind -> the step settling its new names
 
     def _add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -77,6 +81,12 @@ class _Builder:
         for change in self.plan.changes:
             if change.kind in _NAME_KINDS:
                 self._name(change)
+        for kind in _FEED_NAME_KINDS:
+            creates = [s for s in self.steps if isinstance(s, NameCreate) and s.kind is kind]
+            if creates:  # one race check for all of the kind's creates
+                self.settles[str(kind)] = self._add(
+                    NameSettle(self._next(), kind, creates, self.census)
+                ).id
         new_categories = [c for c in categories if c.action is Action.CREATE]
         if new_categories:
             bulk = self._add(CategoryBulk(self._next(), new_categories, self.census))
@@ -110,7 +120,10 @@ class _Builder:
             wanted.append((str(Kind.ATTRIBUTE), name_key(option)))
         if values.get("category"):
             wanted.append((str(Kind.CATEGORY), _label_key(values["category"])))
-        return {self.providers[w] for w in wanted if w in self.providers}
+        made = [w for w in wanted if w in self.providers]
+        # A new brand, supplier or tag is referenced once its kind is settled (`NameSettle`).
+        settled = {self.settles[kind] for kind, _ in made if kind in self.settles}
+        return {self.providers[w] for w in made} | settled
 
     def _product(self, change: Change) -> None:
         tax = self.plan.tax_exclusive
