@@ -18,15 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from reconciler.errors import ApiError, CatalogError, TransportError
+from reconciler.errors import ApiError, CatalogError
 from reconciler.live import Live, Names, label_path
 from reconciler.model import Json, name_key
 from reconciler.plan import Change, Kind
+from reconciler.providers import steps
 from reconciler.providers.base import Learned, WriteCounter
 from reconciler.providers.rseries.client import RSeriesClient
 from reconciler.providers.rseries.normalize import tag_key
@@ -45,11 +45,9 @@ from reconciler.providers.rseries.payloads import (
     variant_description,
     vendor_nums,
 )
-from reconciler.rules import image_type
+from reconciler.providers.steps import read_image
 from reconciler.state.ledger import Ledger
 
-# A create whose answer is lost is looked up and, if absent, sent again at most this often.
-MAX_CREATE_ATTEMPTS = 4
 RESOURCES: Mapping[Kind, str] = {
     Kind.BRAND: "Manufacturer",
     Kind.SUPPLIER: "Vendor",
@@ -68,77 +66,22 @@ def cost_of(method: str, resource: str, body: Json, *, single: bool) -> float:
 
 
 @dataclass(eq=False)
-class Step(ABC):
-    """One write request and the plan changes it carries out.
-
-    `prepare` builds the body (on the coordinating thread, once the steps it depends on are
-    done); `run` sends it (on a worker) and returns the ids it learned. `cost` is in bucket
-    units; `zeroes_stock` says the step archives an item (its stock is zeroed, irreversibly).
+class Step(steps.Step[Ids, RSeriesClient]):
+    """One write request and the plan changes it carries out (`providers.steps.Step`), with its
+    cost: `cost` is in bucket units; `zeroes_stock` says the step archives an item (its stock
+    is zeroed, irreversibly).
     """
 
-    id: int
-    label: str
-    changes: list[Change]
-    deps: set[int] = field(default_factory=set)
-    deps_may_fail: bool = False
-    requests: int = 1
     cost: float = 1.0
-    payload: Json = None
-    intent: tuple[str, str] | None = None
-    lookup_first: bool = False
-    payer: Change | None = None
     zeroes_stock: bool = False
-
-    @abstractmethod
-    def prepare(self, ids: Ids) -> None: ...
-
-    @abstractmethod
-    def run(self, client: RSeriesClient, counter: WriteCounter) -> Learned: ...
-
-    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
-        return None
-
-    def before_send(self, ledger: Ledger) -> None:
-        return None
-
-    def digest(self) -> str:
-        blob = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
 
     def priced(self, body: Json, method: str, resource: str, *, single: bool) -> None:
         """Set `cost` from the body this step will send (its ids do not change the price)."""
         self.cost = cost_of(method, resource, body, single=single)
 
 
-class CreateStep(Step):
+class CreateStep(Step, steps.CreateStep[Ids, RSeriesClient]):
     """A create: intent first; an unknown outcome is looked up, never blindly re-sent."""
-
-    @abstractmethod
-    def send(self, client: RSeriesClient) -> Learned: ...
-
-    @abstractmethod
-    def lookup(self, client: RSeriesClient) -> Learned | None:
-        """What the store holds for this object, or None if it is not there."""
-
-    def run(self, client: RSeriesClient, counter: WriteCounter) -> Learned:
-        if self.lookup_first:  # a crashed run's intent: the object may already exist
-            found = self.lookup(client)
-            if found is not None:
-                return found
-        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
-            try:
-                counter.add()
-                return self.send(client)
-            except TransportError as lost:
-                try:
-                    found = self.lookup(client)
-                except CatalogError:
-                    raise lost from None  # could not look: the outcome stays unknown
-                if found is not None:
-                    return found
-                if attempt == MAX_CREATE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
 
 
 # -- the census: what the store holds of a kind, read once per apply ----------------------------
@@ -670,18 +613,7 @@ class ImageUpload(CreateStep):
 
     def prepare(self, ids: Ids) -> None:
         self.owner_id = ids.product(self.handle)
-        if self.catalog_dir is None:
-            raise CatalogError(f"image {self.change.key}: no catalog directory to read it from")
-        path = self.catalog_dir / self.change.key
-        try:
-            self.content = path.read_bytes()
-        except OSError as exc:
-            raise CatalogError(
-                f"image {path} cannot be read ({exc.strerror}); restore it or plan again"
-            ) from None
-        kind = image_type(self.content[:12])
-        if kind is None:
-            raise CatalogError(f"image {path} is not a jpg, png, gif, tiff or webp file")
+        self.content, kind = read_image(self.catalog_dir, self.change.key)
         self.payload = {
             "owner": self.owner,
             "owner_id": self.owner_id,

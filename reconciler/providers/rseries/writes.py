@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.live import Live, label_path, path_key
+from reconciler.live import Live, label_path
 from reconciler.model import Json, name_key
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
 from reconciler.providers.base import Compiled, ManagedIndex
@@ -48,6 +48,7 @@ from reconciler.providers.rseries.steps import (
     RecordPut,
     Step,
 )
+from reconciler.providers.steps import StepGraph, label_key
 
 _RETIRE = (Action.DEACTIVATE, Action.DELETE)
 ARCHIVE_NOTE = "archived in R-Series: its stock is zeroed, irreversibly"
@@ -61,34 +62,15 @@ def _values(change: Change) -> dict[str, Json]:
     return {f.field: f.after for f in change.fields}
 
 
-def _label_key(label: str) -> str:
-    return " / ".join(path_key(label_path(label)))
-
-
-class _Builder:
+class _Builder(StepGraph[Step]):
     def __init__(
         self, plan: Plan, live: Live, managed: ManagedIndex, catalog_dir: Path | None
     ) -> None:
-        self.plan = plan
-        self.live = live
-        self.managed = managed
-        self.catalog_dir = catalog_dir
-        self.steps: list[Step] = []
-        self.providers: dict[tuple[str, str], int] = {}  # (kind, key) -> creating step
-        self.adopted: list[Change] = []
-        self.refused: list[tuple[Change, str]] = []
-        self.groups: list[Change] = []
+        super().__init__(plan, live, managed, catalog_dir)
         self.census = Census()
         self.layouts = Layouts()
         self.sets: dict[str, AttributeSetCreate] = {}
         self.new_attributes: dict[str, Change] = {}  # name key -> the plan's attribute create
-
-    def _add(self, step: Step) -> Step:
-        self.steps.append(step)
-        return step
-
-    def _next(self) -> int:
-        return len(self.steps)
 
     def build(self) -> list[Step]:
         tags: list[Change] = []
@@ -139,10 +121,10 @@ class _Builder:
             return
         step = self._add(CategoryCreate(self._next(), change, self.census))
         path = label_path(change.key)
-        parent = self.providers.get((str(Kind.CATEGORY), _label_key(" / ".join(path[:-1]))))
+        parent = self.providers.get((str(Kind.CATEGORY), label_key(" / ".join(path[:-1]))))
         if len(path) > 1 and parent is not None:
             step.deps.add(parent)
-        self.providers[(str(Kind.CATEGORY), _label_key(change.key))] = step.id
+        self.providers[(str(Kind.CATEGORY), label_key(change.key))] = step.id
 
     def _tags(self, tags: list[Change]) -> None:
         """A new tag rides on the first step that sends it by name; else a POST of its own."""
@@ -193,7 +175,7 @@ class _Builder:
         if values.get("supplier"):
             wanted.append((str(Kind.SUPPLIER), name_key(values["supplier"])))
         if values.get("category"):
-            wanted.append((str(Kind.CATEGORY), _label_key(values["category"])))
+            wanted.append((str(Kind.CATEGORY), label_key(values["category"])))
         return {self.providers[w] for w in wanted if w in self.providers}
 
     # -- products ------------------------------------------------------------------------------
@@ -211,34 +193,23 @@ class _Builder:
             self._update(change)
             self._images(change, None)
 
-    def _images(self, change: Change, create: Step | None) -> None:
-        """Deletes and moves first, then uploads one after another in catalog order (each
-        with its `ordering`), after the create of the family or product they belong to."""
-        images = [c for c in change.children if c.kind is Kind.IMAGE]
-        found = self.live.products.get(change.key)
+    def _image_upload(self, change: Change, product: Change) -> Step:
+        # Uploaded with its `ordering`, on the family's ItemMatrix or the product's Item.
+        found = self.live.products.get(product.key)
         family = (
             found.is_family
             if found is not None
-            else any(c.kind is Kind.VARIANT for c in change.children)
+            else any(c.kind is Kind.VARIANT for c in product.children)
         )
-        before: set[int] = {create.id} if create is not None else set()
-        for c in images:
-            if c.action is Action.ADOPT:  # the store's image recorded as this file: no request
-                self.adopted.append(c)
-            elif c.action is Action.DELETE:
-                self._add(ImageDelete(self._next(), c, change.key))
-            elif c.action is Action.UPDATE:
-                before.add(self._add(ImageMove(self._next(), c, change.key)).id)
-        uploads = [c for c in images if c.action is Action.CREATE]
-        uploads.sort(key=lambda c: _values(c).get("position") or 0)
-        for c in uploads:
-            step = self._add(
-                ImageUpload(
-                    self._next(), c, change.key, family=family, catalog_dir=self.catalog_dir
-                )
-            )
-            step.deps = set(before)
-            before = {step.id}
+        return ImageUpload(
+            self._next(), change, product.key, family=family, catalog_dir=self.catalog_dir
+        )
+
+    def _image_move(self, change: Change, product: Change) -> Step:
+        return ImageMove(self._next(), change, product.key)
+
+    def _image_delete(self, change: Change, product: Change) -> Step:
+        return ImageDelete(self._next(), change, product.key)
 
     def _create(self, change: Change) -> Step:
         """The steps creating a product; returns the one its images go on."""
@@ -305,13 +276,8 @@ class _Builder:
         step.deps = {create.id}
         step.payer = payer
 
-    def _is_managed(self, kind: Kind, key: str) -> bool:
-        return key in self.managed.get(str(kind), {})
-
     def _retire_product(self, change: Change) -> None:
-        # Prune touches only what this catalog manages (design invariant 3), whatever the plan.
-        if not self._is_managed(Kind.PRODUCT, change.key):
-            self.refused.append((change, f"product {change.key} is not managed by this catalog"))
+        if self._unmanaged_product(change):
             return
         found = self.live.products.get(change.key)
         family = found.is_family if found is not None else bool(change.children)
@@ -327,11 +293,7 @@ class _Builder:
         )
 
     def _retire_row(self, change: Change, family_change: Change) -> None:
-        if not (
-            self._is_managed(Kind.VARIANT, change.key)
-            or self._is_managed(Kind.PRODUCT, family_change.key)
-        ):
-            self.refused.append((change, f"variant {change.key} is not managed by this catalog"))
+        if self._unmanaged_row(change, family_change):
             return
         self._add(
             Archive(
@@ -517,15 +479,7 @@ def build_steps(
             "plan: R-Series zeroes an archived item's stock, irreversibly. Apply only if that "
             "is meant (the catalog's settings.prune or active: false asks for it)."
         )
-    return Compiled(
-        steps=steps,
-        adopted=builder.adopted,
-        refused=builder.refused,
-        groups=builder.groups,
-        resolver=Ids(live),
-        notes=notes,
-        notices=notices,
-    )
+    return builder.compiled(Ids(live), notes=notes, notices=notices)
 
 
 def total_cost(compiled: Compiled[RSeriesClient]) -> float:

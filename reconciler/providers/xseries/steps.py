@@ -5,24 +5,23 @@ instead of sent again after a lost answer (design invariant 6; `CreateStep`)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from reconciler.errors import (
     ApiError,
     CatalogError,
-    TransportError,
     Unresolved,
 )
 from reconciler.live import label_path, path_key
 from reconciler.model import Json, name_key
 from reconciler.plan import Change, Kind
+from reconciler.providers import steps
 from reconciler.providers.base import Learned, WriteCounter
+from reconciler.providers.steps import read_image
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.normalize import (
     category_parent,
@@ -38,95 +37,20 @@ from reconciler.providers.xseries.payloads import (
     details_payload,
     family_active,
 )
-from reconciler.rules import image_type
 from reconciler.state.ledger import Ledger
 
-# A create whose answer is lost is looked up and, if absent, sent again at most this often.
-MAX_CREATE_ATTEMPTS = 4
 _NAME_KINDS = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE)
 
-
-# -- steps: one write request each -----------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Step(ABC):
-    """One write request and the plan changes it carries out.
-
-    `prepare` builds the payload (on the coordinating thread, once the steps it depends on are
-    done); `run` sends it (on a worker) and returns the ids it learned.
-    """
-
-    id: int
-    label: str
-    changes: list[Change]
-    deps: set[int] = field(default_factory=set)
-    deps_may_fail: bool = False
-    requests: int = 1
-    payload: Json = None
-
-    # A create (intents, lookups) sets this to (kind, key).
-    intent: tuple[str, str] | None = None
-    lookup_first: bool = False
-    # The plan change its requests are counted on (None: the first it carries).
-    payer: Change | None = None
-
-    @abstractmethod
-    def prepare(self, ids: Ids) -> None: ...
-
-    @abstractmethod
-    def run(self, client: Client, counter: WriteCounter) -> Learned: ...
-
-    def on_applied(self, ledger: Ledger, learned: Learned) -> None:
-        """Record what this step made beyond the ledger's change rows (caller's thread)."""
-        return None
-
-    def before_send(self, ledger: Ledger) -> None:
-        """Record, before the request goes out, what a lost answer must not make forgotten
-        (caller's thread, after `prepare`)."""
-        return None
-
-    def digest(self) -> str:
-        blob = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+# One write request each, prepared from the compile's `Ids` (`providers.steps`).
+Step = steps.Step[Ids, Client]
 
 
-class CreateStep(Step):
-    """A create: intent first; an unknown outcome is looked up, never blindly re-sent."""
+class CreateStep(steps.CreateStep[Ids, Client]):
+    """A create: intent first; an unknown outcome is looked up, never blindly re-sent, and a
+    422 naming the object the store already holds is looked up too (`existing_ids`)."""
 
-    @abstractmethod
-    def send(self, client: Client) -> Learned: ...
-
-    @abstractmethod
-    def lookup(self, client: Client) -> Learned | None:
-        """What the store holds for this object, or None if it is not there."""
-
-    def run(self, client: Client, counter: WriteCounter) -> Learned:
-        if self.lookup_first:  # a crashed run's intent: the object may already exist
-            found = self.lookup(client)
-            if found is not None:
-                return found
-        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
-            try:
-                counter.add()
-                return self.send(client)
-            except TransportError as lost:
-                try:
-                    found = self.lookup(client)
-                except CatalogError:
-                    raise lost from None  # could not look: the outcome stays unknown
-                if found is not None:
-                    return found
-                if attempt == MAX_CREATE_ATTEMPTS:
-                    raise
-            except ApiError as exc:
-                if not existing_ids(exc):
-                    raise
-                found = self.lookup(client)
-                if found is not None:
-                    return found
-                raise
-        raise AssertionError("unreachable")
+    def already_there(self, exc: ApiError) -> bool:
+        return bool(existing_ids(exc))
 
 
 def existing_ids(exc: ApiError) -> dict[str, str]:
@@ -656,18 +580,7 @@ class ImageUpload(Step):
         product_id = ids.products.get(self.handle)
         if product_id is None:
             raise Unresolved(f"product {self.handle} does not exist in the store")
-        if self.catalog_dir is None:
-            raise CatalogError(f"image {self.change.key}: no catalog directory to read it from")
-        path = self.catalog_dir / self.change.key
-        try:
-            self.content = path.read_bytes()
-        except OSError as exc:
-            raise CatalogError(
-                f"image {path} cannot be read ({exc.strerror}); restore it or plan again"
-            ) from None
-        kind = image_type(self.content[:12])
-        if kind is None:
-            raise CatalogError(f"image {path} is not a jpg, png, gif, tiff or webp file")
+        self.content, kind = read_image(self.catalog_dir, self.change.key)
         self.payload = {
             "product_id": product_id,
             "path": self.change.key,

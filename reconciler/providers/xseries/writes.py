@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.live import Live, label_path, path_key
+from reconciler.live import Live
 from reconciler.model import Json, name_key
 from reconciler.plan import Action, Change, FieldChange, Kind, Plan
-from reconciler.providers.base import Compiled
+from reconciler.providers.base import Compiled, ManagedIndex
+from reconciler.providers.steps import StepGraph, label_key
 from reconciler.providers.xseries.client import Client
 from reconciler.providers.xseries.payloads import Ids, family_active
 from reconciler.providers.xseries.steps import (
@@ -49,32 +50,13 @@ _RETIRE = (Action.DEACTIVATE, Action.DELETE)
 # -- building the steps from a plan ------------------------------------------------------------
 
 
-class _Builder:
+class _Builder(StepGraph[Step]):
     def __init__(
-        self,
-        plan: Plan,
-        live: Live,
-        managed: Mapping[str, Mapping[str, object]],
-        catalog_dir: Path | None,
+        self, plan: Plan, live: Live, managed: ManagedIndex, catalog_dir: Path | None
     ) -> None:
-        self.plan = plan
-        self.catalog_dir = catalog_dir
-        self.live = live
-        self.managed = managed
-        self.steps: list[Step] = []
-        self.providers: dict[tuple[str, str], int] = {}  # (kind, name key) -> creating step
-        self.adopted: list[Change] = []
-        self.refused: list[tuple[Change, str]] = []
-        self.groups: list[Change] = []  # changes whose outcome is their children's
+        super().__init__(plan, live, managed, catalog_dir)
         self.census = Census()  # one read per named kind, shared by this apply's creates
         self.settles: dict[str, int] = {}  # kind -> the step settling its new names
-
-    def _add(self, step: Step) -> Step:
-        self.steps.append(step)
-        return step
-
-    def _next(self) -> int:
-        return len(self.steps)
 
     def build(self) -> list[Step]:
         categories = [c for c in self.plan.changes if c.kind is Kind.CATEGORY]
@@ -91,7 +73,7 @@ class _Builder:
         if new_categories:
             bulk = self._add(CategoryBulk(self._next(), new_categories, self.census))
             for c in new_categories:
-                self.providers[(str(Kind.CATEGORY), _label_key(c.key))] = bulk.id
+                self.providers[(str(Kind.CATEGORY), label_key(c.key))] = bulk.id
         for change in self.plan.changes:
             if change.kind is Kind.PRODUCT:
                 self._product(change)
@@ -119,7 +101,7 @@ class _Builder:
         for option in options.keys() if isinstance(options, dict) else options:
             wanted.append((str(Kind.ATTRIBUTE), name_key(option)))
         if values.get("category"):
-            wanted.append((str(Kind.CATEGORY), _label_key(values["category"])))
+            wanted.append((str(Kind.CATEGORY), label_key(values["category"])))
         made = [w for w in wanted if w in self.providers]
         # A new brand, supplier or tag is referenced once its kind is settled (`NameSettle`).
         settled = {self.settles[kind] for kind, _ in made if kind in self.settles}
@@ -219,24 +201,14 @@ class _Builder:
             elif child.kind is not Kind.IMAGE and child.action is Action.ADOPT:
                 self.adopted.append(child)
 
-    def _images(self, change: Change, create: Step | None) -> None:
-        """Deletes and moves first, then uploads one after another in catalog order: the
-        store appends each upload, so that order is the family's image order."""
-        images = [c for c in change.children if c.kind is Kind.IMAGE]
-        before: set[int] = {create.id} if create is not None else set()
-        for c in images:
-            if c.action is Action.ADOPT:  # the store's image recorded as this file: no request
-                self.adopted.append(c)
-            elif c.action is Action.DELETE:
-                self._add(ImageDelete(self._next(), c, change.key))
-            elif c.action is Action.UPDATE:
-                before.add(self._add(ImageMove(self._next(), c, change.key)).id)
-        uploads = [c for c in images if c.action is Action.CREATE]
-        uploads.sort(key=lambda c: {f.field: f.after for f in c.fields}.get("position") or 0)
-        for c in uploads:
-            step = self._add(ImageUpload(self._next(), c, change.key, catalog_dir=self.catalog_dir))
-            step.deps = set(before)
-            before = {step.id}
+    def _image_upload(self, change: Change, product: Change) -> Step:
+        return ImageUpload(self._next(), change, product.key, catalog_dir=self.catalog_dir)
+
+    def _image_move(self, change: Change, product: Change) -> Step:
+        return ImageMove(self._next(), change, product.key)
+
+    def _image_delete(self, change: Change, product: Change) -> Step:
+        return ImageDelete(self._next(), change, product.key)
 
     def _after_create(self, change: Change, create: Step) -> None:
         """Variants of a new family whose `active` differs from the family's flag."""
@@ -270,13 +242,8 @@ class _Builder:
             fix.deps = {create.id}
             fix.payer = change  # the family's create: the flag is part of creating it
 
-    def _is_managed(self, kind: Kind, key: str) -> bool:
-        return key in self.managed.get(str(kind), {})
-
     def _retire_product(self, change: Change) -> None:
-        # Prune touches only what this catalog manages (design invariant 3), whatever the plan.
-        if not self._is_managed(Kind.PRODUCT, change.key):
-            self.refused.append((change, f"product {change.key} is not managed by this catalog"))
+        if self._unmanaged_product(change):
             return
         found = self.live.products.get(change.key)
         if change.action is Action.DELETE:
@@ -304,11 +271,7 @@ class _Builder:
             self._retire_row(row, change)
 
     def _retire_row(self, change: Change, family_change: Change) -> None:
-        if not (
-            self._is_managed(Kind.VARIANT, change.key)
-            or self._is_managed(Kind.PRODUCT, family_change.key)
-        ):
-            self.refused.append((change, f"variant {change.key} is not managed by this catalog"))
+        if self._unmanaged_row(change, family_change):
             return
         if change.action is Action.DELETE:
             self._add(ProductDelete(self._next(), change, whole_family=False))
@@ -333,25 +296,15 @@ _FAMILY_FIELDS = frozenset(
 )
 
 
-def _label_key(label: str) -> str:
-    return " / ".join(path_key(label_path(label)))
-
-
 def build_steps(
     plan: Plan,
     live: Live,
-    managed: Mapping[str, Mapping[str, object]],
+    managed: ManagedIndex,
     *,
     catalog_dir: Path | None = None,
 ) -> Compiled[Client]:
     """The plan as steps, plus the adoptions (no request), refusals and grouped changes; the
     steps prepare their payloads from one `Ids`, which the engine teaches what they create."""
     builder = _Builder(plan, live, managed, catalog_dir)
-    steps = builder.build()
-    return Compiled(
-        steps=steps,
-        adopted=builder.adopted,
-        refused=builder.refused,
-        groups=builder.groups,
-        resolver=Ids(live),
-    )
+    builder.build()
+    return builder.compiled(Ids(live))
