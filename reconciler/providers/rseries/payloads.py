@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from reconciler.errors import Unresolved
-from reconciler.live import Live, family_values, label_path, path_key
+from reconciler.live import Live, family_values
 from reconciler.model import Json, name_key
 from reconciler.plan import Change, Kind
+from reconciler.providers import ids as shared
 from reconciler.providers.rseries.normalize import DEFAULT_PRICE_LEVEL, store_money
 
 # The system attribute sets every account holds (recorded in
@@ -50,38 +51,15 @@ def system_set(options: Sequence[str]) -> str | None:
     return None
 
 
-class Ids:
+class Ids(shared.Ids):
     """Name -> id, path -> id, options -> attribute set, handle/SKU -> id for everything a body
-    may reference. Seeded from the live store and taught each created object's id as its step
-    finishes; used only by the thread running the apply (bodies are built there, just before a
-    step is handed to a worker, when everything it depends on is known)."""
+    may reference (`providers.ids.Ids`): brands and suppliers by name, attribute sets by their
+    options."""
 
     def __init__(self, live: Live) -> None:
-        self.live = live
-        names = live.names
-        self.named: dict[str, dict[str, str]] = {
-            str(Kind.BRAND): {k: n.id for k, n in names.brands.items()},
-            str(Kind.SUPPLIER): {k: n.id for k, n in names.suppliers.items()},
-        }
-        self.categories: dict[tuple[str, ...], str] = {k: c.id for k, c in names.categories.items()}
+        super().__init__(live)
         self.sets: dict[str, str] = {}
         self.layouts: dict[str, tuple[str, str, str]] = dict(SYSTEM_SETS)
-        self.products: dict[str, str] = {h: p.remote_id for h, p in live.products.items()}
-        self.rows: dict[str, str] = {
-            sku: row.id for p in live.products.values() for sku, row in p.rows.items()
-        }
-
-    def name(self, kind: Kind, name: str) -> str:
-        found = self.named[str(kind)].get(name_key(name))
-        if found is None:
-            raise Unresolved(f'{kind} "{name}" does not exist in the store (its create failed)')
-        return found
-
-    def category(self, label: str) -> str:
-        found = self.categories.get(path_key(label_path(label)))
-        if found is None:
-            raise Unresolved(f'category "{label}" does not exist in the store')
-        return found
 
     def attribute_set(self, options: Sequence[str]) -> str:
         found = system_set(options) or self.sets.get(options_key(options))
@@ -97,21 +75,12 @@ class Ids:
             raise Unresolved(f"product {handle} does not exist in the store (its create failed)")
         return found
 
-    def learn(self, learned: Mapping[tuple[str, str], str]) -> None:
-        for (kind, key), remote_id in learned.items():
-            if kind in self.named:
-                self.named[kind][name_key(key)] = remote_id
-            elif kind == str(Kind.CATEGORY):
-                self.categories[path_key(label_path(key))] = remote_id
-            elif kind == SET:
-                self.sets[key] = remote_id
-            elif kind == LAYOUT:
-                a, b, c = [*remote_id.split("\n"), "", "", ""][:3]
-                self.layouts[key] = (a, b, c)
-            elif kind == str(Kind.PRODUCT):
-                self.products[key] = remote_id
-            elif kind == str(Kind.VARIANT):
-                self.rows[key] = remote_id
+    def learn_other(self, kind: str, key: str, remote_id: str) -> None:
+        if kind == SET:
+            self.sets[key] = remote_id
+        elif kind == LAYOUT:
+            a, b, c = [*remote_id.split("\n"), "", "", ""][:3]
+            self.layouts[key] = (a, b, c)
 
 
 class Costing(Ids):

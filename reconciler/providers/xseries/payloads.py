@@ -10,13 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from reconciler.errors import (
-    Unresolved,
-)
-from reconciler.live import Live, family_values, label_path, path_key
-from reconciler.model import Json, name_key
+from reconciler.live import Live, family_values
+from reconciler.model import Json
 from reconciler.plan import Change, Kind
 from reconciler.planner import new_family_active
+from reconciler.providers import ids as shared
 from reconciler.providers.xseries.normalize import (
     barcode_type,
     price_field,
@@ -25,51 +23,11 @@ from reconciler.providers.xseries.normalize import (
 # -- ids of live objects, growing as creates finish --------------------------------------------
 
 
-class Ids:
-    """Name -> id and handle/SKU -> id for everything a payload may reference.
+class Ids(shared.Ids):
+    """Name -> id and handle/SKU -> id for everything a payload may reference
+    (`providers.ids.Ids`): brands, suppliers, tags and variant attributes by name."""
 
-    Seeded from the live store and taught each created object's id as its step finishes.
-    Used only by the thread running `apply_plan` (payloads are built there, just before a step
-    is handed to a worker, when everything it depends on is known).
-    """
-
-    def __init__(self, live: Live) -> None:
-        self.live = live
-        names = live.names
-        self.named: dict[str, dict[str, str]] = {
-            str(Kind.BRAND): {k: n.id for k, n in names.brands.items()},
-            str(Kind.SUPPLIER): {k: n.id for k, n in names.suppliers.items()},
-            str(Kind.TAG): {k: n.id for k, n in names.tags.items()},
-            str(Kind.ATTRIBUTE): {k: n.id for k, n in names.attributes.items()},
-        }
-        self.categories: dict[tuple[str, ...], str] = {k: c.id for k, c in names.categories.items()}
-        self.products: dict[str, str] = {h: p.remote_id for h, p in live.products.items()}
-        self.rows: dict[str, str] = {
-            sku: row.id for p in live.products.values() for sku, row in p.rows.items()
-        }
-
-    def name(self, kind: Kind, name: str) -> str:
-        found = self.named[str(kind)].get(name_key(name))
-        if found is None:
-            raise Unresolved(f'{kind} "{name}" does not exist in the store (its create failed)')
-        return found
-
-    def category(self, label: str) -> str:
-        found = self.categories.get(path_key(label_path(label)))
-        if found is None:
-            raise Unresolved(f'category "{label}" does not exist in the store')
-        return found
-
-    def learn(self, learned: Mapping[tuple[str, str], str]) -> None:
-        for (kind, key), remote_id in learned.items():
-            if kind in self.named:
-                self.named[kind][name_key(key)] = remote_id
-            elif kind == str(Kind.CATEGORY):
-                self.categories[path_key(label_path(key))] = remote_id
-            elif kind == str(Kind.PRODUCT):
-                self.products[key] = remote_id
-            elif kind == str(Kind.VARIANT):
-                self.rows[key] = remote_id
+    NAMED = (Kind.BRAND, Kind.SUPPLIER, Kind.TAG, Kind.ATTRIBUTE)
 
 
 # -- the family as it will be once this plan's family-wide changes are applied -----------------
