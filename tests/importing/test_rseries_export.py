@@ -19,9 +19,9 @@ from reconciler.cli.import_ import write_files
 from reconciler.csvexport import parse_export, read_export
 from reconciler.importer import ImportResult, Severity, layout
 from reconciler.model import product_to_data
+from reconciler.providers.csvrows import RowError
 from reconciler.providers.rseries.csvimport import (
     RSeriesExport,
-    _RowError,
     option_names,
     parse_amount,
 )
@@ -241,7 +241,7 @@ def test_amounts_as_exports_and_spreadsheets_write_them(text: str, value: str | 
 
 @pytest.mark.parametrize("text", ["twelve", "-5.00", "(5.00)", "$", "1.2.3,4,5", "12abc"])
 def test_what_is_no_amount_is_a_row_error(text: str) -> None:
-    with pytest.raises(_RowError, match="Price"):
+    with pytest.raises(RowError, match="Price"):
         parse_amount(text, "Price")
 
 

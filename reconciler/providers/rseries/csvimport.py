@@ -31,31 +31,29 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reconciler.csvexport import ExportTable, normalize_column
-from reconciler.guardrails import import_allowances
 from reconciler.importer import (
     MAX_VARIANTS,
     CsvRow,
     ImportResult,
     Problem,
     Severity,
-    _active_fields,
-    _canonical_names,
-    _comparable,
-    hoist,
-    hoist_supply,
-    settle,
     undeclarable,
-    untidy_name,
 )
 from reconciler.model import (
-    Brand,
-    Catalog,
     Product,
-    Supplier,
     Variant,
     name_key,
     slugify,
-    sorted_names,
+)
+from reconciler.providers.csvrows import (
+    Row,
+    RowError,
+    build_product,
+    import_result,
+    name_warnings,
+    parse_flag,
+    read_rows,
+    unique_names,
 )
 from reconciler.providers.rseries.normalize import MONEY_PLACES, store_money, tag_key
 from reconciler.rules import gtin_valid
@@ -147,10 +145,6 @@ SYSTEM_SETS: Mapping[str, tuple[str, ...]] = {
 # ---------------------------------------------------------------------------------------------
 
 
-class _RowError(Exception):
-    """A row that cannot be imported; the message says why and what to fix."""
-
-
 def _first(row: CsvRow, columns: Sequence[str]) -> str:
     """The first non-blank cell among columns that mean the same thing."""
     return next((row.cells[c] for c in columns if row.cells.get(c, "")), "")
@@ -179,9 +173,9 @@ def parse_amount(text: str, column: str) -> Decimal | None:
     if text == "":
         if raw.strip() == "":
             return None
-        raise _RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)")
+        raise RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)")
     if text.startswith("-") or (text.startswith("(") and text.endswith(")")):
-        raise _RowError(f"{column} {raw!r} is not a price (a number of at least 0)")
+        raise RowError(f"{column} {raw!r} is not a price (a number of at least 0)")
     if "," in text and "." in text:
         decimal_point = "," if text.rfind(",") > text.rfind(".") else "."
         grouping = "." if decimal_point == "," else ","
@@ -191,11 +185,11 @@ def parse_amount(text: str, column: str) -> Decimal | None:
     elif _GROUPED["."].fullmatch(text):
         text = text.replace(".", "")
     if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", text):
-        raise _RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)")
+        raise RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)")
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern above admits only numbers
-        raise _RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)") from None
+        raise RowError(f"{column} {raw!r} is not an amount (write e.g. 25.00)") from None
 
 
 def _money(
@@ -220,30 +214,10 @@ def _money(
     return stored
 
 
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f"}
-
-
-def _parse_archived(text: str) -> bool | None:
-    low = text.casefold()
-    if low == "":
-        return None
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise _RowError(f"Archived {text!r} is not one of Yes/No, true/false, 1/0")
-
-
 def split_tags(text: str) -> tuple[str, ...] | None:
     """R-Series joins an item's tags with ","; tags are one when they differ only in case and
     spaces (the store keeps "Summer Sale" as "summersale")."""
-    seen: dict[str, str] = {}
-    for raw in text.split(","):
-        tag = raw.strip()
-        if tag and tag_key(tag) not in seen:
-            seen[tag_key(tag)] = tag
-    return sorted_names(list(seen.values())) if seen else None
+    return unique_names(text.split(","), tag_key)
 
 
 def _category(row: CsvRow) -> tuple[str, ...] | None:
@@ -256,7 +230,7 @@ def _category(row: CsvRow) -> tuple[str, ...] | None:
             gap = gap or label
             continue
         if gap:
-            raise _RowError(f"{label} {value!r} is set but {gap} is blank")
+            raise RowError(f"{label} {value!r} is set but {gap} is blank")
         levels.append(value)
     return tuple(levels) or None
 
@@ -279,7 +253,7 @@ def _options(row: CsvRow) -> tuple[tuple[tuple[str, str], ...], str | None]:
     """A matrix row's (option, value) pairs and the custom set they were guessed from."""
     set_name = row.cells.get(ATTRIBUTE_SET, "")
     if not set_name:
-        raise _RowError(
+        raise RowError(
             "Matrix Attribute Set is blank (the family's option names come from it: Color/Size, "
             "Size, Color, 3 Attributes or the custom set's name)"
         )
@@ -290,23 +264,23 @@ def _options(row: CsvRow) -> tuple[tuple[tuple[str, str], ...], str | None]:
         # files put it in Attribute 1 or Attribute 2; either is read.
         given = [v for v in values if v]
         if len(given) != 1:
-            raise _RowError(
+            raise RowError(
                 f"attribute set {set_name!r} has one attribute ({names[0]}) but the row gives "
                 f"{len(given)} attribute values"
             )
         return ((names[0], given[0]),), set_name if guessed else None
     for n, value in enumerate(values):
         if n < len(names) and not value:
-            raise _RowError(f"Attribute {n + 1} ({names[n]}) is blank")
+            raise RowError(f"Attribute {n + 1} ({names[n]}) is blank")
         if n >= len(names) and value:
-            raise _RowError(
+            raise RowError(
                 f"Attribute {n + 1} {value!r} is set but attribute set {set_name!r} has only "
                 f"{len(names)} attributes"
             )
     pairs = tuple(zip(names, values, strict=False))
     keys = [name_key(n) for n in names]
     if len(set(keys)) != len(keys):
-        raise _RowError(f"attribute set {set_name!r} names an option twice")
+        raise RowError(f"attribute set {set_name!r} names an option twice")
     return pairs, set_name if guessed else None
 
 
@@ -334,19 +308,11 @@ def _barcode(row: CsvRow, sku: str, warnings: list[Problem]) -> str | None:
 
 
 @dataclass
-class _Row:
-    """A row that parsed: its family-level and its own values."""
+class _Row(Row):
+    """A row that parsed (`name`: the matrix description for a variant, the item description
+    otherwise), and whether it is a matrix's."""
 
-    line: int
-    sku: str
-    name: str  # the matrix description for a variant, the item description otherwise
     matrix: bool
-    options: tuple[tuple[str, str], ...]
-    family: dict[str, Any]  # family-level values present on this row (blank cells left out)
-    price: Decimal | None
-    supply_price: Decimal | None
-    active: bool | None
-    barcode: str | None
 
 
 def _parse_row(row: CsvRow, warnings: list[Problem], guessed: dict[str, int]) -> _Row:
@@ -355,7 +321,7 @@ def _parse_row(row: CsvRow, warnings: list[Problem], guessed: dict[str, int]) ->
     if not sku:
         system_id = cell(SYSTEM_ID, "")
         if not system_id:
-            raise _RowError("Custom SKU and System ID are both blank (the row needs a SKU)")
+            raise RowError("Custom SKU and System ID are both blank (the row needs a SKU)")
         warnings.append(
             Problem(
                 f"Custom SKU is blank; the catalog uses the System ID {system_id!r} (the number "
@@ -376,7 +342,7 @@ def _parse_row(row: CsvRow, warnings: list[Problem], guessed: dict[str, int]) ->
     else:
         name = _first(row, NAME_COLUMNS)
         if not name:
-            raise _RowError(f'Item (Description) is blank for "{sku}" (every item needs a name)')
+            raise RowError(f'Item (Description) is blank for "{sku}" (every item needs a name)')
     family: dict[str, Any] = {}
     for column, key in ((BRAND, "brand"), (VENDOR, "supplier"), (VENDOR_CODE, "supplier_code")):
         if cell(column, ""):
@@ -402,8 +368,8 @@ def _parse_row(row: CsvRow, warnings: list[Problem], guessed: dict[str, int]) ->
         )
     )
     if problem:
-        raise _RowError(problem)
-    archived = _parse_archived(cell(ARCHIVED, ""))
+        raise RowError(problem)
+    archived = parse_flag(cell(ARCHIVED, ""), "Archived", "Yes/No, true/false, 1/0")
     return _Row(
         line=row.line,
         sku=sku,
@@ -415,69 +381,6 @@ def _parse_row(row: CsvRow, warnings: list[Problem], guessed: dict[str, int]) ->
         supply_price=_money(row, (COST,), "Default Cost", warnings),
         active=None if archived is None else not archived,
         barcode=_barcode(row, sku, warnings),
-    )
-
-
-def _merged(rows: list[_Row], handle: str, warnings: list[Problem]) -> dict[str, Any]:
-    """A family's values from its rows: the first row naming each wins; a row that names it
-    differently is warned about (the store's import applies these to every variant)."""
-    family: dict[str, Any] = {}
-    origin: dict[str, int] = {}
-    for r in rows:
-        for key, value in r.family.items():
-            if key not in family:
-                family[key], origin[key] = value, r.line
-            elif _comparable(key, family[key]) != _comparable(key, value):
-                shown = " / ".join(value) if isinstance(value, tuple) else value
-                warnings.append(
-                    Problem(
-                        f'{key} {shown!r} of "{r.sku}" differs from line {origin[key]} of the '
-                        f'same family "{handle}"; the catalog keeps line {origin[key]}\'s',
-                        r.line,
-                        Severity.WARNING,
-                    )
-                )
-    return family
-
-
-def _build_product(handle: str, rows: list[_Row], warnings: list[Problem]) -> Product:
-    first = rows[0]
-    family = _merged(rows, handle, warnings)
-    base = Product(
-        handle=handle,
-        name=first.name,
-        brand=family.get("brand"),
-        supplier=family.get("supplier"),
-        supplier_code=family.get("supplier_code"),
-        category=family.get("category"),
-        tags=family.get("tags"),
-    )
-    if not first.matrix:
-        return replace(
-            base,
-            sku=first.sku,
-            barcode=first.barcode,
-            price=first.price,
-            supply_price=first.supply_price or None,  # 0 is the store's default
-            active=False if first.active is False else None,
-        )
-    price, prices = hoist([r.price for r in rows])
-    supply, supplies = hoist_supply([r.supply_price for r in rows])
-    active, actives = _active_fields([r.active for r in rows])
-    options = tuple(n for n, _ in first.options)
-    variants = tuple(
-        Variant(
-            sku=r.sku,
-            options=tuple((options[i], value) for i, (_, value) in enumerate(r.options)),
-            price=prices[i],
-            supply_price=supplies[i],
-            barcode=r.barcode,
-            active=actives[i],
-        )
-        for i, r in enumerate(rows)
-    )
-    return replace(
-        base, options=options, variants=variants, price=price, supply_price=supply, active=active
     )
 
 
@@ -538,25 +441,8 @@ def catalog_from_export(columns: Sequence[str], rows: Sequence[CsvRow]) -> Impor
         )
 
     # 1. Each row on its own.
-    parsed: list[_Row] = []
-    skus: dict[str, int] = {}
     guessed: dict[str, int] = {}
-    for row in rows:
-        if not any(row.cells.values()):
-            continue  # a blank line (spreadsheets leave them anywhere)
-        try:
-            r = _parse_row(row, problems, guessed)
-        except _RowError as exc:
-            problems.append(Problem(f"{exc}; row skipped", row.line))
-            continue
-        earlier = skus.get(name_key(r.sku))
-        if earlier is not None:
-            problems.append(
-                Problem(f'sku "{r.sku}" is also on line {earlier}; row skipped', r.line)
-            )
-            continue
-        skus[name_key(r.sku)] = r.line
-        parsed.append(r)
+    parsed = read_rows(rows, lambda row: _parse_row(row, problems, guessed), problems)
     if guessed:
         shown = ", ".join(f"{name!r} (line {line})" for name, line in guessed.items())
         notices.append(
@@ -588,41 +474,9 @@ def catalog_from_export(columns: Sequence[str], rows: Sequence[CsvRow]) -> Impor
             n += 1
             handle = f"{wanted}-{n}"
         taken.add(handle)
-        other = names.setdefault(name_key(first.name), (first.line, handle))
-        if other[1] != handle:
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" is also the name of "{other[1]}" '
-                    f"(line {other[0]}); the store holds both, so both are imported",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        if untidy_name(first.name):
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" holds a line break or a control '
-                    "character; imported as the store has it",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        products.append(_build_product(handle, group, problems))
-
-    products, brands, suppliers, tags = _canonical_names(products)
-    products = settle(products, problems)
-    catalog = import_allowances(
-        Catalog.build(
-            products=products,
-            brands=[Brand(name=b) for b in brands],
-            suppliers=[Supplier(name=s) for s in suppliers],
-            tags=tags,
-        )
-    )
-    problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
-    return ImportResult(
-        catalog=catalog, problems=tuple(problems), ignored_columns=ignored, notices=tuple(notices)
-    )
+        name_warnings(handle, first, names, problems)
+        products.append(build_product(handle, group, problems, group="family"))
+    return import_result(products, problems, ignored=ignored, notices=notices)
 
 
 class RSeriesExport:

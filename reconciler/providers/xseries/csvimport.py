@@ -7,36 +7,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 from reconciler.csvexport import ExportTable
-from reconciler.guardrails import import_allowances
 from reconciler.importer import (
     MAX_VARIANTS,
     CsvRow,
     ImportResult,
     Problem,
     Severity,
-    _active_fields,
-    _canonical_names,
-    _comparable,
-    hoist,
-    hoist_supply,
-    settle,
     undeclarable,
-    untidy_name,
 )
 from reconciler.model import (
-    Brand,
-    Catalog,
     Product,
-    Supplier,
     Variant,
     name_key,
-    sorted_names,
+)
+from reconciler.providers.csvrows import (
+    Row,
+    RowError,
+    build_product,
+    import_result,
+    name_warnings,
+    parse_flag,
+    read_rows,
+    unique_names,
 )
 from reconciler.rules import gtin_valid
 
@@ -100,39 +98,20 @@ class TaxMode(StrEnum):
 # ---------------------------------------------------------------------------------------------
 
 
-class _RowError(Exception):
-    """A row that cannot be imported; the message says why and what to fix."""
-
-
 def _parse_money(text: str, column: str) -> Decimal | None:
     if text == "":
         return None
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise _RowError(f"{column} {text!r} is not a number (write e.g. 25.00)") from None
+        raise RowError(f"{column} {text!r} is not a number (write e.g. 25.00)") from None
     if not value.is_finite() or value < 0:
-        raise _RowError(f"{column} {text!r} is not a price (a number of at least 0)")
+        raise RowError(f"{column} {text!r} is not a price (a number of at least 0)")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MONEY_PLACES:
         # The store keeps 5 decimals; rounding here would import a price nobody set.
-        raise _RowError(f"{column} {text!r} has more than {MONEY_PLACES} decimals")
+        raise RowError(f"{column} {text!r} has more than {MONEY_PLACES} decimals")
     return value
-
-
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f"}
-
-
-def _parse_active(text: str) -> bool | None:
-    low = text.casefold()
-    if low == "":
-        return None
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise _RowError(f"active {text!r} is not one of 1/0, true/false, yes/no")
 
 
 # Exports put " / " between category levels; a "/" without spaces is part of a name
@@ -147,28 +126,14 @@ def split_category(text: str) -> tuple[str, ...] | None:
 
 def split_tags(text: str) -> tuple[str, ...] | None:
     """Exports join tags with ";" (a comma may be part of a tag: "Kids, Boys")."""
-    seen: dict[str, str] = {}
-    for raw in text.split(";"):
-        tag = raw.strip()
-        if tag and name_key(tag) not in seen:
-            seen[name_key(tag)] = tag
-    return sorted_names(list(seen.values())) if seen else None
+    return unique_names(text.split(";"), name_key)
 
 
 @dataclass
-class _Row:
-    """A row that parsed: its family-level and its own values."""
+class _Row(Row):
+    """A row that parsed, with the handle of the product it belongs to."""
 
-    line: int
     handle: str
-    sku: str
-    name: str
-    options: tuple[tuple[str, str], ...]
-    family: dict[str, Any]  # family-level values present on this row (blank cells left out)
-    price: Decimal | None
-    supply_price: Decimal | None
-    active: bool | None
-    barcode: str | None
 
 
 def _price_column(columns: Iterable[str], tax_mode: TaxMode | None) -> str:
@@ -193,10 +158,10 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
     cell = row.cells.get
     handle = cell("handle", "")
     if not handle:
-        raise _RowError("handle is blank (every row needs the handle of its product)")
+        raise RowError("handle is blank (every row needs the handle of its product)")
     sku = cell("sku", "")
     if not sku:
-        raise _RowError(f'sku is blank for "{handle}" (every row needs its SKU)')
+        raise RowError(f'sku is blank for "{handle}" (every row needs its SKU)')
 
     options: list[tuple[str, str]] = []
     gap = False
@@ -207,13 +172,13 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
             gap = True
             continue
         if not opt_name:
-            raise _RowError(f"variant_option_{ordinal}_value {opt_value!r} has no option name")
+            raise RowError(f"variant_option_{ordinal}_value {opt_value!r} has no option name")
         if not opt_value:
-            raise _RowError(f"variant option {opt_name!r} has no value")
+            raise RowError(f"variant option {opt_name!r} has no value")
         if gap:
-            raise _RowError(f"variant_option_{ordinal}_name is set but an earlier option is not")
+            raise RowError(f"variant_option_{ordinal}_name is set but an earlier option is not")
         if any(name_key(n) == name_key(opt_name) for n, _ in options):
-            raise _RowError(f"variant option {opt_name!r} is named twice")
+            raise RowError(f"variant option {opt_name!r} is named twice")
         options.append((opt_name, opt_value))
 
     family: dict[str, Any] = {}
@@ -261,7 +226,7 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
         )
     )
     if problem:
-        raise _RowError(problem)
+        raise RowError(problem)
     return _Row(
         line=row.line,
         handle=handle,
@@ -271,66 +236,8 @@ def _parse_row(row: CsvRow, price_column: str, warnings: list[Problem]) -> _Row:
         family=family,
         price=_parse_money(cell(price_column, ""), price_column) if price_column else None,
         supply_price=_parse_money(cell("supply_price", ""), "supply_price"),
-        active=_parse_active(cell("active", "")),
+        active=parse_flag(cell("active", ""), "active", "1/0, true/false, yes/no"),
         barcode=barcode,
-    )
-
-
-def _build_product(rows: list[_Row], warnings: list[Problem]) -> Product:
-    first = rows[0]
-    family: dict[str, Any] = {}
-    origin: dict[str, int] = {}
-    for r in rows:
-        for key, value in r.family.items():
-            if key not in family:
-                family[key], origin[key] = value, r.line
-            elif _comparable(key, family[key]) != _comparable(key, value):
-                shown = " / ".join(value) if isinstance(value, tuple) else value
-                warnings.append(
-                    Problem(
-                        f'{key} {shown!r} of "{r.sku}" differs from line {origin[key]} of the '
-                        f'same product "{r.handle}"; the catalog keeps line {origin[key]}\'s',
-                        r.line,
-                        Severity.WARNING,
-                    )
-                )
-    base = Product(
-        handle=first.handle,
-        name=first.name,
-        description=family.get("description"),
-        brand=family.get("brand"),
-        supplier=family.get("supplier"),
-        supplier_code=family.get("supplier_code"),
-        category=family.get("category"),
-        tags=family.get("tags"),
-    )
-    if not first.options:
-        return replace(
-            base,
-            sku=first.sku,
-            barcode=first.barcode,
-            price=first.price,
-            supply_price=first.supply_price or None,  # 0 is the store's default
-            active=False if first.active is False else None,
-        )
-    price, prices = hoist([r.price for r in rows])
-    supply, supplies = hoist_supply([r.supply_price for r in rows])
-    active, actives = _active_fields([r.active for r in rows])
-    options = tuple(n for n, _ in first.options)
-    variants = tuple(
-        Variant(
-            sku=r.sku,
-            # Option names as the family's first row spells them (names are case-insensitive).
-            options=tuple((options[i], value) for i, (_, value) in enumerate(r.options)),
-            price=prices[i],
-            supply_price=supplies[i],
-            barcode=r.barcode,
-            active=actives[i],
-        )
-        for i, r in enumerate(rows)
-    )
-    return replace(
-        base, options=options, variants=variants, price=price, supply_price=supply, active=active
     )
 
 
@@ -366,26 +273,12 @@ def catalog_from_csv(
         )
 
     # 1. Each row on its own.
-    parsed: list[_Row] = []
-    skus: dict[str, int] = {}
-    for row in rows:
-        if not any(row.cells.values()):
-            continue  # a blank line (spreadsheets leave them at the end)
-        if row.cells.get("handle", "") in composites or _composite_row(row):
-            continue
-        try:
-            r = _parse_row(row, price_column, problems)
-        except _RowError as exc:
-            problems.append(Problem(f"{exc}; row skipped", row.line))
-            continue
-        earlier = skus.get(name_key(r.sku))
-        if earlier is not None:
-            problems.append(
-                Problem(f'sku "{r.sku}" is also on line {earlier}; row skipped', r.line)
-            )
-            continue
-        skus[name_key(r.sku)] = r.line
-        parsed.append(r)
+    parsed = read_rows(
+        rows,
+        lambda row: _parse_row(row, price_column, problems),
+        problems,
+        skip=lambda row: row.cells.get("handle", "") in composites or _composite_row(row),
+    )
 
     # 2. Rows sharing a handle, checked against the family's first row.
     families: dict[str, list[_Row]] = {}
@@ -460,43 +353,9 @@ def catalog_from_csv(
     for handle, group in families.items():
         if not group:
             continue
-        first = group[0]
-        other = names.setdefault(name_key(first.name), (first.line, handle))
-        if other[1] != handle:
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" is also the name of "{other[1]}" '
-                    f"(line {other[0]}); the store holds both, so both are imported",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        if untidy_name(first.name):
-            problems.append(
-                Problem(
-                    f'name {first.name!r} of "{handle}" holds a line break or a control '
-                    "character; imported as the store has it",
-                    first.line,
-                    Severity.WARNING,
-                )
-            )
-        products.append(_build_product(group, problems))
-
-    products, brands, suppliers, tags = _canonical_names(products)
-    products = settle(products, problems)
-    # Store prices that break a guardrail are the store's as it is: kept, with an `allow:`.
-    catalog = import_allowances(
-        Catalog.build(
-            products=products,
-            brands=[Brand(name=b) for b in brands],
-            suppliers=[Supplier(name=s) for s in suppliers],
-            tags=tags,
-        )
-    )
-    problems.sort(key=lambda p: (p.line or 0, p.severity != Severity.ERROR))
-    return ImportResult(
-        catalog=catalog, problems=tuple(problems), ignored_columns=ignored, notices=tuple(notices)
-    )
+        name_warnings(handle, group[0], names, problems)
+        products.append(build_product(handle, group, problems, group="product"))
+    return import_result(products, problems, ignored=ignored, notices=notices)
 
 
 _COMPOSITE_COLUMNS = ("composite_handle", "composite_sku", "composite_quantity")
