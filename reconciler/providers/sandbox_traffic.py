@@ -169,3 +169,55 @@ class SandboxTraffic(ABC, Generic[F, C]):
         return Verdict(
             headers=headers, latency=self._faults.latency_ms / 1000, drop_response=drop_response
         )
+
+
+L = TypeVar("L")  # a platform's rate-limit model (X-Series: `RateLimit`, R-Series: `Bucket`)
+_UNSET: Any = object()
+
+
+class TrafficControl(ABC, Generic[F, L]):
+    """The traffic half of a sandbox store's control surface (mirrors `/_sandbox/`): fault
+    settings changed while running and read back, and the request counts. A store holds its
+    `traffic` and says how its rate limit is read from text (`_limit`)."""
+
+    traffic: SandboxTraffic[F, Any]
+
+    @abstractmethod
+    def _limit(self, value: L | str | None) -> L | None:
+        """The rate limit a setting names (its text form parsed; None: no limit)."""
+
+    def set_faults(
+        self,
+        *,
+        fault_rate: float | None = None,
+        timeout_rate: float | None = None,
+        burst_429_rate: float | None = None,
+        burst_seconds: float | None = None,
+        latency_ms: int | None = None,
+        rate_limit: L | str | None = _UNSET,
+    ) -> F:
+        """Change any fault setting while running; settings not given stay as they are."""
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("fault_rate", fault_rate),
+                ("timeout_rate", timeout_rate),
+                ("burst_429_rate", burst_429_rate),
+                ("burst_seconds", burst_seconds),
+                ("latency_ms", latency_ms),
+            )
+            if value is not None
+        }
+        if rate_limit is not _UNSET:
+            changes[self.traffic.LIMIT_FIELD] = self._limit(rate_limit)
+        return self.traffic.set_faults(**changes)
+
+    @property
+    def faults(self) -> F:
+        return self.traffic.faults
+
+    def stats(self) -> dict[str, Any]:
+        return self.traffic.stats()
+
+    def reset_stats(self) -> None:
+        self.traffic.reset_stats()

@@ -30,14 +30,13 @@ from reconciler.providers.rseries.sandbox.errors import (
     not_found,
 )
 from reconciler.providers.rseries.sandbox.traffic import Bucket, Faults, Tokens, Traffic
-from reconciler.providers.sandbox_traffic import Verdict
+from reconciler.providers.sandbox_traffic import TrafficControl, Verdict
 
 JSON = dict[str, Any]
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 PRICE_LEVELS = (("1", "Default"), ("2", "MSRP"), ("3", "Online"))
 SHOP_ID = "1"
 MONEY = frozenset({"defaultCost", "avgCost", "amount"})
-_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
@@ -267,8 +266,10 @@ def _utc_text(value: str, *, up: bool) -> str | None:
     return _timestamp(whole)
 
 
-class RSeriesStore:
+class RSeriesStore(TrafficControl[Faults, Bucket]):
     """An R-Series account in SQLite (a file, or memory) plus the traffic rules in front of it."""
+
+    traffic: Traffic
 
     def __init__(
         self,
@@ -314,7 +315,7 @@ class RSeriesStore:
                 timeout_rate=timeout_rate,
                 burst_429_rate=burst_429_rate,
                 latency_ms=latency_ms,
-                bucket=self._bucket(rate_limit),
+                bucket=self._limit(rate_limit),
             ),
             seed=seed,
             account_id=account_id,
@@ -332,46 +333,10 @@ class RSeriesStore:
 
     # -- control (mirrors /_sandbox/) -------------------------------------------------------
 
-    def _bucket(self, value: Bucket | str | None) -> Bucket | None:
+    def _limit(self, value: Bucket | str | None) -> Bucket | None:
         if isinstance(value, str):
             return Bucket.parse(value, registers=self.registers)
         return value
-
-    def set_faults(
-        self,
-        *,
-        fault_rate: float | None = None,
-        timeout_rate: float | None = None,
-        burst_429_rate: float | None = None,
-        burst_seconds: float | None = None,
-        latency_ms: int | None = None,
-        rate_limit: Bucket | str | None = _UNSET,
-    ) -> Faults:
-        """Change any fault setting while running; settings not given stay as they are."""
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("fault_rate", fault_rate),
-                ("timeout_rate", timeout_rate),
-                ("burst_429_rate", burst_429_rate),
-                ("burst_seconds", burst_seconds),
-                ("latency_ms", latency_ms),
-            )
-            if value is not None
-        }
-        if rate_limit is not _UNSET:
-            changes["bucket"] = self._bucket(rate_limit)
-        return self.traffic.set_faults(**changes)
-
-    @property
-    def faults(self) -> Faults:
-        return self.traffic.faults
-
-    def stats(self) -> JSON:
-        return self.traffic.stats()
-
-    def reset_stats(self) -> None:
-        self.traffic.reset_stats()
 
     def reset(self) -> None:
         """Wipe the data back to the seed, restore the start-up tokens, forget counts and the

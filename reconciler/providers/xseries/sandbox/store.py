@@ -26,7 +26,7 @@ from reconciler.rules import MAX_IMAGE_BYTES, MAX_IMAGES_PER_PRODUCT, sniff_imag
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-from reconciler.providers.sandbox_traffic import Verdict
+from reconciler.providers.sandbox_traffic import TrafficControl, Verdict
 from reconciler.providers.xseries.sandbox.db import Doc, Objects, name_key
 from reconciler.providers.xseries.sandbox.errors import (
     StoreRefusal,
@@ -74,7 +74,6 @@ MAX_VARIANTS = 200
 _FIVE_PLACES = Decimal("0.00001")
 # Fixed ids for the seeded objects, so a reset store looks the same every time.
 _SEED_NS = uuid.UUID("6f1c3c52-5d8e-4c3b-9a51-8a0f3c1d2e4b")
-_UNSET: Any = object()
 
 
 def _seed_id(name: str) -> str:
@@ -139,8 +138,10 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SandboxStore:
+class SandboxStore(TrafficControl[Faults, RateLimit]):
     """An X-Series store in SQLite (a file, or memory) plus the traffic rules in front of it."""
+
+    traffic: Traffic
 
     def __init__(
         self,
@@ -174,7 +175,7 @@ class SandboxStore:
                 timeout_rate=timeout_rate,
                 burst_429_rate=burst_429_rate,
                 latency_ms=latency_ms,
-                rate_limit=self._rate_limit(rate_limit),
+                rate_limit=self._limit(rate_limit),
             ),
             seed=seed,
         )
@@ -185,46 +186,10 @@ class SandboxStore:
 
     # -- control (mirrors /_sandbox/) -------------------------------------------------------
 
-    def _rate_limit(self, value: RateLimit | str | None) -> RateLimit | None:
+    def _limit(self, value: RateLimit | str | None) -> RateLimit | None:
         if isinstance(value, str):
             return RateLimit.parse(value, registers=self.registers)
         return value
-
-    def set_faults(
-        self,
-        *,
-        fault_rate: float | None = None,
-        timeout_rate: float | None = None,
-        burst_429_rate: float | None = None,
-        burst_seconds: float | None = None,
-        latency_ms: int | None = None,
-        rate_limit: RateLimit | str | None = _UNSET,
-    ) -> Faults:
-        """Change any fault setting while running; settings not given stay as they are."""
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("fault_rate", fault_rate),
-                ("timeout_rate", timeout_rate),
-                ("burst_429_rate", burst_429_rate),
-                ("burst_seconds", burst_seconds),
-                ("latency_ms", latency_ms),
-            )
-            if value is not None
-        }
-        if rate_limit is not _UNSET:
-            changes["rate_limit"] = self._rate_limit(rate_limit)
-        return self.traffic.set_faults(**changes)
-
-    @property
-    def faults(self) -> Faults:
-        return self.traffic.faults
-
-    def stats(self) -> JSON:
-        return self.traffic.stats()
-
-    def reset_stats(self) -> None:
-        self.traffic.reset_stats()
 
     def reset(self) -> None:
         """Wipe the data back to the seed and forget counts and rate-limit history.
