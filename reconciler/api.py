@@ -488,7 +488,8 @@ def build_plan(
                 stamp=stamp,
             )
             if fast is not None:
-                return fast, report
+                say(fast.summary())
+                return fast.plan, report
             loaded = _load(catalog_dir, state_path, limits)
             catalog = loaded.report.catalog
         assert catalog is not None

@@ -35,6 +35,7 @@ import binascii
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -1295,21 +1296,44 @@ class FileFacts:
     tell, when the file changes, whether only its products' own values did: its bytes' sha256,
     a digest of what it declares besides products (`head`), a digest of every value the
     checks across files read (`signature`: handles, SKUs, barcodes, names of brands,
-    suppliers, categories, tags and options), and its products' handles in order."""
+    suppliers, categories, tags and options), and its products' handles in order.
+
+    `chunks`, when the file's products are a plain block list at its end (`split_products`):
+    the sha256 of the text before the list (`prefix`), and per product the sha256 of its item's
+    text and the digest of its part of the signature, so an edited file is parsed again only
+    item by item, for the items whose text changed."""
 
     rel: str
     sha256: str
     head: str
     signature: str
     handles: tuple[str, ...]
+    prefix: str | None = None
+    chunks: tuple[tuple[str, str], ...] | None = None
 
     def to_json(self) -> Json:
-        return [self.rel, self.sha256, self.head, self.signature, list(self.handles)]
+        return [
+            self.rel,
+            self.sha256,
+            self.head,
+            self.signature,
+            list(self.handles),
+            self.prefix,
+            None if self.chunks is None else [list(c) for c in self.chunks],
+        ]
 
     @staticmethod
     def from_json(data: Any) -> FileFacts:
-        rel, sha256, head, signature, handles = data
-        return FileFacts(str(rel), str(sha256), str(head), str(signature), tuple(handles))
+        rel, sha256, head, signature, handles, prefix, chunks = data
+        return FileFacts(
+            str(rel),
+            str(sha256),
+            str(head),
+            str(signature),
+            tuple(handles),
+            None if prefix is None else str(prefix),
+            None if chunks is None else tuple((str(a), str(b)) for a, b in chunks),
+        )
 
 
 def _digest_json(data: object) -> str:
@@ -1319,33 +1343,77 @@ def _digest_json(data: object) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_CROSS_KEYS = ("handle", "sku", "barcode", "brand", "supplier", "category", "tags", "options")
+
+
+def _cross_digest(p: Mapping[str, Any]) -> str:
+    """A digest of every value of one product the checks across files read."""
+    values = [p.get(k) for k in _CROSS_KEYS]
+    values.append([[v.get("sku"), v.get("barcode")] for v in p.get("variants") or ()])
+    return _digest_json(values)
+
+
+def _signature(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def split_products(text: str) -> tuple[str, list[str]] | None:
+    """(the text before the products, each product item's text) of a file whose last top-level
+    key is a block list `products:` (the way `catalog` writes files and people keep them); None
+    for any other layout. An item runs from its `- ` line at the list's indent to the next one;
+    a file is only taken item by item when it has as many items as its parse has products."""
+    lines = text.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.rstrip() == "products:")
+    except StopIteration:
+        return None
+    indent: str | None = None
+    starts: list[int] = []
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        body = line.lstrip(" ")
+        if not body.strip() or body.startswith("#"):
+            continue
+        lead = line[: len(line) - len(body)]
+        if indent is None:
+            if not body.startswith("- "):
+                return None
+            indent = lead
+        if lead == indent and body.startswith("- "):
+            starts.append(i)
+        elif len(lead) <= len(indent):
+            return None  # another key after the list, a document marker, a flow item
+    if not starts:
+        return None
+    starts.append(len(lines))
+    prefix = "".join(lines[: starts[0]])
+    return prefix, ["".join(lines[a:b]) for a, b in itertools.pairwise(starts)]
+
+
 def file_facts(rel: str, raw: bytes, data: Mapping[str, Any]) -> FileFacts:
     """The facts of one valid file (its bytes and checked data)."""
     products = data.get("products") or []
     head = {k: v for k, v in data.items() if k != "products"}
-    keys = [
-        [
-            p.get(k)
-            for k in (
-                "handle",
-                "sku",
-                "barcode",
-                "brand",
-                "supplier",
-                "category",
-                "tags",
-                "options",
-            )
-        ]
-        + [[[v.get("sku"), v.get("barcode")] for v in p.get("variants") or ()]]
-        for p in products
-    ]
+    parts = [_cross_digest(p) for p in products]
+    prefix: str | None = None
+    chunks: tuple[tuple[str, str], ...] | None = None
+    text, _ = _decode(raw)
+    split = split_products(text) if text is not None else None
+    if split is not None and len(split[1]) == len(products):
+        prefix = _sha(split[0])
+        chunks = tuple((_sha(chunk), part) for chunk, part in zip(split[1], parts, strict=True))
     return FileFacts(
         rel=rel,
         sha256=hashlib.sha256(raw).hexdigest(),
         head=_digest_json(head),
-        signature=_digest_json(keys),
+        signature=_signature(parts),
         handles=tuple(str(p["handle"]) for p in products),
+        prefix=prefix,
+        chunks=chunks,
     )
 
 
@@ -1376,7 +1444,78 @@ def check_changed_file(
     loaded = _load_file(directory / rel, rel, rel, _Cache(None), root)
     if loaded.data is None or loaded.problems:
         return None
+    return _checked(directory, rel, loaded, settings=settings, limits=limits)
+
+
+def check_changed_items(
+    directory: Path,
+    rel: str,
+    raw: bytes,
+    before: FileFacts,
+    *,
+    settings: Mapping[str, Any],
+    limits: Limits | None,
+) -> tuple[FileFacts, dict[str, Product]] | None:
+    """`check_changed_file` item by item: when the file's text before its products is as it was
+    and it has as many items (`FileFacts.chunks`), only the items whose text changed are parsed
+    and checked, each as a file of its own, and must keep their handle and their part of the
+    signature. Returns the file's new facts and the changed items' products by handle; None when
+    the file must be checked whole."""
+    text, _ = _decode(raw)
+    split = split_products(text) if text is not None and before.chunks is not None else None
+    if split is None or before.chunks is None or before.prefix != _sha(split[0]):
+        return None
+    items = split[1]
+    if len(items) != len(before.chunks):
+        return None
+    chunks = list(before.chunks)
+    products: dict[str, Product] = {}
+    for n, item in enumerate(items):
+        sha = _sha(item)
+        if sha == chunks[n][0]:
+            continue
+        # Checked as a file of its own that is not the root file (its settings are unchanged).
+        one = _load_file(
+            directory / rel,
+            f"{rel}#item",
+            rel,
+            _Cache(None),
+            directory.resolve(),
+            content=("products:\n" + item).encode("utf-8", "surrogatepass"),
+        )
+        if one.data is None or one.problems or set(one.data) != {"products"}:
+            return None
+        changed = _checked(directory, rel, one, settings=settings, limits=limits)
+        if changed is None or len(changed.products) != 1:
+            return None
+        part = _cross_digest(one.data["products"][0])
+        if part != chunks[n][1] or changed.products[0].handle != before.handles[n]:
+            return None
+        chunks[n] = (sha, part)
+        products[changed.products[0].handle] = changed.products[0]
+    facts = FileFacts(
+        rel=rel,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        head=before.head,
+        signature=before.signature,
+        handles=before.handles,
+        prefix=before.prefix,
+        chunks=tuple(chunks),
+    )
+    return facts, products
+
+
+def _checked(
+    directory: Path,
+    rel: str,
+    loaded: _LoadedFile,
+    *,
+    settings: Mapping[str, Any],
+    limits: Limits | None,
+) -> ChangedFile | None:
+    """A file (or one item of it) checked the way the whole load checks it, given its parse."""
     data = loaded.data
+    assert data is not None
     if guardrails.catalog_findings([{"settings": dict(settings)}, data]):
         return None
     if limits is not None:

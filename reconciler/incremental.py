@@ -10,7 +10,8 @@ family's result is in the family memo (`planner.FamilyMemo`).
 
 The next plan (`plan`) then:
 1. stats every catalog file and image; reads again only the files whose stat changed, and
-   checks each on its own (`catalog.check_changed_file`); the checks across files read only
+   checks each on its own (`catalog.check_changed_file`), item by item when only some of its
+   products' text changed (`catalog.check_changed_items`); the checks across files read only
    what its `signature` digests, so when that and its head are unchanged they would find what
    they found before (nothing), and only its products' own values changed;
 2. reads what was written since the basis from `touched`: the families of changed live rows
@@ -40,6 +41,7 @@ from reconciler.catalog import (
     Report,
     catalog_files,
     check_changed_file,
+    check_changed_items,
     product_from_data,
     settings_from_data,
 )
@@ -208,6 +210,24 @@ def _skus(products: Iterable[Product], live: Live) -> list[tuple[str, str]]:
 # -- planning from the basis -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """An incremental plan, with how many families it compared again (of how many declared)
+    and how many catalog files it read again."""
+
+    plan: Plan
+    compared: int
+    declared: int
+    files_read: int
+
+    def summary(self) -> str:
+        files = f"{self.files_read} changed file{'' if self.files_read == 1 else 's'} read"
+        return (
+            f"Compared {self.compared:,} of {self.declared:,} families again ({files}); the "
+            "others are unchanged since the last plan."
+        )
+
+
 class _NotIncremental(Exception):
     """What changed is more than the basis can answer: plan in full."""
 
@@ -219,6 +239,7 @@ class _Catalogue:
     files: dict[str, tuple[Stat, Any]]
     images: dict[str, tuple[Stat, str]]
     changed: dict[str, tuple[Product, str, str, str]] = field(default_factory=dict)
+    read: int = 0  # files whose bytes changed
     # handle -> (product, canonical JSON, digest, file) for families whose digest changed
 
 
@@ -254,7 +275,7 @@ def finish(
     scope_of: Callable[[Catalog, Live], str],
     keep_plan: Callable[[Plan], bool],
     stamp: Callable[[Plan], Plan | None],
-) -> Plan | None:
+) -> Outcome | None:
     """The plan from the basis, the catalog as `prepare` read it and what the store and the
     ledger wrote since, with the basis brought up to it; None when it must be made in full.
     `make` plans and costs (`reconciler.api.make_plan`), `scope_of` gives the family memo's
@@ -285,7 +306,7 @@ def _plan(
     scope_of: Callable[[Catalog, Live], str],
     keep_plan: Callable[[Plan], bool],
     stamp: Callable[[Plan], Plan | None],
-) -> Plan:
+) -> Outcome:
     basis, meta, catalogue = Basis(state), prepared.meta, prepared.catalogue
     if basis.meta() != meta:
         raise _NotIncremental  # another plan moved the basis on since `prepare`
@@ -308,10 +329,14 @@ def _plan(
     if len(dirty) > MAX_DIRTY_SHARE * len(declared):
         raise _NotIncremental
     if not dirty and not touches and not catalogue.changed:
+        stamped = None
         kept = basis.plan()
-        stamped = stamp(Plan.from_json(kept)) if kept is not None else None
+        try:
+            stamped = stamp(Plan.from_json(kept)) if kept is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged kept plan: made again below
         if stamped is not None and _same_files(meta, catalogue):
-            return stamped
+            return Outcome(stamped, 0, len(declared), catalogue.read)
 
     if cache.meta("family_memo_scope") != meta.scope:
         raise _NotIncremental
@@ -390,7 +415,7 @@ def _plan(
         skus=_skus([products[h] for h in sorted(dirty)], live),
         replacing=dirty,
     )
-    return new_plan
+    return Outcome(new_plan, len(dirty), len(declared), catalogue.read)
 
 
 def _same_files(meta: BasisMeta, catalogue: _Catalogue) -> bool:
@@ -414,14 +439,26 @@ def _read_catalog(
             files[rel] = (stat, facts_json)
             continue
         facts = FileFacts.from_json(facts_json)
-        if _sha256_file(directory / rel) == facts.sha256:
+        try:
+            raw = (directory / rel).read_bytes()
+        except OSError:
+            raise _NotIncremental from None
+        if hashlib.sha256(raw).hexdigest() == facts.sha256:
             files[rel] = (now[rel], facts_json)
             continue
-        changed = check_changed_file(directory, rel, settings=meta.settings, limits=limits)
-        if changed is None or not _same_shape(changed, facts):
-            raise _NotIncremental
-        files[rel] = (now[rel], changed.facts.to_json())
-        _changed_products(basis, changed, rel, catalogue)
+        catalogue.read += 1
+        items = check_changed_items(
+            directory, rel, raw, facts, settings=meta.settings, limits=limits
+        )
+        if items is not None:
+            new_facts, products = items
+        else:
+            changed = check_changed_file(directory, rel, settings=meta.settings, limits=limits)
+            if changed is None or not _same_shape(changed, facts):
+                raise _NotIncremental
+            new_facts, products = changed.facts, {p.handle: p for p in changed.products}
+        files[rel] = (now[rel], new_facts.to_json())
+        _changed_products(basis, products, rel, catalogue)
     catalogue.images = _read_images(meta, directory, catalogue)
     return catalogue
 
@@ -432,9 +469,11 @@ def _same_shape(changed: ChangedFile, before: FileFacts) -> bool:
     return (now.head, now.signature, now.handles) == (before.head, before.signature, before.handles)
 
 
-def _changed_products(basis: Basis, changed: ChangedFile, rel: str, catalogue: _Catalogue) -> None:
-    held = basis.families([p.handle for p in changed.products])
-    for p in changed.products:
+def _changed_products(
+    basis: Basis, products: Mapping[str, Product], rel: str, catalogue: _Catalogue
+) -> None:
+    held = basis.families(products)
+    for p in products.values():
         text, digest = product_record(p)
         before = held.get(p.handle)
         if before is None:

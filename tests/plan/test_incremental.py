@@ -84,13 +84,14 @@ class Project:
 
     def plan(self, state_path: Path | None = None, **options: Any) -> Plan | str:
         """The plan as `catalog plan` makes it, or the error's text when the catalog is
-        invalid (both sides must then fail alike)."""
+        invalid (both sides must then fail alike). What it says goes to `said`."""
+        self.said: list[str] = []
         try:
             plan, _ = api.build_plan(
                 catalog_dir=self.catalog_dir,
                 state_path=state_path or self.state_path,
                 target=self.target,
-                say=lambda _text: None,
+                say=self.said.append,
                 **options,
             )
         except CatalogInvalid as exc:
@@ -438,5 +439,118 @@ def test_the_memo_is_read_and_written_only_for_families_that_changed() -> None:
         with State(project.state_path) as state:
             after = dict(state.db.execute("select handle, key from family_memo").fetchall())
         assert {h for h in after if after[h] != before.get(h)} == {"mug"}
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+# -- the incremental plan reads and compares only what changed ----------------------------------
+
+
+def _applied_project(products: dict[str, tuple[int, Product]]) -> Project:
+    """A project whose store holds the catalog, with the plan after the apply made (in full:
+    every family was written), so the next plan starts from its basis."""
+    project = Project()
+    project.write(products, Settings())
+    created = project.plan()
+    assert isinstance(created, Plan)
+    with State(project.state_path) as state, project.connect() as client:
+        cache = Cache(state)
+        api.apply_plan(
+            created,
+            client,
+            state,
+            live=client.live(cache),
+            refresh_live=lambda: (client.refresh(cache), client.live(cache))[1],
+        )
+    time.sleep(SETTLE_SECONDS)
+    settled = project.plan()
+    assert isinstance(settled, Plan) and not settled.has_changes, settled.changes
+    return project
+
+
+def _incremental_line(project: Project) -> str:
+    lines = [s for s in project.said if s.startswith("Compared ")]
+    assert len(lines) == 1, project.said
+    return lines[0]
+
+
+def test_one_yaml_edit_reads_one_file_and_compares_one_family() -> None:
+    products = {h: (n % FILES, pool_product(h)) for n, h in enumerate(POOL)}
+    project = _applied_project(products)
+    try:
+        file, mug = products["mug"]
+        products["mug"] = (file, replace(mug, description="<p>New</p>"))
+        project.write(products, Settings())
+        plan = project.plan()
+        assert isinstance(plan, Plan)
+        assert [(c.key, str(c.action)) for c in plan.changes] == [("mug", "update")]
+        assert _incremental_line(project) == (
+            f"Compared 1 of {len(POOL)} families again (1 changed file read); the others are "
+            "unchanged since the last plan."
+        )
+        assert comparable(plan) == comparable(project.from_scratch())
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+def test_one_store_edit_compares_only_that_family() -> None:
+    products = {h: (n % FILES, pool_product(h)) for n, h in enumerate(POOL)}
+    project = _applied_project(products)
+    try:
+        with project.connect() as client:
+            row = next(r for r in IncrementalMachine._rows(None, client) if r["sku"] == "MUG-1")  # type: ignore[arg-type]
+            client.update_product(str(row["id"]), details={"price_including_tax": 99.0})
+        plan = project.plan()
+        assert isinstance(plan, Plan)
+        assert [(c.key, str(c.action)) for c in plan.changes] == [("mug", "update")]
+        assert _incremental_line(project).startswith(f"Compared 1 of {len(POOL)} families again")
+        assert comparable(plan) == comparable(project.from_scratch())
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+def test_an_unchanged_catalog_and_store_compare_nothing() -> None:
+    project = _applied_project({h: (n % FILES, pool_product(h)) for n, h in enumerate(POOL)})
+    try:
+        for path in (project.file(n) for n in range(FILES)):
+            path.write_text(path.read_text())  # new stat, same bytes: read, not parsed
+        plan = project.plan()
+        assert isinstance(plan, Plan) and not plan.has_changes
+        assert _incremental_line(project).startswith(f"Compared 0 of {len(POOL)} families")
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+def test_a_problem_in_an_edited_item_is_refused_at_its_line_before_any_request() -> None:
+    products = {h: (n % FILES, pool_product(h)) for n, h in enumerate(POOL)}
+    project = _applied_project(products)
+    try:
+        path = project.file(products["mug"][0])
+        text = path.read_text()
+        broken = text.replace("price: '4.00'", "price: four", 1)  # not a price
+        assert broken != text
+        path.write_text(broken)
+        line = broken.splitlines().index("    price: four")
+        store = project.root / ".catalog" / "sandbox.db"
+        before = store.stat().st_mtime_ns
+        result = project.plan()
+        assert isinstance(result, str)
+        assert f"{path.name}:{line + 1}:" in result, result
+        assert store.stat().st_mtime_ns == before  # the store was not even opened for a read
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+def test_a_structural_edit_plans_in_full_and_equals_a_plan_from_scratch() -> None:
+    products = {h: (n % FILES, pool_product(h)) for n, h in enumerate(POOL)}
+    project = _applied_project(products)
+    try:
+        products["pin"] = (0, products["pin"][1])  # moved to another file
+        del products["card"]
+        project.write(products, Settings())
+        plan = project.plan()
+        assert isinstance(plan, Plan)
+        assert not [s for s in project.said if s.startswith("Compared ")]  # in full
+        assert comparable(plan) == comparable(project.from_scratch())
     finally:
         shutil.rmtree(project.root, ignore_errors=True)
