@@ -508,7 +508,8 @@ def build_plan(
             adopt_images=adopt_images,
             allow=[str(r) for r in allow],
         )
-        remembered = cache.plan_memo(memo_key)
+        # A whole plan of a state file that has no basis yet is made in full, to make one.
+        remembered = None if whole and not Basis(state).known() else cache.plan_memo(memo_key)
         if remembered is not None:
             # Nothing the planner reads has changed since this plan was made: it is the plan.
             plan = dataclasses.replace(

@@ -27,6 +27,7 @@ answers None and the plan is made in full, which then records a new basis. The p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -148,7 +149,7 @@ def record_full(
     declared = [p.handle for p in catalog.products]
     remembered = memo.fresh.keys() | memo.reused
     if memo.names is None or memo.gone or any(h not in remembered for h in declared):
-        basis.forget()
+        basis.forget(unusable=True)
         return
     files: dict[str, tuple[Stat, Any]] = {}
     where: dict[str, str] = {}
@@ -331,10 +332,9 @@ def _plan(
     if not dirty and not touches and not catalogue.changed:
         stamped = None
         kept = basis.plan()
-        try:
+        # A damaged kept plan is made again below.
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
             stamped = stamp(Plan.from_json(kept)) if kept is not None else None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass  # a damaged kept plan: made again below
         if stamped is not None and _same_files(meta, catalogue):
             return Outcome(stamped, 0, len(declared), catalogue.read)
 

@@ -20,6 +20,7 @@ from reconciler.state.ledger import state_lock, transaction
 
 META_KEY = "plan_basis"
 PLAN_KEY = "plan_basis_plan"
+UNUSABLE_KEY = "plan_basis_unusable"  # the last full plan could not be one
 _CHUNK = 500  # SQLite's bound parameters per statement stay well under its limit
 
 Touch = tuple[str, str, str]  # (source table, kind, key)
@@ -196,6 +197,7 @@ class Basis:
             conn.executemany("insert or replace into basis_rows (id, handle) values (?, ?)", rows)
             conn.executemany("insert or replace into basis_skus (sku, handle) values (?, ?)", skus)
             self.db.execute("delete from touched where seq <= ?", [meta.mark])
+            self.db.execute("delete from store_meta where key = ?", [UNUSABLE_KEY])
             values = [(META_KEY, meta.to_text())]
             if plan is not None:
                 values.append((PLAN_KEY, json.dumps(plan, separators=(",", ":"))))
@@ -203,10 +205,22 @@ class Basis:
                 self.db.execute("delete from store_meta where key = ?", [PLAN_KEY])
             conn.executemany("insert or replace into store_meta (key, value) values (?, ?)", values)
 
-    def forget(self) -> None:
-        """Drop the basis: the next plan is made in full (and makes a new one)."""
+    def forget(self, *, unusable: bool = False) -> None:
+        """Drop the basis: the next plan is made in full (and makes a new one). `unusable`: the
+        last full plan could not be one (see `known`)."""
         with transaction(self.state):
-            self.db.execute("delete from store_meta where key in (?, ?)", [META_KEY, PLAN_KEY])
+            self.db.execute(
+                "delete from store_meta where key in (?, ?, ?)", [META_KEY, PLAN_KEY, UNUSABLE_KEY]
+            )
+            if unusable:
+                self.db.execute(
+                    "insert into store_meta (key, value) values (?, '1')", [UNUSABLE_KEY]
+                )
+
+    def known(self) -> bool:
+        """Whether a full plan has been made since this state file could keep a basis: a basis
+        is kept, or that plan could not be one."""
+        return self._meta(META_KEY) is not None or self._meta(UNUSABLE_KEY) is not None
 
     # -- helpers ---------------------------------------------------------------------------
 
