@@ -68,8 +68,10 @@ from reconciler.state.cache import Cache
 RACY_NS = 3_000_000_000
 # More notes than this since the basis (a full refresh, a large apply): plan in full.
 MAX_TOUCHED = 50_000
-# More than this share of the families to compute again: a full plan costs about the same.
+# More than this share of the families to compute again (and more than `MIN_DIRTY`): a full
+# plan costs about the same.
 MAX_DIRTY_SHARE = 0.2
+MIN_DIRTY = 50
 
 Stat = list[int] | None
 # (catalog, live, replay, memo, catalog digest) -> the costed plan (`reconciler.api.make_plan`)
@@ -327,7 +329,7 @@ def _plan(
         ).fetchone():
             raise _NotIncremental
     dirty = (set(catalogue.changed) | store_dirty) & declared_set
-    if len(dirty) > MAX_DIRTY_SHARE * len(declared):
+    if _too_many(dirty, declared):
         raise _NotIncremental
     if not dirty and not touches and not catalogue.changed:
         stamped = None
@@ -349,7 +351,7 @@ def _plan(
             dirty.add(handle)
         else:
             results[handle] = result
-    if len(dirty) > MAX_DIRTY_SHARE * len(declared):
+    if _too_many(dirty, declared):
         raise _NotIncremental
     pending = {h for h, r in results.items() if r.change is not None}
     needed = dirty | pending
@@ -416,6 +418,10 @@ def _plan(
         replacing=dirty,
     )
     return Outcome(new_plan, len(dirty), len(declared), catalogue.read)
+
+
+def _too_many(dirty: Collection[str], declared: Collection[str]) -> bool:
+    return len(dirty) > max(MIN_DIRTY, MAX_DIRTY_SHARE * len(declared))
 
 
 def _same_files(meta: BasisMeta, catalogue: _Catalogue) -> bool:
