@@ -580,7 +580,9 @@ class Loaded:
 
 def _load(catalog_dir: Path, state_path: Path, limits: Limits) -> Loaded:
     file_stats = incremental.stats(catalog_dir, incremental.catalog_rels(catalog_dir))
-    report = load_report(catalog_dir, cache_path=parse_cache_path(state_path), limits=limits)
+    report = load_report(
+        catalog_dir, cache_path=parse_cache_path(state_path), limits=limits, facts=True
+    )
     return Loaded(report, file_stats)
 
 

@@ -1116,13 +1116,15 @@ def validate_directory(
     cache_path: Path | None = None,
     overrides: Mapping[str, bytes] | None = None,
     limits: Limits | None = None,
+    facts: bool = False,
 ) -> Report:
     """Check every catalog file under `directory`; the catalog, or every problem, located.
 
     `overrides` (path relative to the directory -> bytes) are checked instead of what is on
     disk, new files among them too: how a command checks the files it is about to write.
     `limits`: what the platform the catalog is for can hold (`rules.limit_findings`); None
-    checks the catalog on its own terms only."""
+    checks the catalog on its own terms only. `facts`: give each file's `FileFacts` (what an
+    incremental plan keeps)."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
@@ -1135,7 +1137,7 @@ def validate_directory(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _validate(directory, cache_path, overrides or {}, limits)
+        return _validate(directory, cache_path, overrides or {}, limits, facts=facts)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -1146,6 +1148,8 @@ def _validate(
     cache_path: Path | None,
     overrides: Mapping[str, bytes],
     limits: Limits | None = None,
+    *,
+    facts: bool = False,
 ) -> Report:
     cache_ = _Cache(cache_path)
     loaded: list[_LoadedFile] = []
@@ -1196,10 +1200,11 @@ def _validate(
     refused = {(p.file, p.path) for p in problems}
     warnings = [w for w in warnings if (w.file, w.path) not in refused]
     catalog = None
-    facts: list[FileFacts] = []
+    kept: list[FileFacts] = []
     if not problems:
         catalog = _build([f.data for f in loaded if f.data is not None], hashes)
-        facts = [file_facts(f.rel, f.text_bytes or b"", f.data or {}) for f in loaded]
+        if facts:
+            kept = [file_facts(f.rel, f.text_bytes or b"", f.data or {}) for f in loaded]
     return Report(
         catalog,
         problems,
@@ -1207,7 +1212,7 @@ def _validate(
         products=products,
         variants=variants,
         warnings=warnings,
-        facts=facts,
+        facts=kept,
         image_hashes=hashes,
     )
 
@@ -1272,10 +1277,15 @@ def load_catalog(
 
 
 def load_report(
-    directory: Path, *, cache_path: Path | None = None, limits: Limits | None = None
+    directory: Path,
+    *,
+    cache_path: Path | None = None,
+    limits: Limits | None = None,
+    facts: bool = False,
 ) -> Report:
-    """`load_catalog`'s report: a valid catalog with its files' facts, or `CatalogInvalid`."""
-    report = validate_directory(directory, cache_path=cache_path, limits=limits)
+    """`load_catalog`'s report: a valid catalog (with its files' facts when asked), or
+    `CatalogInvalid`."""
+    report = validate_directory(directory, cache_path=cache_path, limits=limits, facts=facts)
     if report.catalog is None:
         first = report.problems[0] if report.problems else None
         more = len(report.problems) - 1

@@ -58,7 +58,7 @@ def test_a_quoted_text_holding_an_item_like_line_is_not_taken_item_by_item(tmp_p
         "  - handle: b\n    name: B\n    sku: B-1\n"
     )
     path = _write(tmp_path, body)
-    report = load_report(tmp_path)
+    report = load_report(tmp_path, facts=True)
     facts = next(f for f in report.facts if f.rel == "products.yaml")
     assert facts.handles == ("a", "b")
     assert facts.chunks is None
@@ -77,7 +77,7 @@ def test_a_quoted_text_holding_an_item_like_line_is_not_taken_item_by_item(tmp_p
 
 def test_only_the_edited_item_is_parsed_and_it_must_keep_its_keys(tmp_path: Path) -> None:
     path = _write(tmp_path, ITEMS[0] + ITEMS[2])
-    report = load_report(tmp_path)
+    report = load_report(tmp_path, facts=True)
     facts = next(f for f in report.facts if f.rel == "products.yaml")
     assert facts.chunks is not None and len(facts.chunks) == 2
     settings = {"prune": "none"}
@@ -90,7 +90,7 @@ def test_only_the_edited_item_is_parsed_and_it_must_keep_its_keys(tmp_path: Path
     new_facts, products = got
     assert set(products) == {"a"} and str(products["a"].price) == "1.50"
     assert new_facts.signature == facts.signature and new_facts.chunks != facts.chunks
-    whole = next(f for f in load_report(tmp_path).facts if f.rel == "products.yaml")
+    whole = next(f for f in load_report(tmp_path, facts=True).facts if f.rel == "products.yaml")
     assert new_facts == whole  # the same facts as a whole load gives
 
     # A SKU is what other files' checks read: the file must be checked whole.
