@@ -499,12 +499,9 @@ def drift_issue_body(
         lines.append(f"| {f.kind} `{key}` | {f.field} | {_cell(f.live)} | {_cell(f.catalog)} |")
     if not_owned:
         lines += ["", f"Not checked for drift: {ownership.describe(dict(not_owned))}."]
-    footer = run.footer()
-    if footer:
-        lines += ["", f"<sub>Last checked: {footer}.</sub>"]
-    return fit(
-        "\n".join(lines) + "\n",
-        limit=COMMENT_LIMIT,
+    return _checked(
+        lines,
+        run,
         note="_More drifted fields than fit in an issue; see the plan artifact of the run._",
     )
 
@@ -553,14 +550,18 @@ def drift_pr_body(store: str, pull_json: Mapping[str, Json], *, run: RunInfo | N
         lines += ["", "Not taken:", ""]
         lines += [f"- `{s.get('key', '')}` {s.get('field')}: {s.get('reason', '')}" for s in left]
         lines += [f"- {r.get('reason', '')}" for r in refused]
+    return _checked(
+        lines, run, note="_More changes than fit here; the diff of this pull request has them all._"
+    )
+
+
+def _checked(lines: list[str], run: RunInfo, *, note: str) -> str:
+    """A drift text with when it was last checked, cut to what GitHub takes (`note` says
+    where the rest is)."""
     footer = run.footer()
     if footer:
-        lines += ["", f"<sub>Last checked: {footer}.</sub>"]
-    return fit(
-        "\n".join(lines) + "\n",
-        limit=COMMENT_LIMIT,
-        note="_More changes than fit here; the diff of this pull request has them all._",
-    )
+        lines = [*lines, "", f"<sub>Last checked: {footer}.</sub>"]
+    return fit("\n".join(lines) + "\n", limit=COMMENT_LIMIT, note=note)
 
 
 NO_STORE_MESSAGE = (
