@@ -11,17 +11,16 @@ unreadable and the plan is made in full.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.state import State
-from reconciler.state.ledger import state_lock, transaction
+from reconciler.state.ledger import IN_CHUNK, select_in, state_lock, transaction
 
 META_KEY = "plan_basis"
 PLAN_KEY = "plan_basis_plan"
 UNUSABLE_KEY = "plan_basis_unusable"  # the last full plan could not be one
-_CHUNK = 500  # SQLite's bound parameters per statement stay well under its limit
 
 Touch = tuple[str, str, str]  # (source table, kind, key)
 
@@ -42,7 +41,6 @@ class BasisMeta:
     settings: Mapping[str, Any]
     names: Any
     declared: int
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_text(self) -> str:
         return json.dumps(
@@ -183,10 +181,13 @@ class Basis:
                 for table in ("basis_families", "basis_rows", "basis_skus"):
                     self.db.execute(f"delete from {table}")
             else:
+                items = list(replacing)
                 for table in ("basis_families", "basis_rows", "basis_skus"):
-                    for chunk in _chunks(replacing):
+                    for start in range(0, len(items), IN_CHUNK):
+                        chunk = items[start : start + IN_CHUNK]
                         self.db.execute(
-                            f"delete from {table} where handle in ({_marks(chunk)})", chunk
+                            f"delete from {table} where handle in ({', '.join('?' * len(chunk))})",
+                            chunk,
                         )
             conn = self.db.conn
             conn.executemany(
@@ -229,18 +230,5 @@ class Basis:
             row = self.db.execute("select value from store_meta where key = ?", [key]).fetchone()
         return None if row is None else str(row[0])
 
-    def _select(self, sql: str, keys: Collection[str]) -> Iterator[tuple[Any, ...]]:
-        for chunk in _chunks(keys):
-            with self._lock:
-                rows = self.db.execute(sql.format(_marks(chunk)), chunk).fetchall()
-            yield from rows
-
-
-def _chunks(keys: Collection[str]) -> Iterator[list[str]]:
-    items = list(keys)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _marks(chunk: Sequence[str]) -> str:
-    return ", ".join("?" * len(chunk))
+    def _select(self, sql: str, keys: Collection[str]) -> list[tuple[Any, ...]]:
+        return select_in(self.state, sql, keys)

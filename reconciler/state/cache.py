@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from reconciler.live import opaque_version
 from reconciler.model import Json
 from reconciler.state import State
-from reconciler.state.ledger import state_lock, transaction
+from reconciler.state.ledger import select_in, state_lock, transaction
 
 
 def _dumps(obj: Json) -> str:
@@ -247,20 +247,15 @@ class Cache:
 
     def objects_by_id(self, kind: str, ids: Iterable[str], *, deleted: bool = False) -> list[Json]:
         """The cached objects of a kind with these ids (`deleted`: those marked deleted too)."""
-        items = list(dict.fromkeys(ids))
+        rows = select_in(
+            self.state,
+            "select data from objects where kind = ? and id in ({})"
+            + ("" if deleted else " and deleted = 0"),
+            ids,
+            [kind],
+        )
         loads = json.loads
-        out: list[Json] = []
-        for start in range(0, len(items), 500):
-            chunk = items[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            with self._lock:
-                rows = self.db.execute(
-                    f"select data from objects where kind = ? and id in ({marks})"
-                    + ("" if deleted else " and deleted = 0"),
-                    [kind, *chunk],
-                ).fetchall()
-            out.extend(loads(r[0]) for r in rows)
-        return out
+        return [loads(r[0]) for r in rows]
 
     def objects(self, kind: str) -> list[Json]:
         """The cached live (not deleted) objects of a kind, in version order."""
@@ -314,18 +309,11 @@ class Cache:
             with self._lock:
                 rows = self.db.execute("select handle, sha256, image_id from images").fetchall()
         else:
-            rows = []
-            items = list(dict.fromkeys(handles))
-            for start in range(0, len(items), 500):
-                chunk = items[start : start + 500]
-                with self._lock:
-                    rows.extend(
-                        self.db.execute(
-                            "select handle, sha256, image_id from images where handle in "
-                            f"({', '.join('?' * len(chunk))})",
-                            chunk,
-                        ).fetchall()
-                    )
+            rows = select_in(
+                self.state,
+                "select handle, sha256, image_id from images where handle in ({})",
+                handles,
+            )
         out: dict[str, dict[str, str]] = {}
         for handle, sha, image_id in rows:
             known = out.setdefault(handle, {})

@@ -56,6 +56,28 @@ def state_lock(state: State) -> threading.RLock:
         return lock
 
 
+# Keys bound per statement by `select_in`: well under SQLite's bound-parameter limit.
+IN_CHUNK = 500
+
+
+def select_in(
+    state: State, sql: str, keys: Iterable[str], params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """The rows of `sql` (a query with one `{}` where the `?` marks of an `in (...)` go, after
+    `params`) for every key, a chunk of keys per statement, each key once."""
+    items = list(dict.fromkeys(keys))
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(items), IN_CHUNK):
+        chunk = items[start : start + IN_CHUNK]
+        with state_lock(state):
+            rows.extend(
+                state.db.conn.execute(
+                    sql.format(", ".join("?" * len(chunk))), [*params, *chunk]
+                ).fetchall()
+            )
+    return rows
+
+
 @contextmanager
 def transaction(state: State) -> Iterator[None]:
     """Writes to a State as one transaction: a crash inside leaves all of them or none.
@@ -295,17 +317,13 @@ class Ledger:
                         "select key, remote_id, applied from managed where kind = ?", [kind]
                     ).fetchall()
                 else:
-                    rows = []
-                    items = list(dict.fromkeys(wanted))
-                    for start in range(0, len(items), 500):
-                        chunk = items[start : start + 500]
-                        rows.extend(
-                            self.db.conn.execute(
-                                "select key, remote_id, applied from managed where kind = ? "
-                                f"and key in ({', '.join('?' * len(chunk))})",
-                                [kind, *chunk],
-                            ).fetchall()
-                        )
+                    rows = select_in(
+                        self.state,
+                        "select key, remote_id, applied from managed where kind = ? "
+                        "and key in ({})",
+                        wanted,
+                        [kind],
+                    )
                 out[kind] = {
                     key: ManagedRow(remote_id, applied) for key, remote_id, applied in rows
                 }
