@@ -436,23 +436,26 @@ def build_plan(
             "adopt_images": adopt_images,
         }
 
-        def make(
-            part: Catalog, live_part: Live, replay: Replay, memo: FamilyMemo, digest: str
+        def plan_of(
+            part: Catalog,
+            live_part: Live,
+            managed: ManagedIndex,
+            images: Mapping[str, Mapping[str, str]],
+            digest: str,
+            memo: FamilyMemo,
+            replay: Replay | None = None,
         ) -> Plan:
-            handles = [p.handle for p in part.products]
-            skus = {v.sku for p in part.products for v in p.sellables()}
-            skus.update(sku for lp in live_part.products.values() for sku in lp.rows)
             return make_plan(
                 part,
                 live_part,
                 platform=target.platform,
                 catalog_dir=catalog_dir,
                 store=target.label,
-                managed=Ledger(state).managed_subset(
-                    MANAGED_KINDS, {str(Kind.PRODUCT): handles, str(Kind.VARIANT): skus}
-                ),
-                images=cache.uploaded_images(handles),
+                managed=managed,
+                images=images,
                 adopt_images=adopt_images,
+                targets=targets,
+                excludes=excludes,
                 rate_limit=facts.rate_limit,
                 window_seconds=facts.window_seconds,
                 git_commit=commit,
@@ -462,6 +465,19 @@ def build_plan(
                 memo=memo,
                 replay=replay,
             )
+
+        def make(
+            part: Catalog, live_part: Live, replay: Replay, memo: FamilyMemo, digest: str
+        ) -> Plan:
+            # Only what the families planned again and the changes replayed need is read.
+            handles = [p.handle for p in part.products]
+            skus = {v.sku for p in part.products for v in p.sellables()}
+            skus.update(sku for lp in live_part.products.values() for sku in lp.rows)
+            managed = Ledger(state).managed_subset(
+                MANAGED_KINDS, {str(Kind.PRODUCT): handles, str(Kind.VARIANT): skus}
+            )
+            images = cache.uploaded_images(handles)
+            return plan_of(part, live_part, managed, images, digest, memo, replay)
 
         def stamp(kept: Plan) -> Plan | None:
             if (kept.estimate.rate_limit, kept.estimate.window_seconds) != (
@@ -482,10 +498,12 @@ def build_plan(
                 state,
                 cache,
                 client,
-                make=make,
-                scope_of=lambda part, live_part: family_memo_scope(part, live_part, **options),
-                keep_plan=lambda p: len(p.all_changes()) <= MEMO_MAX_CHANGES,
-                stamp=stamp,
+                incremental.Hooks(
+                    make=make,
+                    scope_of=lambda part, live_part: family_memo_scope(part, live_part, **options),
+                    keep_plan=lambda p: len(p.all_changes()) <= MEMO_MAX_CHANGES,
+                    stamp=stamp,
+                ),
             )
             if fast is not None:
                 say(fast.summary())
@@ -530,25 +548,7 @@ def build_plan(
             digests=records.digests(),
         )
         memo.known = cache.family_memo(scope)
-        plan = make_plan(
-            catalog,
-            live_store,
-            platform=target.platform,
-            catalog_dir=catalog_dir,
-            store=target.label,
-            managed=managed,
-            images=cache.uploaded_images(),
-            adopt_images=adopt_images,
-            targets=targets,
-            excludes=excludes,
-            rate_limit=facts.rate_limit,
-            window_seconds=facts.window_seconds,
-            git_commit=commit,
-            created_at=now.isoformat(timespec="seconds"),
-            catalog_digest=catalog_digest,
-            allow=allow,
-            memo=memo,
-        )
+        plan = plan_of(catalog, live_store, managed, cache.uploaded_images(), catalog_digest, memo)
         cache.remember_families(scope, memo.fresh, keep=memo.reused, known=memo.known)
         keep = len(plan.all_changes()) <= MEMO_MAX_CHANGES
         if keep:

@@ -268,47 +268,32 @@ def prepare(state: State, *, directory: Path, key: str, limits: Limits | None) -
         return None
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What `finish` asks of the shell (`reconciler.api.build_plan`): `make` plans and costs
+    (`api.make_plan`), `scope_of` gives the family memo's scope, `keep_plan` whether a plan is
+    small enough to keep whole, `stamp` dates a kept plan replayed as it is (None: it cannot
+    be, the store's rate limit changed)."""
+
+    make: MakePlan
+    scope_of: Callable[[Catalog, Live], str]
+    keep_plan: Callable[[Plan], bool]
+    stamp: Callable[[Plan], Plan | None]
+
+
 def finish(
-    prepared: Prepared,
-    state: State,
-    cache: Cache,
-    client: Connection,
-    *,
-    make: MakePlan,
-    scope_of: Callable[[Catalog, Live], str],
-    keep_plan: Callable[[Plan], bool],
-    stamp: Callable[[Plan], Plan | None],
+    prepared: Prepared, state: State, cache: Cache, client: Connection, hooks: Hooks
 ) -> Outcome | None:
     """The plan from the basis, the catalog as `prepare` read it and what the store and the
-    ledger wrote since, with the basis brought up to it; None when it must be made in full.
-    `make` plans and costs (`reconciler.api.make_plan`), `scope_of` gives the family memo's
-    scope, `keep_plan` whether a plan is small enough to keep whole, `stamp` dates a kept plan
-    replayed as it is (None: it cannot be)."""
+    ledger wrote since, with the basis brought up to it; None when it must be made in full."""
     try:
-        return _plan(
-            prepared,
-            state,
-            cache,
-            client,
-            make=make,
-            scope_of=scope_of,
-            keep_plan=keep_plan,
-            stamp=stamp,
-        )
+        return _plan(prepared, state, cache, client, hooks)
     except _NotIncremental:
         return None
 
 
 def _plan(
-    prepared: Prepared,
-    state: State,
-    cache: Cache,
-    client: Connection,
-    *,
-    make: MakePlan,
-    scope_of: Callable[[Catalog, Live], str],
-    keep_plan: Callable[[Plan], bool],
-    stamp: Callable[[Plan], Plan | None],
+    prepared: Prepared, state: State, cache: Cache, client: Connection, hooks: Hooks
 ) -> Outcome:
     basis, meta, catalogue = Basis(state), prepared.meta, prepared.catalogue
     if basis.meta() != meta:
@@ -336,7 +321,7 @@ def _plan(
         kept = basis.plan()
         # A damaged kept plan is made again below.
         with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-            stamped = stamp(Plan.from_json(kept)) if kept is not None else None
+            stamped = hooks.stamp(Plan.from_json(kept)) if kept is not None else None
         if stamped is not None and _same_files(meta, catalogue):
             return Outcome(stamped, 0, len(declared), catalogue.read)
 
@@ -371,7 +356,7 @@ def _plan(
         raise _NotIncremental
     settings = settings_from_data(meta.settings)
     part = Catalog.build(products=list(products.values()), settings=settings)
-    if scope_of(part, live) != meta.scope:
+    if hooks.scope_of(part, live) != meta.scope:
         raise _NotIncremental
 
     digests = basis.digests()
@@ -387,7 +372,7 @@ def _plan(
         results={h: r for h, r in results.items() if h not in dirty},
         names=NamesPart.from_json(meta.names),
     )
-    new_plan = make(part, live, replay, memo, combined_digest(meta.head, digests.items()))
+    new_plan = hooks.make(part, live, replay, memo, combined_digest(meta.head, digests.items()))
     if any(h not in memo.fresh and h not in memo.reused for h in dirty):
         raise _NotIncremental  # a family that reads other families: only a full plan can
 
@@ -411,7 +396,7 @@ def _plan(
             names=meta.names,
             declared=meta.declared,
         ),
-        plan=new_plan.to_json() if keep_plan(new_plan) else None,
+        plan=new_plan.to_json() if hooks.keep_plan(new_plan) else None,
         families=families,
         rows=_rows(live, sorted(dirty)),
         skus=_skus([products[h] for h in sorted(dirty)], live),
