@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "Prune": "model",
     "read_plan": "planfile",
     "remaining": "staleness",
+    "remaining_plan": "api",
     "render_json": "render",
     "render_markdown": "render",
     "render_text": "render",
@@ -123,6 +124,7 @@ __all__ = [
     "make_plan",
     "read_plan",
     "remaining",
+    "remaining_plan",
     "render_json",
     "render_markdown",
     "render_text",
@@ -134,7 +136,7 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
-    from reconciler.api import apply_plan, get_provider, make_plan
+    from reconciler.api import apply_plan, get_provider, make_plan, remaining_plan
     from reconciler.apply import ApplyEvent, ApplyResult, ChangeOutcome
     from reconciler.catalog import Report, load_catalog, validate_directory
     from reconciler.errors import (
