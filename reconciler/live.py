@@ -73,7 +73,7 @@ def _money_text(value: Decimal, places: int) -> str:
     return format_money(quantize_money(value, places))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Named:
     """A brand, supplier, tag or variant attribute as the store holds it."""
 
@@ -83,14 +83,14 @@ class Named:
     version: str | None = None  # opaque: the provider's, compared only for equality
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Category:
     id: str
     path: tuple[str, ...]  # names, root first
     leaf: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveRow:
     """One sellable row in the store."""
 
@@ -100,7 +100,7 @@ class LiveRow:
     values: Variant  # the row's own values in the catalog's shape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveProduct:
     """A live family or simple product in the catalog's shape, with what apply needs to write.
 

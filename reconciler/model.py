@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 Json = Any  # a JSON-ready value: None, bool, int, str, list, dict
@@ -99,7 +100,7 @@ def category_from_data(value: str | list[str]) -> tuple[str, ...]:
     return tuple([level.strip() for level in value.split("/")])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Image:
     """A family image: a file in the catalog directory, identified by the sha256 of its bytes."""
 
@@ -111,7 +112,7 @@ class Image:
         return self.path.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Variant:
     """One sellable row of a family, identified by `sku`."""
 
@@ -123,7 +124,7 @@ class Variant:
     active: bool | None = None  # None: the family's `active` applies
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Product:
     """A family (with `options` and `variants`) or a simple product (with `sku`), by `handle`."""
 
@@ -276,10 +277,16 @@ class Catalog:
         )
 
     def product(self, handle: str) -> Product | None:
+        return self._by_handle.get(handle)
+
+    @cached_property
+    def _by_handle(self) -> dict[str, Product]:
+        # Built once per catalog value: callers look a product up per change, and a scan each
+        # time made a 100,000-family plan quadratic. The first declaration of a handle wins.
+        index: dict[str, Product] = {}
         for p in self.products:
-            if p.handle == handle:
-                return p
-        return None
+            index.setdefault(p.handle, p)
+        return index
 
     def digest(self) -> str:
         """A stable sha256 of the whole catalog, independent of file, key and declaration order:

@@ -47,7 +47,7 @@ class Kind(StrEnum):
 RENAMED_KINDS = {"variant_attribute": "attribute", "product_category": "category"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field's before -> after. `drift`: the live value is not what this tool last applied,
     i.e. someone edited it in the store and applying will overwrite their edit."""
@@ -75,7 +75,7 @@ class FieldChange:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One object's change. Product changes carry their variants and images as `children`.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -353,3 +354,21 @@ def _plain_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain_numbers(v) for v in value]
     return value
+
+
+@FIXTURES
+@given(catalog=catalogs(), data=st.data())
+def test_product_lookup_agrees_with_a_scan_of_the_products(
+    catalog: Catalog, data: st.DataObject
+) -> None:
+    """`Catalog.product` answers from an index: it finds what a scan of `products` finds (the
+    first with that handle), and a catalog made by `replace` answers from its own products."""
+    handles = [p.handle for p in catalog.products] + ["no-such-handle"]
+    for handle in handles:
+        assert catalog.product(handle) == next(
+            (p for p in catalog.products if p.handle == handle), None
+        )
+    kept = data.draw(st.lists(st.sampled_from(catalog.products))) if catalog.products else []
+    narrowed = dataclasses.replace(catalog, products=tuple(kept))
+    for handle in handles:
+        assert narrowed.product(handle) == next((p for p in kept if p.handle == handle), None)
