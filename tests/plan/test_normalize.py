@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -143,6 +144,33 @@ def test_family_fields_come_from_the_most_recently_changed_row() -> None:
     got = live(rows).products["classic-tee"]
     assert got.product.description == "<p>Edited through the M variant</p>"
     assert got.remote_id == "v1"  # still the parent row
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(5))))
+def test_family_fields_come_from_the_newest_row_whatever_order_the_rows_arrive_in(
+    order: tuple[int, ...],
+) -> None:
+    # The change feed interleaves families (an edit moves one row to the end), and a family's
+    # fields are read from its newest row as the stream moves on: a newer row met later, after
+    # other families' rows, is read in its turn; an older one met later changes nothing.
+    tee = family_rows()
+    tee[0]["version"], tee[1]["version"] = 100, 300
+    tee[1]["description"] = "<p>Edited through the M variant</p>"
+    tee[1]["tag_ids"] = ["t2"]
+    other = simple_row(version=200)
+    old_tee = {**tee[0], "id": "v3", "sku": "TEE-L", "version": 50, "name": "Old Tee"}
+    old_tee["variant_parent_id"], old_tee["has_variants"] = "v1", False
+    rows = [tee[0], other, tee[1], old_tee, simple_row(id="p7", handle="0007", sku="0007", name="Product 0007")]
+    got = live([rows[i] for i in order])
+    product = got.products["classic-tee"].product
+    assert (product.name, product.description, product.tags) == (
+        "Classic Tee",
+        "<p>Edited through the M variant</p>",
+        ("Cotton",),
+    )
+    assert got.products["classic-tee"].version == "300"
+    assert sorted(got.products["classic-tee"].rows) == ["TEE-L", "TEE-M", "TEE-S"]
+    assert got == live(rows)
 
 
 def test_a_rows_new_price_is_read_when_the_store_held_the_old_one_before() -> None:

@@ -402,21 +402,32 @@ def normalize_products(
     groups: dict[str, list[_Member]] = {}
     # Family-wide fields are read from the family's most recently changed row: every row
     # carries them, and an update sent to one member bumps at least that member's version.
-    latest: dict[str, Json] = {}
+    # The newest row seen is read as soon as the stream moves on to another handle, and only
+    # what it gives is kept: a decoded row is several kilobytes, and holding one per family
+    # until the end cost most of a 100,000-family plan's memory. A newer row of a family met
+    # later (rows arrive in version order, not grouped) is read in turn and replaces it.
+    newest: dict[str, int] = {}
+    family: dict[str, _Family] = {}
+    pending: tuple[str, Json] | None = None
     for row in rows:
         if row.get("deleted_at") or not row.get("handle"):
             continue
         handle = str(row["handle"])
         member = _member(row, price_key)
-        newest = latest.get(handle)
-        if newest is None or member.version >= int(newest.get("version") or 0):
-            latest[handle] = row
+        if pending is not None and pending[0] != handle:
+            family[pending[0]] = _family(pending[1], ids)
+            pending = None
+        if handle not in newest or member.version >= newest[handle]:
+            newest[handle] = member.version
+            pending = (handle, row)
         groups.setdefault(handle, []).append(member)
+    if pending is not None:
+        family[pending[0]] = _family(pending[1], ids)
     products: dict[str, LiveProduct] = {}
     sku_owner: dict[str, str] = {}
     name_owner: dict[str, str] = {}
     for handle, members in groups.items():
-        live = _product(handle, members, ids=ids, raw=latest[handle])
+        live = _product(handle, members, family[handle])
         products[handle] = live
         for sku in live.rows:
             sku_owner[sku] = handle
@@ -471,7 +482,41 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> LiveProduct:
+class _Family(NamedTuple):
+    """A family's own fields, as its newest row gives them."""
+
+    name: str
+    description: str
+    brand: str | None
+    supplier: str | None
+    supplier_code: str
+    category: tuple[str, ...] | None
+    tags: tuple[str, ...]
+    composite: bool
+    image_ids: tuple[str, ...]
+
+
+def _family(raw: Json, ids: _Ids) -> _Family:
+    return _Family(
+        # The text as every side spells it (model.clean_text): a store's CRLF or trailing
+        # space is not a change.
+        name=clean_text(str(raw.get("name") or "")),
+        description=clean_text(str(raw.get("description") or "")),
+        brand=_ref_name(raw, "brand_id", "brand", ids.brand),
+        supplier=_ref_name(raw, "supplier_id", "supplier", ids.supplier),
+        supplier_code=_supplier_code(raw),
+        category=_category(raw, ids),
+        tags=_tags(raw, ids),
+        composite=bool(raw.get("is_composite")),
+        image_ids=tuple(
+            str(i["id"])
+            for i in sorted(raw.get("images") or [], key=lambda i: i.get("position") or 0)
+            if i.get("id")
+        ),
+    )
+
+
+def _product(handle: str, members: list[_Member], own_fields: _Family) -> LiveProduct:
     members = sorted(members, key=lambda m: (not m.has_variants, m.sku))
     parent = next((m for m in members if m.has_variants), None)
     if parent is None:
@@ -512,15 +557,13 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
     own = rows.get(parent.sku)
     product = Product(
         handle=handle,
-        # The text as every side spells it (model.clean_text): a store's CRLF or trailing
-        # space is not a change.
-        name=clean_text(str(raw.get("name") or "")),
-        description=clean_text(str(raw.get("description") or "")),
-        brand=_ref_name(raw, "brand_id", "brand", ids.brand),
-        supplier=_ref_name(raw, "supplier_id", "supplier", ids.supplier),
-        supplier_code=_supplier_code(raw),
-        category=_category(raw, ids),
-        tags=_tags(raw, ids),
+        name=own_fields.name,
+        description=own_fields.description,
+        brand=own_fields.brand,
+        supplier=own_fields.supplier,
+        supplier_code=own_fields.supplier_code,
+        category=own_fields.category,
+        tags=own_fields.tags,
         active=own.values.active if simple and own else None,
         price=own.values.price if simple and own else None,
         supply_price=own.values.supply_price if simple and own else None,
@@ -537,13 +580,9 @@ def _product(handle: str, members: list[_Member], *, ids: _Ids, raw: Json) -> Li
         rows=rows,
         is_family=is_family,
         problems=tuple(problems),
-        composite=bool(raw.get("is_composite")),
+        composite=own_fields.composite,
         notices=tuple(notices),
-        image_ids=tuple(
-            str(i["id"])
-            for i in sorted(raw.get("images") or [], key=lambda i: i.get("position") or 0)
-            if i.get("id")
-        ),
+        image_ids=own_fields.image_ids,
     )
 
 
