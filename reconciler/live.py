@@ -100,7 +100,7 @@ class LiveRow:
     values: Variant  # the row's own values in the catalog's shape
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LiveProduct:
     """A live family or simple product in the catalog's shape, with what apply needs to write.
 

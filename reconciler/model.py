@@ -124,7 +124,7 @@ class Variant:
     active: bool | None = None  # None: the family's `active` applies
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Product:
     """A family (with `options` and `variants`) or a simple product (with `sku`), by `handle`."""
 
