@@ -740,20 +740,36 @@ def _locate(f: Finding, parsed: _Parsed) -> tuple[int, int, str, str, str | None
 # --- the model ----------------------------------------------------------------------------------
 
 
-def _money(value: object) -> Decimal | None:
+def _money(value: object, shared: dict[Any, Any] | None = None) -> Decimal | None:
     if value is None:
         return None
+    if shared is not None:
+        # Keyed by the spelling, not the number: 15.0 and 15.00 are equal Decimals that print
+        # differently, and each must read back as written.
+        key = ("money", type(value), str(value))
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = _money(value)
+        return found
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     return number if number else abs(number)  # -0.00 is 0.00
 
 
-def _variant(v: Mapping[str, Any], options: tuple[str, ...]) -> Variant:
+def _one(shared: dict[Any, Any] | None, value: Any) -> Any:
+    """One copy of an immutable value the catalog repeats (an options tuple, a category path,
+    a tag list, a brand name): a 100,000-family catalog holds millions of them, few distinct."""
+    return value if shared is None else shared.setdefault(value, value)
+
+
+def _variant(
+    v: Mapping[str, Any], options: tuple[str, ...], shared: dict[Any, Any] | None = None
+) -> Variant:
     values = v["options"]
     return Variant(
         sku=v["sku"],
-        options=tuple([(o, values[o]) for o in options]),
-        price=_money(v.get("price")),
-        supply_price=_money(v.get("supply_price")),
+        options=_one(shared, tuple([(o, values[o]) for o in options])),
+        price=_money(v.get("price"), shared),
+        supply_price=_money(v.get("supply_price"), shared),
         barcode=v.get("barcode"),
         active=v.get("active"),
     )
@@ -763,8 +779,12 @@ def _clean(text: str | None) -> str | None:
     return None if text is None else clean_text(text)
 
 
-def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
-    options = tuple(p.get("options") or ())
+def _product(
+    p: Mapping[str, Any], images: Mapping[str, str], shared: dict[Any, Any] | None = None
+) -> Product:
+    """The model of one declared product. `shared`: equal immutable values met before, reused
+    (see `_one`); the product is equal either way."""
+    options = _one(shared, tuple(p.get("options") or ()))
     category = p.get("category")
     tags = p.get("tags")
     paths = p.get("images")
@@ -772,16 +792,16 @@ def _product(p: Mapping[str, Any], images: Mapping[str, str]) -> Product:
         handle=p["handle"],
         name=clean_text(p["name"]),
         description=_clean(p.get("description")),
-        brand=p.get("brand"),
-        supplier=p.get("supplier"),
+        brand=_one(shared, p.get("brand")),
+        supplier=_one(shared, p.get("supplier")),
         supplier_code=_clean(p.get("supplier_code")),
-        category=None if category is None else category_from_data(category),
-        tags=None if tags is None else sorted_names(tags),
+        category=None if category is None else _one(shared, category_from_data(category)),
+        tags=None if tags is None else _one(shared, sorted_names(tags)),
         active=p.get("active"),
-        price=_money(p.get("price")),
-        supply_price=_money(p.get("supply_price")),
+        price=_money(p.get("price"), shared),
+        supply_price=_money(p.get("supply_price"), shared),
         options=options,
-        variants=tuple([_variant(v, options) for v in p.get("variants") or ()]),
+        variants=tuple([_variant(v, options, shared) for v in p.get("variants") or ()]),
         images=None
         if paths is None
         else tuple(Image(path=n, sha256=images[n]) for n in map(rules.normalize_image_path, paths)),
@@ -797,8 +817,9 @@ def _build(files: list[dict[str, Any]], images: Mapping[str, str]) -> Catalog:
     suppliers: dict[str, Supplier] = {}
     tags: dict[str, str] = {}
     settings: Settings | None = None
+    shared: dict[Any, Any] = {}
     for data in files:
-        products.extend(_product(p, images) for p in data.get("products") or ())
+        products.extend(_product(p, images, shared) for p in data.get("products") or ())
         for b in data.get("brands") or ():
             brands.setdefault(b["name"], Brand(name=b["name"], description=b.get("description")))
         for s in data.get("suppliers") or ():

@@ -266,6 +266,39 @@ def test_anchors_aliases_and_merge_keys_work(write: Write) -> None:
     assert two.variants[0].price == Decimal("26")
 
 
+def test_repeated_values_are_read_once_and_each_price_keeps_its_spelling(write: Write) -> None:
+    # The model shares one copy of each repeated options tuple, category, tag list and price
+    # (a large catalog holds millions, few distinct); a price is shared only with the same
+    # spelling: 15.0 and 15.00 are equal numbers that print differently.
+    write(
+        "a.yaml",
+        """
+        products:
+          - {handle: a, name: A, price: '15.00', category: X / Y, tags: [b, a], options: [Size],
+             variants: [{sku: A-S, options: {Size: S}, price: 15.0},
+                        {sku: A-M, options: {Size: M}}]}
+          - {handle: b, name: B, price: 15.0, category: X / Y, tags: [a, b], options: [Size],
+             variants: [{sku: B-S, options: {Size: S}, price: '15.00'}]}
+        """,
+    )
+    catalog = check().catalog
+    assert catalog is not None
+    a, b = catalog.product("a"), catalog.product("b")
+    assert a is not None and b is not None
+    assert [str(x) for x in (a.price, a.variants[0].price, b.price, b.variants[0].price)] == [
+        "15.00",
+        "15.0",
+        "15.0",
+        "15.00",
+    ]
+    assert a.price is b.variants[0].price and a.variants[0].price is b.price
+    assert a.category == b.category == ("X", "Y") and a.category is b.category
+    assert a.tags == ("a", "b") and a.tags is b.tags
+    assert (
+        a.variants[0].options == (("Size", "S"),) and a.variants[0].options is b.variants[0].options
+    )
+
+
 def test_problem_in_merged_content_points_at_the_merging_mapping(write: Write) -> None:
     write(
         "a.yaml",

@@ -160,7 +160,13 @@ def test_family_fields_come_from_the_newest_row_whatever_order_the_rows_arrive_i
     other = simple_row(version=200)
     old_tee = {**tee[0], "id": "v3", "sku": "TEE-L", "version": 50, "name": "Old Tee"}
     old_tee["variant_parent_id"], old_tee["has_variants"] = "v1", False
-    rows = [tee[0], other, tee[1], old_tee, simple_row(id="p7", handle="0007", sku="0007", name="Product 0007")]
+    rows = [
+        tee[0],
+        other,
+        tee[1],
+        old_tee,
+        simple_row(id="p7", handle="0007", sku="0007", name="Product 0007"),
+    ]
     got = live([rows[i] for i in order])
     product = got.products["classic-tee"].product
     assert (product.name, product.description, product.tags) == (
@@ -214,3 +220,16 @@ def test_normalizing_pauses_the_cyclic_collector_and_restores_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_rows_with_the_same_options_share_one_options_tuple() -> None:
+    # A store repeats a few hundred option combinations over all its rows: each is kept once.
+    tee = family_rows()
+    other = [
+        {**row, "id": f"o{n}", "family_id": "f2", "handle": "other-tee", "sku": f"O-{n}"}
+        for n, row in enumerate(family_rows())
+    ]
+    got = live(tee + other).products
+    for sku, other_sku in (("TEE-S", "O-0"), ("TEE-M", "O-1")):
+        mine, theirs = got["classic-tee"].rows[sku].values, got["other-tee"].rows[other_sku].values
+        assert mine.options == theirs.options and mine.options is theirs.options

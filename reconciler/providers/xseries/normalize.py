@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reconciler.live import (
     Category,
@@ -356,9 +356,12 @@ def _options(row: Json) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     return tuple(options), tuple(dict.fromkeys(repeated))
 
 
-def _member(row: Json, price_key: str) -> _Member:
+def _member(row: Json, price_key: str, shared: dict[object, Any]) -> _Member:
+    """One row. `shared`: the options tuples met before in this normalization, reused (a
+    store repeats a few hundred over all its rows; a 100,000-family store holds 500,000)."""
     sku = str(row.get("sku") or "")
     options, repeated = _options(row)
+    options = shared.setdefault(options, options)
     is_child = bool(row.get("variant_parent_id")) and not row.get("has_variants")
     live_row = None
     if sku:
@@ -383,7 +386,7 @@ def _member(row: Json, price_key: str) -> _Member:
         has_variants=bool(row.get("has_variants")),
         is_child=is_child,
         is_family_row=_is_family_row(row),
-        option_names=tuple(name for name, _ in options if name),
+        option_names=shared.setdefault(("names", options), tuple(n for n, _ in options if n)),
         row=live_row,
         repeated=repeated,
     )
@@ -409,11 +412,12 @@ def normalize_products(
     newest: dict[str, int] = {}
     family: dict[str, _Family] = {}
     pending: tuple[str, Json] | None = None
+    shared: dict[object, Any] = {}
     for row in rows:
         if row.get("deleted_at") or not row.get("handle"):
             continue
         handle = str(row["handle"])
-        member = _member(row, price_key)
+        member = _member(row, price_key, shared)
         if pending is not None and pending[0] != handle:
             family[pending[0]] = _family(pending[1], ids)
             pending = None
