@@ -477,14 +477,45 @@ def iter_json(plan: Plan) -> Iterator[str]:
     for n, change in enumerate(plan.changes):
         yield ("," if n else "") + "\n    " + _indented(change.to_json(), 4)
     yield "\n  ],\n" if plan.changes else "],\n"
-    yield f'  "live_versions": {_indented(plan.live_versions(), 2)},\n'
+    yield '  "live_versions": '
+    yield from _indented_entries(plan.live_versions(), 2)
+    yield ",\n"
     if plan.extra:
         yield f'  "extra": {_indented(plan.extra, 2)},\n'
     yield f'  "plan_digest": {json.dumps(plan_digest(plan))}\n}}\n'
 
 
+# What `json.dumps(value, indent=2, ensure_ascii=False)` and `json.dumps(value, sort_keys=True,
+# separators=(",", ":"))` use, made once: a plan of 100,000 families encodes a million values.
+_PRETTY = json.JSONEncoder(indent=2, ensure_ascii=False)
+_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _indented(value: Json, level: int) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * level)
+    return _PRETTY.encode(value).replace("\n", "\n" + " " * level)
+
+
+def _indented_entries(mapping: dict[str, Json], level: int) -> Iterator[str]:
+    """`_indented(mapping, level)` one entry at a time: a plan of 100,000 families sees some
+    600,000 live versions, and their JSON as one string (built by the pure-Python encoder that
+    indenting takes) was the largest allocation of the render."""
+    if not mapping:
+        yield "{}"
+        return
+    pad = " " * (level + 2)
+    for n, (key, value) in enumerate(mapping.items()):
+        head = ("{\n" if not n else ",\n") + pad + _PRETTY.encode(key) + ": "
+        yield head + _indented(value, level + 2)
+    yield "\n" + " " * level + "}"
+
+
+def _compact_entries(mapping: dict[str, Json]) -> Iterator[bytes]:
+    """`json.dumps(mapping, sort_keys=True, separators=(",", ":")).encode()` in pieces."""
+    yield b"{"
+    for n, key in enumerate(sorted(mapping)):
+        piece = _COMPACT.encode(mapping[key])
+        yield (("," if n else "") + json.dumps(key) + ":" + piece).encode()
+    yield b"}"
 
 
 def plan_digest(plan: Plan) -> str:
@@ -504,6 +535,9 @@ def plan_digest(plan: Plan) -> str:
                 blob = json.dumps(change.to_json(), sort_keys=True, separators=(",", ":"))
                 digest.update((("," if i else "") + blob).encode())
             digest.update(b"]")
+        elif key == "live_versions":
+            for piece in _compact_entries(data[key]):
+                digest.update(piece)
         else:
             digest.update(json.dumps(data[key], sort_keys=True, separators=(",", ":")).encode())
     digest.update(b"}")

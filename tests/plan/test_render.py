@@ -182,6 +182,27 @@ def test_streamed_json_and_digest_equal_the_plain_ones() -> None:
     assert json.loads(render_json(empty)) == plan_document(empty)
 
 
+def test_streamed_json_is_byte_for_byte_the_indented_document() -> None:
+    # The live versions are written and hashed one entry at a time (a 100,000-family plan
+    # holds some 600,000); the bytes are those of the whole document encoded at once.
+    from reconciler.render import plan_digest, plan_document
+
+    variant = Change(Kind.VARIANT, "CRÈME-S", Action.UPDATE, remote_id="v", live_version="9")
+    plans = [
+        a_plan(
+            [*updates(3), update("crème", FieldChange("name", "Crème", "Crème brûlée"))],
+            extra={"k": [1, 2]},
+        ),
+        a_plan([update('a"b', children=(variant,))]),
+        a_plan(creates(2)),  # no live versions at all
+        a_plan([]),
+    ]
+    for plan in plans:
+        whole = json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+        assert render_json(plan) == whole
+        assert plan_digest(plan) == plan.digest()
+
+
 # -- user text is printed literally (issue 18) -------------------------------------------------
 
 HOSTILE = ["Mug :heart: Edition [red]", "[/]", "[bold]x[/bold]", "products.csv:100:", "*a* _b_"]
