@@ -330,6 +330,7 @@ class _Planner:
         self.unchanged = 0
         self._category_paths: dict[tuple[str, ...], tuple[str, ...]] | None = None
         self._name_counts: Counter[str] | None = None
+        self._kept_fields: dict[object, FieldChange] = {}
         self.products = self._select(targets, excludes)
 
     # -- scope -------------------------------------------------------------------------------
@@ -744,7 +745,7 @@ class _Planner:
         ]
         children: list[Change] = []
         adopted: list[FieldChange] = [
-            FieldChange(k, v, v) for k, v in desired.items() if k not in {f.field for f in fields}
+            self._kept(k, v) for k, v in desired.items() if k not in {f.field for f in fields}
         ]
         if not p.is_family:
             row = p.sellables()[0]
@@ -764,7 +765,7 @@ class _Planner:
                 self._field(Kind.PRODUCT, p.handle, d.field, d.before, d.after) for d in row_diffs
             )
             changed = {d.field for d in row_diffs}
-            adopted.extend(FieldChange(k, v, v) for k, v in want.items() if k not in changed)
+            adopted.extend(self._kept(k, v) for k, v in want.items() if k not in changed)
         else:
             declared = set()
             for v in p.sellables():
@@ -860,7 +861,7 @@ class _Planner:
                 Kind.VARIANT,
                 v.sku,
                 Action.ADOPT,
-                tuple(FieldChange(k, val, val) for k, val in want.items()),
+                tuple(self._kept(k, val) for k, val in want.items()),
                 remote_id=live_row.id,
                 live_version=live_row.version,
             )
@@ -1073,6 +1074,34 @@ class _Planner:
 
     def _field(self, kind: Kind, key: str, name: str, before: Json, after: Json) -> FieldChange:
         return FieldChange(name, before, after, self._drift(kind, key, name, before))
+
+    def _kept(self, name: str, value: Json) -> FieldChange:
+        """`FieldChange(name, value, value)`: what an adoption records of a declared field.
+        One instance per distinct value of the fields whose values repeat across families: an
+        adoption of 100,000 families records some 2,500,000 fields, most of them a price or
+        an options mapping met before. (Plan values are never changed in place.)"""
+        if name not in _REPEATING_FIELDS:
+            return FieldChange(name, value, value)
+        # With each part's type: 1, 1.0 and True are equal keys, and must stay three values.
+        frozen: object = value
+        if isinstance(value, dict):
+            frozen = tuple((k, type(v), v) for k, v in value.items())
+        elif isinstance(value, list):
+            frozen = tuple((type(v), v) for v in value)
+        key = (name, type(value), frozen)
+        try:
+            found = self._kept_fields.get(key)
+        except TypeError:  # an unhashable part: not shared
+            return FieldChange(name, value, value)
+        if found is None:
+            found = self._kept_fields[key] = FieldChange(name, value, value)
+        return found
+
+
+# Fields whose values repeat across families and rows (names, SKUs, barcodes mostly do not).
+_REPEATING_FIELDS = frozenset(
+    {"price", "supply_price", "active", "options", "brand", "supplier", "category", "tags"}
+)
 
 
 def new_family_active(flags: Sequence[bool | None]) -> bool:

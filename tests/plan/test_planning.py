@@ -83,6 +83,34 @@ def test_identical_but_never_managed_is_adopted_without_a_request() -> None:
     assert plan.estimate.requests == 0
 
 
+def test_an_adoption_records_each_repeated_value_once() -> None:
+    # Adopting a large store records every declared field of every row; the fields whose
+    # values repeat (prices, options, brand, category, tags) are one shared instance each.
+    rows = family_rows() + [
+        {**row, "id": f"o{n}", "family_id": "f2", "handle": "other-tee", "sku": f"O-{n}"}
+        for n, row in enumerate(family_rows())
+    ]
+    other = tee(
+        handle="other-tee",
+        name="Classic Tee",
+        variants=(
+            Variant("O-0", SIZE_S, price=D("27.00"), barcode="9300000000011", active=True),
+            Variant("O-1", SIZE_M, active=False),
+        ),
+    )
+    plan = plan_of([tee(), other], rows)
+    mine, theirs = (c for c in plan.changes if c.kind is Kind.PRODUCT)
+    assert (mine.action, theirs.action) == (Action.ADOPT, Action.ADOPT)
+    for field in ("brand", "supplier", "category", "tags", "options"):
+        assert mine.field(field) is theirs.field(field) is not None
+    for a, b in zip(mine.children, theirs.children, strict=True):
+        assert a.key != b.key
+        for field in ("price", "supply_price", "options", "active"):
+            assert a.field(field) is b.field(field) is not None
+        assert a.field("barcode") == b.field("barcode")
+    assert mine.field("name") is not theirs.field("name")  # names are not kept: few repeat
+
+
 def test_a_fresh_store_plans_names_first_then_one_request_per_family() -> None:
     gift = Product(handle="gift-wrap", name="Gift Wrap", sku="GIFT", price=D("3.50"), brand="Zeta")
     plan = make_plan(
