@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from reconciler import api, providers
-from reconciler.catalog import to_yaml
+from reconciler.catalog import load_catalog, to_yaml
 from reconciler.errors import CatalogInvalid
 from reconciler.model import Image, Product, Prune, Settings, product_to_data
 from reconciler.plan import Plan
@@ -489,6 +489,8 @@ def test_one_yaml_edit_reads_one_file_and_compares_one_family() -> None:
             "unchanged since the last plan."
         )
         assert comparable(plan) == comparable(project.from_scratch())
+        # What a saved plan is checked against at apply: the catalog loaded whole.
+        assert plan.catalog_digest == load_catalog(project.catalog_dir).digest()
     finally:
         shutil.rmtree(project.root, ignore_errors=True)
 
