@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 
 from reconciler.live import opaque_version
 from reconciler.model import (
@@ -339,7 +340,12 @@ class Plan:
         )
 
     def digest(self) -> str:
-        """sha256 of the plan's content (not its timestamp): what the ledger records as applied."""
+        """sha256 of the plan's content (not its timestamp): what the ledger records as applied.
+        Worked out once per plan value (a 10,000-family plan takes a second)."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         data = self.to_json()
         data.pop("created_at", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
