@@ -372,3 +372,17 @@ def test_product_lookup_agrees_with_a_scan_of_the_products(
     narrowed = dataclasses.replace(catalog, products=tuple(kept))
     for handle in handles:
         assert narrowed.product(handle) == next((p for p in kept if p.handle == handle), None)
+
+
+def test_the_fast_pass_keeps_one_copy_of_each_key() -> None:
+    # Keys repeat in every product and variant (500,000 "sku"s in a large catalog).
+    text = "products:\n" + "".join(
+        f"  - {{handle: h{n}, name: N{n}, sku: S{n}, price: '1.00'}}\n" for n in range(3)
+    )
+    doc = _fast_build(text)
+    assert isinstance(doc, dict)
+    first, *others = doc["products"]
+    assert doc == yaml.safe_load(text)
+    for other in others:
+        for mine, theirs in zip(first, other, strict=True):
+            assert mine == theirs and mine is theirs
