@@ -325,12 +325,18 @@ class Plan:
         said = notes or {}
 
         def costed(change: Change) -> Change:
-            return replace(
-                change,
-                requests=charges.get(id(change), 0),
-                children=tuple(costed(c) for c in change.children),
-                note=change.note or said.get(id(change)),
-            )
+            children = tuple(costed(c) for c in change.children)
+            requests = charges.get(id(change), 0)
+            note = change.note or said.get(id(change))
+            if (
+                requests == change.requests
+                and note == change.note
+                and all(a is b for a, b in zip(children, change.children, strict=True))
+            ):
+                # Nothing to add (an adoption costs nothing): the change itself, not a copy
+                # (a cold plan of 100,000 families would otherwise exist twice here).
+                return change
+            return replace(change, requests=requests, children=children, note=note)
 
         return replace(
             self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -257,3 +258,25 @@ def test_duration_says_a_part_of_a_second_is_one_second() -> None:
     assert duration(0) == "0 s"
     assert duration(2.4) == "2 s"
     assert duration(120) == "2 min"
+
+
+def test_costing_a_plan_copies_only_the_changes_it_charges() -> None:
+    # A cold plan adopts every family at no cost: those changes are kept as they are, not
+    # copied (100,000 families would exist twice); a charged change, or one whose child is,
+    # is a new value with its requests.
+    adopted = (Change(Kind.VARIANT, "F-1", Action.ADOPT),)
+    free = Change(Kind.PRODUCT, "free", Action.ADOPT, children=adopted)
+    child = Change(Kind.VARIANT, "P-1", Action.UPDATE, (FieldChange("price", "1.00", "2.00"),))
+    paid = Change(Kind.PRODUCT, "paid", Action.UPDATE, children=(child,))
+    plan = a_plan([free, paid])
+    costed = plan.with_costs({id(child): 1}, ESTIMATE, notes={id(paid): "a note"})
+    kept, charged = costed.changes
+    assert kept is free
+    assert charged is not paid and charged.note == "a note" and charged.requests == 0
+    assert charged.children[0].requests == 1 and charged.children[0].fields == child.fields
+    assert costed.changes == (
+        free,
+        dataclasses.replace(
+            paid, note="a note", children=(dataclasses.replace(child, requests=1),)
+        ),
+    )
