@@ -1427,6 +1427,17 @@ def split_products(text: str) -> tuple[str, list[str]] | None:
     return prefix, ["".join(lines[a:b]) for a, b in itertools.pairwise(starts)]
 
 
+def _has_anchors(text: str) -> bool:
+    """Whether the text defines a YAML anchor (or cannot be parsed, to be safe): an item that
+    another item aliases cannot be read again on its own, so such a file is read whole."""
+    if "&" not in text:
+        return False
+    try:
+        return any(getattr(e, "anchor", None) is not None for e in yaml.parse(text, _Parser))
+    except yaml.YAMLError:
+        return True
+
+
 def file_facts(rel: str, raw: bytes, data: Mapping[str, Any]) -> FileFacts:
     """The facts of one valid file (its bytes and checked data)."""
     products = data.get("products") or []
@@ -1436,7 +1447,7 @@ def file_facts(rel: str, raw: bytes, data: Mapping[str, Any]) -> FileFacts:
     chunks: tuple[tuple[str, str], ...] | None = None
     text, _ = _decode(raw)
     split = split_products(text) if text is not None else None
-    if split is not None and len(split[1]) == len(products):
+    if split is not None and len(split[1]) == len(products) and not _has_anchors(text or ""):
         prefix = _sha(split[0])
         chunks = tuple((_sha(chunk), part) for chunk, part in zip(split[1], parts, strict=True))
     return FileFacts(
@@ -1507,6 +1518,8 @@ def check_changed_items(
         sha = _sha(item)
         if sha == chunks[n][0]:
             continue
+        if _has_anchors(item):
+            return None  # other items may alias it: the file is checked whole
         # Checked as a file of its own that is not the root file (its settings are unchanged).
         one = _load_file(
             directory / rel,
