@@ -1125,6 +1125,18 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def plain_file(path: Path, root: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bool:
+    """Whether the loader would read the file as it is: inside `root` (resolved) with links
+    followed, a regular file (not a FIFO), at most `max_bytes`."""
+    if not _inside(path, root):
+        return False
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes
+
+
 def _shown(path: Path) -> str:
     """The path as people see it: relative to the working directory when it is under it."""
     if path.is_absolute():

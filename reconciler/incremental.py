@@ -43,6 +43,7 @@ from reconciler.catalog import (
     catalog_files,
     check_changed_file,
     check_changed_items,
+    plain_file,
     product_from_data,
     settings_from_data,
 )
@@ -59,6 +60,7 @@ from reconciler.model import (
 from reconciler.plan import Kind, Plan
 from reconciler.planner import FamilyMemo, FamilyResult, NamesPart, Replay
 from reconciler.providers.base import Connection
+from reconciler.rules import MAX_IMAGE_BYTES
 from reconciler.state import State
 from reconciler.state.basis import Basis, BasisFamily, BasisMeta
 from reconciler.state.cache import Cache
@@ -422,6 +424,7 @@ def _read_catalog(
     if set(rels) != set(meta.files):
         raise _NotIncremental  # a file added or removed
     now = stats(directory, rels)
+    root = directory.resolve()
     files: dict[str, tuple[Stat, Any]] = {}
     catalogue = _Catalogue(files=files, images={})
     for rel in rels:
@@ -430,6 +433,8 @@ def _read_catalog(
             files[rel] = (stat, facts_json)
             continue
         facts = FileFacts.from_json(facts_json)
+        if not plain_file(directory / rel, root):
+            raise _NotIncremental  # a link out of the directory, a FIFO, too large: refused
         try:
             raw = (directory / rel).read_bytes()
         except OSError:
@@ -480,9 +485,12 @@ def _read_images(
     files name."""
     images = dict(meta.images)
     now = stats(directory, images)
+    root = directory.resolve()
     for rel, (stat, sha) in meta.images.items():
         if stat is not None and now[rel] == stat:
             continue
+        if not plain_file(directory / rel, root, max_bytes=MAX_IMAGE_BYTES):
+            raise _NotIncremental  # a link out of the directory, a FIFO: refused
         if _sha256_file(directory / rel) != sha:
             raise _NotIncremental  # an image's bytes changed: every product naming it did
         images[rel] = (now[rel], sha)

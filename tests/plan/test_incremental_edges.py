@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from reconciler import api
 from reconciler.catalog import MAX_FILE_BYTES
-from reconciler.model import Product, Settings
+from reconciler.model import Image, Product, Settings
 from reconciler.plan import Plan
+from reconciler.state import State
+from reconciler.state.cache import Cache
 from tests.plan.test_incremental import (
     FILES,
     POOL,
+    SETTLE_SECONDS,
     Project,
     _applied_project,
     comparable,
@@ -27,6 +30,10 @@ from tests.plan.test_incremental import (
 )
 
 Products = dict[str, tuple[int, Product]]
+
+
+def _image(n: int) -> Image:
+    return Image(path=f"images/{n}.png", sha256="")
 
 
 def _products() -> Products:
@@ -84,3 +91,96 @@ def test_an_anchor_in_one_item_edited_changes_the_item_that_aliases_it() -> None
         assert sorted(_changes(plan)) == [("card", "update"), ("mug", "update")]
     finally:
         shutil.rmtree(project.root, ignore_errors=True)
+
+
+# -- catalog files and images that are no longer plain files inside the directory ----------------
+
+
+def _refused_alike(project: Project) -> str:
+    refused = project.plan()
+    assert isinstance(refused, str), refused
+    assert refused == project.from_scratch()
+    return refused
+
+
+def test_a_file_replaced_by_a_link_out_of_the_directory_is_refused(
+    applied: tuple[Project, Products],
+) -> None:
+    project, _ = applied
+    path = project.file(1)
+    outside = project.root / "outside.yaml"
+    shutil.copyfile(path, outside)  # the same bytes
+    path.unlink()
+    path.symlink_to(outside)
+    assert "a link to outside the catalog directory" in _refused_alike(project)
+
+
+def _apply(project: Project) -> None:
+    """Apply the plan, then let the store finish processing what was uploaded."""
+    plan = project.plan()
+    assert isinstance(plan, Plan), plan
+    with State(project.state_path) as state, project.connect() as client:
+        cache = Cache(state)
+        api.apply_plan(
+            plan,
+            client,
+            state,
+            live=client.live(cache),
+            catalog_dir=project.catalog_dir,
+            refresh_live=lambda: (client.refresh(cache), client.live(cache))[1],
+        )
+    time.sleep(SETTLE_SECONDS)
+    with project.connect() as client:
+        client.retailer()  # any request settles what is due
+
+
+def test_an_image_replaced_by_a_link_out_of_the_directory_is_refused(
+    applied: tuple[Project, Products],
+) -> None:
+    project, products = applied
+    file, mug = products["mug"]
+    products["mug"] = (file, replace(mug, images=(_image(0),)))
+    project.write(products, Settings())
+    _apply(project)
+    assert not _changes(_same_as_from_scratch(project))
+    image = project.catalog_dir / "images" / "0.png"
+    outside = project.root / "0.png"
+    shutil.copyfile(image, outside)  # the same bytes
+    image.unlink()
+    image.symlink_to(outside)
+    assert "outside the catalog directory" in _refused_alike(project)
+
+
+def test_a_file_replaced_by_a_fifo_is_refused_not_read(applied: tuple[Project, Products]) -> None:
+    project, _ = applied
+    path = project.file(2)
+    path.unlink()
+    os.mkfifo(path)  # reading it would never end
+    assert "not a regular file" in _refused_alike(project)
+
+
+def test_a_file_made_unreadable_is_refused(applied: tuple[Project, Products]) -> None:
+    project, _ = applied
+    path = project.file(1)
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            return  # running as root: nothing is unreadable
+        assert "cannot read the file" in _refused_alike(project)
+    finally:
+        path.chmod(0o644)
+
+
+def test_a_file_grown_past_the_size_limit_is_refused(applied: tuple[Project, Products]) -> None:
+    project, products = applied
+    path = project.file(products["mug"][0])
+    text = path.read_text()
+    # A long comment in each of two items: each item is under the limit, the file is not.
+    padding = ("    # " + "x" * 1000 + "\n") * (MAX_FILE_BYTES // 2000 + 1)
+    grown = "".join(
+        line + (padding if line.startswith("    name: ") else "")
+        for line in text.splitlines(keepends=True)
+    )
+    assert grown.count(padding) == 2
+    path.write_text(grown)
+    assert "more than 32 MB" in _refused_alike(project)
