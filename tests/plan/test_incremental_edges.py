@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import replace
 
 import pytest
@@ -245,8 +246,9 @@ def test_a_file_edited_twice_with_its_size_and_mtime_kept(
     path.write_text(text.replace("price: '4.00'", "price: '5.00'"))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert path.stat().st_size == before.st_size
-    plan = _same_as_from_scratch(project)
-    assert _changes(plan) == [("mug", "update")]
+    _same_as_from_scratch(
+        project
+    )  # prune none: the extra variant is left alone == [("mug", "update")]
     # Again, straight after a plan that recorded its stat (too recent: not kept).
     shown = path.stat()
     path.write_text(text.replace("price: '4.00'", "price: '6.00'"))
@@ -291,4 +293,74 @@ def test_head_edits_plan_as_from_scratch(applied: tuple[Project, Products]) -> N
     path.write_text(text.replace("Makers of things", "Makers of more things"))
     _same_as_from_scratch(project)
     path.write_text(text)
+    _same_as_from_scratch(project)
+
+
+# -- edits made in the store ------------------------------------------------------------------
+
+
+def _store_rows(project: Project) -> list[dict[str, Any]]:
+    with project.connect() as client:
+        rows = [r for page in client.iter_pages("product") for r in page.items]
+    return sorted((r for r in rows if not r.get("deleted_at")), key=lambda r: str(r["sku"]))
+
+
+def _row(project: Project, sku: str) -> dict[str, Any]:
+    return next(r for r in _store_rows(project) if r["sku"] == sku)
+
+
+def test_a_variant_deleted_in_the_store(applied: tuple[Project, Products]) -> None:
+    project, _ = applied
+    with project.connect() as client:
+        client.delete_product(str(_row(project, "TEE-A-M")["id"]))
+    assert _changes(_same_as_from_scratch(project))
+
+
+def test_a_variant_added_in_the_store_to_a_declared_family(
+    applied: tuple[Project, Products],
+) -> None:
+    project, _ = applied
+    parent = _row(project, "TEE-A-S")
+    values = [
+        {"attribute_id": o["id"], "attribute_value": "XL" if o["name"] == "Size" else o["value"]}
+        for o in parent["variant_options"]
+    ]
+    before = len(_store_rows(project))
+    with project.connect() as client:
+        client.add_variant(
+            common={"name": parent["name"]},
+            details={
+                "sku": "TEE-A-XL",
+                "price_including_tax": 25.0,
+                "variant_attribute_values": values,
+            },
+        )
+    assert len(_store_rows(project)) == before + 1
+    _same_as_from_scratch(project)  # prune none: the extra variant is left alone
+
+
+def test_a_handle_changed_in_the_store(applied: tuple[Project, Products]) -> None:
+    project, _ = applied
+    with project.connect() as client:
+        client.update_product(str(_row(project, "MUG-1")["id"]), common={"handle": "mug-old"})
+        client.update_product(str(_row(project, "TEE-B-S")["id"]), common={"handle": "mug"})
+    _same_as_from_scratch(project)
+
+
+def test_an_unmanaged_product_with_a_declared_handle_is_created_in_the_store(
+    applied: tuple[Project, Products],
+) -> None:
+    project, _ = applied
+    with project.connect() as client:
+        client.create_product(
+            {"name": "Mug", "handle": "mug", "sku": "MUG-9", "price_including_tax": 5}
+        )
+    _same_as_from_scratch(project)
+
+
+def test_a_brand_renamed_in_the_store(applied: tuple[Project, Products]) -> None:
+    project, _ = applied
+    with project.connect() as client:
+        brands = [b for b in client.get("/api/2.0/brands")["data"] if not b.get("deleted_at")]
+        client.update_brand(str(brands[0]["id"]), {"name": "ACME Inc"})
     _same_as_from_scratch(project)
