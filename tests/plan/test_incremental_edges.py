@@ -9,8 +9,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import replace
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from reconciler.model import Image, Product, Settings
 from reconciler.plan import Plan
 from reconciler.state import State
 from reconciler.state.cache import Cache
+from tests.apply.test_ledger_store import _old_shape
 from tests.plan.test_incremental import (
     FILES,
     PNGS,
@@ -364,3 +366,112 @@ def test_a_brand_renamed_in_the_store(applied: tuple[Project, Products]) -> None
         brands = [b for b in client.get("/api/2.0/brands")["data"] if not b.get("deleted_at")]
         client.update_brand(str(brands[0]["id"]), {"name": "ACME Inc"})
     _same_as_from_scratch(project)
+
+
+# -- the ledger and the options between plans ----------------------------------------------------
+
+
+def _apply_plan(project: Project, plan: Plan) -> None:
+    with State(project.state_path) as state, project.connect() as client:
+        cache = Cache(state)
+        api.apply_plan(plan, client, state, live=client.live(cache))
+
+
+def _edit_two(project: Project, products: Products) -> None:
+    for handle in ("mug", "card"):
+        file, p = products[handle]
+        products[handle] = (file, replace(p, description=f"<p>New {handle}</p>"))
+    project.write(products, Settings())
+
+
+def test_part_of_a_plan_applied(applied: tuple[Project, Products]) -> None:
+    project, products = applied
+    _edit_two(project, products)
+    plan = _same_as_from_scratch(project)
+    assert isinstance(plan, Plan)
+    assert sorted(_changes(plan)) == [("card", "update"), ("mug", "update")]
+    _apply_plan(project, replace(plan, changes=plan.changes[:1]))  # the other step failed
+    assert len(_changes(_same_as_from_scratch(project))) == 1
+
+
+def test_a_targeted_plan_applied_between_two_whole_plans(
+    applied: tuple[Project, Products],
+) -> None:
+    project, products = applied
+    _edit_two(project, products)
+    _same_as_from_scratch(project)
+    targeted = project.plan(targets=("mug",))
+    assert _changes(targeted) == [("mug", "update")]
+    assert not _incremental(project)
+    assert isinstance(targeted, Plan)
+    _apply_plan(project, targeted)
+    assert _changes(_same_as_from_scratch(project)) == [("card", "update")]
+
+
+def test_refresh_off_and_full_after_incremental_plans(applied: tuple[Project, Products]) -> None:
+    project, products = applied
+    _edit_two(project, products)
+    incremental = comparable(project.plan())
+    assert _incremental(project)
+    assert comparable(project.plan(refresh_mode="off")) == incremental
+    assert comparable(project.plan(refresh_mode="full")) == incremental
+    with project.connect() as client:
+        client.update_product(
+            str(_row(project, "PIN-1")["id"]), details={"price_including_tax": 99.0}
+        )
+    stale = project.plan(refresh_mode="off")  # the cache does not know the store edit yet
+    assert sorted(_changes(stale)) == [("card", "update"), ("mug", "update")]
+    assert comparable(project.plan(refresh_mode="full")) == comparable(project.from_scratch())
+    _same_as_from_scratch(project)
+
+
+def test_a_state_file_from_before_the_basis(applied: tuple[Project, Products]) -> None:
+    project, products = applied
+    _old_shape(project.state_path)
+    _edit_two(project, products)
+    _same_as_from_scratch(project)
+    file, mug = products["mug"]
+    products["mug"] = (file, replace(mug, price=Decimal("5.00")))
+    project.write(products, Settings())
+    _same_as_from_scratch(project)
+
+
+@pytest.mark.parametrize(
+    "guardrails",
+    [
+        "    zero-price: 'off'\n    margin: 20%\n",
+        "    zero-price: false\n    margin: '50'\n",
+        "    price-jump: 'off'\n",
+    ],
+)
+def test_items_are_checked_under_the_catalogs_own_guardrails(guardrails: str) -> None:
+    products = _products()
+    project = _applied_project(products)
+    try:
+        root = project.file(0)
+        root.write_text(
+            root.read_text().replace(
+                "  prune: none\n", "  prune: none\n  guardrails:\n" + guardrails
+            )
+        )
+        _same_as_from_scratch(project)
+        path = project.file(products["mug"][0])
+        text = path.read_text()
+        for price in ("'0'", "'0.00'", "'4.00'\n    supply_price: '3.90'", "'400.00'"):
+            path.write_text(text.replace("price: '4.00'", f"price: {price}"))
+            _same_as_from_scratch(project)
+    finally:
+        shutil.rmtree(project.root, ignore_errors=True)
+
+
+def test_one_state_file_for_two_copies_of_the_catalog(applied: tuple[Project, Products]) -> None:
+    project, products = applied
+    first = project.catalog_dir
+    second = project.root / "copy"
+    shutil.copytree(first, second)
+    text = (second / "part-1.yaml").read_text()
+    assert "name: Card" in text
+    (second / "part-1.yaml").write_text(text.replace("name: Card", "name: Card 2"))
+    for directory in (second, first, second):
+        project.catalog_dir = directory
+        _same_as_from_scratch(project)
