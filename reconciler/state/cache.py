@@ -257,6 +257,14 @@ class Cache:
         loads = json.loads
         return [loads(r[0]) for r in rows]
 
+    def deleted_ids(self, kind: str) -> set[str]:
+        """The ids of the cached objects of a kind a change feed returned as deleted."""
+        with self._lock:
+            rows = self.db.execute(
+                "select id from objects where kind = ? and deleted = 1", [kind]
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def objects(self, kind: str) -> list[Json]:
         """The cached live (not deleted) objects of a kind, in version order."""
         with self._lock:

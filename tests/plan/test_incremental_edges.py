@@ -465,7 +465,7 @@ def test_items_are_checked_under_the_catalogs_own_guardrails(guardrails: str) ->
 
 
 def test_one_state_file_for_two_copies_of_the_catalog(applied: tuple[Project, Products]) -> None:
-    project, products = applied
+    project, _ = applied
     first = project.catalog_dir
     second = project.root / "copy"
     shutil.copytree(first, second)
@@ -475,3 +475,15 @@ def test_one_state_file_for_two_copies_of_the_catalog(applied: tuple[Project, Pr
     for directory in (second, first, second):
         project.catalog_dir = directory
         _same_as_from_scratch(project)
+
+
+def test_a_brand_deleted_in_the_store(applied: tuple[Project, Products]) -> None:
+    # The store keeps its products' `brand_id` and stops embedding the brand, with no new
+    # product version: the change feed returns only the deleted brand, and the cached rows still
+    # embed its name. A plan with that cache must read as one made from a full read.
+    project, _ = applied
+    with project.connect() as client:
+        brands = [b for b in client.get("/api/2.0/brands")["data"] if not b.get("deleted_at")]
+        client.delete_named("brand", str(brands[0]["id"]))
+    plan = _same_as_from_scratch(project)
+    assert ("mug", "update") in _changes(plan)  # its brand is to be set again

@@ -23,7 +23,7 @@ The values it returns (`Live` and its parts) are the core's, in `reconciler.live
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -237,15 +237,21 @@ class _Ids:
         brands: Iterable[Json] = (),
         suppliers: Iterable[Json] = (),
         tags: Iterable[Json] = (),
+        gone: Collection[str] = (),
     ) -> None:
-        self.brand = _id_index(names.brands, brands)
-        self.supplier = _id_index(names.suppliers, suppliers)
+        self.brand = _id_index(names.brands, brands, gone)
+        self.supplier = _id_index(names.suppliers, suppliers, gone)
         self.tag = _id_index(names.tags, tags)
         self.category = {c.id: c.path for c in names.categories.values()}
 
 
-def _id_index(named: Mapping[str, Named], objects: Iterable[Json]) -> dict[str, str]:
-    index = {n.id: n.name for n in named.values()}
+def _id_index(
+    named: Mapping[str, Named], objects: Iterable[Json], gone: Collection[str] = ()
+) -> dict[str, str | None]:
+    """id -> name; None for an id known to be deleted (its products' cached payloads may
+    still embed its name: the store stops embedding it without a new product version)."""
+    index: dict[str, str | None] = dict.fromkeys(gone)
+    index.update((n.id, n.name) for n in named.values())
     for obj in objects:
         if obj.get("id") and obj.get("name") and not obj.get("deleted_at"):
             index.setdefault(str(obj["id"]), str(obj["name"]))
@@ -259,12 +265,16 @@ def _embedded_name(obj: Json) -> str | None:
     return None
 
 
-def _ref_name(row: Json, id_field: str, embedded: str, index: Mapping[str, str]) -> str | None:
+def _ref_name(
+    row: Json, id_field: str, embedded: str, index: Mapping[str, str | None]
+) -> str | None:
     # The id field, else the embedded object's id (the spec's examples carry one, the other or
-    # both); an id the name list does not know takes the embedded name. `{}` / `null`: none.
+    # both); an id the name list does not know takes the embedded name, one known deleted none.
+    # `{}` / `null`: none.
     obj = row.get(embedded)
     ref = row.get(id_field) or (obj.get("id") if isinstance(obj, dict) else None)
-    return (index.get(str(ref)) if ref else None) or _embedded_name(obj)
+    found = index.get(str(ref), "") if ref else ""
+    return None if found is None else found or _embedded_name(obj)
 
 
 def _category(row: Json, ids: _Ids) -> tuple[str, ...] | None:
@@ -448,8 +458,10 @@ def normalize_live(
     attributes: Iterable[Json] = (),
     categories: Iterable[Json] = (),
     tax_exclusive: bool,
+    gone: Collection[str] = (),
 ) -> Live:
-    """The whole live store (as cached) in the catalog's shape."""
+    """The whole live store (as cached) in the catalog's shape (`gone`: ids of brands and
+    suppliers known to be deleted)."""
     brands, suppliers, tags = list(brands), list(suppliers), list(tags)
     with _no_cycle_collection():
         names = normalize_names(
@@ -459,7 +471,7 @@ def normalize_live(
             attributes=attributes,
             categories=categories,
         )
-        ids = _Ids(names, brands=brands, suppliers=suppliers, tags=tags)
+        ids = _Ids(names, brands=brands, suppliers=suppliers, tags=tags, gone=gone)
         by_handle, sku_owner, name_owner = normalize_products(
             products, names=names, tax_exclusive=tax_exclusive, ids=ids
         )

@@ -325,4 +325,5 @@ def load_live(cache: Cache, *, rows: Collection[str] | None = None) -> Live:
         attributes=cache.objects("variant_attribute"),
         categories=cache.objects("product_category"),
         tax_exclusive=facts.tax_exclusive,
+        gone=cache.deleted_ids("brand") | cache.deleted_ids("supplier"),
     )
