@@ -21,6 +21,7 @@ from reconciler.model import Image, Product, Settings
 from reconciler.plan import Plan
 from reconciler.state import State
 from reconciler.state.cache import Cache
+from tests.apply.helpers import tee
 from tests.apply.test_ledger_store import _old_shape
 from tests.plan.test_incremental import (
     FILES,
@@ -487,3 +488,36 @@ def test_a_brand_deleted_in_the_store(applied: tuple[Project, Products]) -> None
         client.delete_named("brand", str(brands[0]["id"]))
     plan = _same_as_from_scratch(project)
     assert ("mug", "update") in _changes(plan)  # its brand is to be set again
+
+
+def test_an_unmanaged_product_takes_the_sku_of_a_variant_to_be_added(
+    applied: tuple[Project, Products],
+) -> None:
+    project, products = applied
+    file, _ = products["tee-a"]
+    grown = tee(
+        "tee-a",
+        tags=("cotton",),
+        variants={
+            "TEE-A-S": ("S", "27.00"),
+            "TEE-A-M": ("M", None),
+            "TEE-A-L": ("L", None),
+            "TEE-A-XL": ("XL", None),
+        },
+    )
+    products["tee-a"] = (file, grown)
+    project.write(products, Settings())
+    assert ("tee-a", "update") in _changes(_same_as_from_scratch(project))
+    with project.connect() as client:
+        client.create_product(
+            {"name": "Stray", "handle": "stray", "sku": "TEE-A-XL", "price_including_tax": 5}
+        )
+    _same_as_from_scratch(project)
+    with project.connect() as client:
+        client.create_product(
+            {"name": "Stray 2", "handle": "stray-2", "sku": "MUG-2", "price_including_tax": 5}
+        )
+    file, mug = products["mug"]
+    products["mug"] = (file, replace(mug, sku="MUG-2"))
+    project.write(products, Settings())
+    _same_as_from_scratch(project)
