@@ -547,7 +547,7 @@ def build_plan(
             scope := family_memo_scope(catalog, live_store, **options),
             digests=records.digests(),
         )
-        memo.known = cache.family_memo(scope)
+        memo.known = cache.family_memo_known(scope)
         plan = plan_of(catalog, live_store, managed, cache.uploaded_images(), catalog_digest, memo)
         cache.remember_families(scope, memo.fresh, keep=memo.reused, known=memo.known)
         keep = len(plan.all_changes()) <= MEMO_MAX_CHANGES

@@ -31,7 +31,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from reconciler.model import (
     catalog_to_data,
     combined_digest,
     head_digest,
+    product_digest,
     product_record,
 )
 from reconciler.plan import Kind, Plan
@@ -112,23 +113,24 @@ def _sha256_file(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Records:
-    """Each product's canonical JSON and digest (`model.product_record`), worked out once for
-    the catalog's digest, the family memo's keys and the basis."""
+    """Each product's digest (`model.product_digest`), worked out once for the catalog's digest,
+    the family memo's keys and the basis (which writes each product's canonical JSON again as
+    it goes, rather than hold every one: at 100,000 families they are 100 MB)."""
 
-    by_handle: Mapping[str, tuple[str, str]]
+    by_handle: Mapping[str, str]
     head: str
 
     @staticmethod
     def of(catalog: Catalog) -> Records:
         return Records(
-            {p.handle: product_record(p) for p in catalog.products}, head_digest(catalog)
+            {p.handle: product_digest(p) for p in catalog.products}, head_digest(catalog)
         )
 
     def digest(self) -> str:
-        return combined_digest(self.head, ((h, d) for h, (_, d) in self.by_handle.items()))
+        return combined_digest(self.head, self.by_handle.items())
 
-    def digests(self) -> dict[str, str]:
-        return {h: d for h, (_, d) in self.by_handle.items()}
+    def digests(self) -> Mapping[str, str]:
+        return self.by_handle
 
 
 def record_full(
@@ -178,17 +180,17 @@ def record_full(
         meta,
         plan=plan.to_json() if keep_plan else None,
         families=(
-            (h, BasisFamily(where.get(h, ""), digest, text))
-            for h, (text, digest) in records.by_handle.items()
+            (p.handle, BasisFamily(where.get(p.handle, ""), digest, text))
+            for p in catalog.products
+            for text, digest in (product_record(p),)
         ),
         rows=_rows(live, declared),
         skus=_skus(products.values(), live),
     )
 
 
-def _rows(live: Live, handles: Iterable[str]) -> list[tuple[str, str]]:
+def _rows(live: Live, handles: Iterable[str]) -> Iterator[tuple[str, str]]:
     """(live row id, handle) of these families' rows."""
-    out: list[tuple[str, str]] = []
     for handle in handles:
         found = live.products.get(handle)
         if found is None:
@@ -196,20 +198,18 @@ def _rows(live: Live, handles: Iterable[str]) -> list[tuple[str, str]]:
         ids = {row.id for row in found.rows.values()}
         if found.remote_id:
             ids.add(found.remote_id)
-        out.extend((i, handle) for i in sorted(ids) if i)
-    return out
+        yield from ((i, handle) for i in sorted(ids) if i)
 
 
-def _skus(products: Iterable[Product], live: Live) -> list[tuple[str, str]]:
-    """(SKU, handle) of these families' declared and live SKUs."""
-    out: dict[str, str] = {}
+def _skus(products: Iterable[Product], live: Live) -> Iterator[tuple[str, str]]:
+    """(SKU, handle) of these families' declared and live SKUs (a SKU two families name is
+    kept for the first: `Basis.write` ignores a repeat)."""
     for p in products:
         for v in p.sellables():
-            out.setdefault(v.sku, p.handle)
+            yield v.sku, p.handle
         found = live.products.get(p.handle)
         for sku in found.rows if found is not None else ():
-            out.setdefault(sku, p.handle)
-    return sorted(out.items())
+            yield sku, p.handle
 
 
 # -- planning from the basis -----------------------------------------------------------------
@@ -329,11 +329,15 @@ def _plan(
 
     if cache.meta("family_memo_scope") != meta.scope:
         raise _NotIncremental
-    entries = cache.family_memo(meta.scope)
+    known = cache.family_memo_known(meta.scope)
+    # Families with a change not applied yet (their entries are the long ones): each is
+    # replayed with its product and live rows read, so many of them make a full plan cheaper.
+    if _too_many(dirty | known.deferred(), declared):
+        raise _NotIncremental
     results: dict[str, FamilyResult] = {}
     for handle in declared:
-        entry = entries.get(handle)
-        result = None if entry is None or handle in dirty else FamilyResult.from_entry(entry[1])
+        text = None if handle in dirty else known.entry(handle)
+        result = None if text is None else FamilyResult.from_entry(text)
         if result is None:
             dirty.add(handle)
         else:
@@ -365,9 +369,7 @@ def _plan(
     for handle, (_, _, digest, _) in catalogue.changed.items():
         digests[handle] = digest
     memo = FamilyMemo(
-        meta.scope,
-        known={h: entries[h] for h in dirty if h in entries},
-        digests={h: d for h, d in digests.items() if h in needed},
+        meta.scope, known=known, digests={h: d for h, d in digests.items() if h in needed}
     )
     replay = Replay(
         handles=declared,
@@ -378,7 +380,10 @@ def _plan(
     if any(h not in memo.fresh and h not in memo.reused for h in dirty):
         raise _NotIncremental  # a family that reads other families: only a full plan can
 
-    cache.remember_families(meta.scope, memo.fresh, keep=memo.reused, known=memo.known)
+    # Only the families planned again are written (and any of them not remembered, dropped).
+    cache.remember_families(
+        meta.scope, memo.fresh, keep=memo.reused, known=[h for h in dirty if h in known]
+    )
     families: list[tuple[str, BasisFamily]] = []
     for handle in sorted(dirty):
         if handle in catalogue.changed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -72,8 +72,9 @@ class FamilyMemo:
     `reconciler.api`), the family's declared content, the live versions of its rows and images,
     what the ledger holds for its handle and SKUs, and the images uploaded for it.
 
-    `known`: handle -> (key, entry) as last stored. A family whose key is unchanged is replayed
-    from its entry; the others are computed, and land in `fresh` to be stored. A family whose
+    `known`: the keys and entries as last stored (`KnownEntries`). A family whose key is
+    unchanged is replayed from its entry (read only then); the others are computed, and land
+    in `fresh` to be stored. A family whose
     result read other families (a create checks SKUs and names held elsewhere, a category
     whether another product sits below it) is never remembered: it is computed every time.
     An entry that does not read back is simply computed again: a memo is never trusted over
@@ -81,7 +82,7 @@ class FamilyMemo:
     """
 
     scope: str
-    known: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    known: KnownEntries = field(default_factory=lambda: KnownEntries({}))
     fresh: dict[str, tuple[str, str]] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
     computed: int = 0
@@ -91,6 +92,52 @@ class FamilyMemo:
     # managed families were found no longer declared.
     names: NamesPart | None = None
     gone: int = 0
+
+
+class KnownEntries:
+    """The family memo as stored: handle -> key, and each family's entry, held (`entries`) or
+    read only when its key matched (`load`: None when it does not read back as stored). A
+    10,000-family adoption's entries are large and, once the ledger has changed, never
+    replayed: holding them all would only cost memory."""
+
+    def __init__(
+        self,
+        keys: Mapping[str, str],
+        entries: Mapping[str, str] | None = None,
+        load: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._keys = keys
+        self._entries = entries if entries is not None else {}
+        self._load = load
+
+    @staticmethod
+    def of(pairs: Mapping[str, tuple[str, str]]) -> KnownEntries:
+        """From handle -> (key, entry) held in memory."""
+        return KnownEntries(
+            {h: k for h, (k, _) in pairs.items()}, {h: e for h, (_, e) in pairs.items()}
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, handle: object) -> bool:
+        return handle in self._keys
+
+    def key(self, handle: str) -> str | None:
+        return self._keys.get(handle)
+
+    def entry(self, handle: str) -> str | None:
+        held = self._entries.get(handle)
+        if held is not None or self._load is None or handle not in self._keys:
+            return held
+        return self._load(handle)
+
+    def deferred(self) -> set[str]:
+        """The handles whose entry is not held (read when asked for)."""
+        return {h for h in self._keys if h not in self._entries}
 
 
 @dataclass(frozen=True)
@@ -572,9 +619,9 @@ class _Planner:
         if memo is None:
             return self._compute(p)
         key = self._family_key(p, self.live.products.get(p.handle))
-        known = memo.known.get(p.handle)
-        if known is not None and known[0] == key:
-            result = FamilyResult.from_entry(known[1])
+        if memo.known.key(p.handle) == key:
+            text = memo.known.entry(p.handle)
+            result = None if text is None else FamilyResult.from_entry(text)
             if result is not None:
                 memo.reused.add(p.handle)
                 return result

@@ -196,7 +196,7 @@ class Basis:
                 ((h, f.file, f.digest, f.data) for h, f in families),
             )
             conn.executemany("insert or replace into basis_rows (id, handle) values (?, ?)", rows)
-            conn.executemany("insert or replace into basis_skus (sku, handle) values (?, ?)", skus)
+            conn.executemany("insert or ignore into basis_skus (sku, handle) values (?, ?)", skus)
             self.db.execute("delete from touched where seq <= ?", [meta.mark])
             self.db.execute("delete from store_meta where key = ?", [UNUSABLE_KEY])
             values = [(META_KEY, meta.to_text())]

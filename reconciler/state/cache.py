@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from reconciler.live import opaque_version
 from reconciler.model import Json
+from reconciler.planner import KnownEntries
 from reconciler.state import State
 from reconciler.state.ledger import select_in, state_lock, transaction
 
@@ -181,6 +182,41 @@ class Cache:
             for handle, key, entry, checksum in rows
             if checksum == _memo_checksum(scope, handle, key, entry)
         }
+
+    def family_memo_known(self, scope: str, *, held_up_to: int = 256) -> KnownEntries:
+        """`family_memo` as `planner.KnownEntries`: every key, and the entries of at most
+        `held_up_to` characters (an unchanged family's) held; a longer one (a family with a
+        change) is read when its key matched, and only if its checksum still matches."""
+        if self.meta("family_memo_scope") != scope:
+            return KnownEntries({})
+        with self._lock:
+            rows = self.db.execute(
+                "select handle, key, checksum, "
+                "case when length(entry) <= ? then entry end from family_memo",
+                [held_up_to],
+            ).fetchall()
+        keys: dict[str, str] = {}
+        held: dict[str, str] = {}
+        sums: dict[str, str] = {}
+        for handle, key, checksum, entry in rows:
+            if entry is None:
+                keys[handle], sums[handle] = key, checksum
+            elif checksum == _memo_checksum(scope, handle, key, entry):
+                keys[handle], held[handle] = key, entry
+
+        def load(handle: str) -> str | None:
+            with self._lock:
+                row = self.db.execute(
+                    "select entry from family_memo where handle = ? and key = ?",
+                    [handle, keys[handle]],
+                ).fetchone()
+            if row is None or sums.get(handle) != _memo_checksum(
+                scope, handle, keys[handle], row[0]
+            ):
+                return None
+            return str(row[0])
+
+        return KnownEntries(keys, held, load)
 
     def remember_families(
         self,
