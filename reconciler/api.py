@@ -10,6 +10,7 @@ with the generic engine (`reconciler.apply.apply_compiled`); `build_plan` is the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import subprocess
@@ -311,9 +312,10 @@ def _memo_key(**inputs: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+@functools.cache
 def _code_digest(platform: str) -> str:
     """The planning code and the provider's (by name and code digest): a memo made by other
-    code is never reused."""
+    code is never reused. Read once per process (every plan asks for it several times)."""
     code = hashlib.sha256(platform.encode() + b"\0")
     for module in (plan_module, planner, live, diff, guardrails, ownership):
         code.update(Path(str(module.__file__)).read_bytes())

@@ -28,6 +28,7 @@ answers None and the plan is made in full, which then records a new basis. The p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -65,6 +66,7 @@ from reconciler.rules import MAX_IMAGE_BYTES
 from reconciler.state import State
 from reconciler.state.basis import Basis, BasisFamily, BasisMeta
 from reconciler.state.cache import Cache
+from reconciler.state.ledger import select_in
 
 # A file or image changed this recently may change again within the same mtime tick and keep
 # its stat: its stat is not kept, so the next plan compares its bytes instead.
@@ -309,12 +311,14 @@ def _plan(
     )
     declared_set = set(declared)
     store_dirty, row_ids = _store_changes(basis, cache, client, touches)
-    for handle in store_dirty - declared_set:
-        # A family the catalog does not declare changed: it matters only if it is to be pruned.
-        if state.db.execute(
-            "select 1 from managed where kind = ? and key = ?", [str(Kind.PRODUCT), handle]
-        ).fetchone():
-            raise _NotIncremental
+    # A family the catalog does not declare changed: it matters only if it is to be pruned.
+    if select_in(
+        state,
+        "select key from managed where kind = ? and key in ({})",
+        store_dirty - declared_set,
+        [str(Kind.PRODUCT)],
+    ):
+        raise _NotIncremental
     dirty = (set(catalogue.changed) | store_dirty) & declared_set
     if _too_many(dirty, declared):
         raise _NotIncremental
@@ -392,17 +396,7 @@ def _plan(
         else:
             families.append((handle, held[handle]))
     basis.write(
-        BasisMeta(
-            key=meta.key,
-            scope=meta.scope,
-            mark=mark,
-            files=catalogue.files,
-            images=catalogue.images,
-            head=meta.head,
-            settings=meta.settings,
-            names=meta.names,
-            declared=meta.declared,
-        ),
+        dataclasses.replace(meta, mark=mark, files=catalogue.files, images=catalogue.images),
         plan=new_plan.to_json() if hooks.keep_plan(new_plan) else None,
         families=families,
         rows=_rows(live, sorted(dirty)),

@@ -110,13 +110,6 @@ class KnownEntries:
         self._entries = entries if entries is not None else {}
         self._load = load
 
-    @staticmethod
-    def of(pairs: Mapping[str, tuple[str, str]]) -> KnownEntries:
-        """From handle -> (key, entry) held in memory."""
-        return KnownEntries(
-            {h: k for h, (k, _) in pairs.items()}, {h: e for h, (_, e) in pairs.items()}
-        )
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
