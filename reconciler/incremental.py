@@ -255,6 +255,7 @@ class Prepared:
     """The catalog side of an incremental plan, read before the store is (so a catalog with a
     problem is still refused before any request: it makes `prepare` answer None)."""
 
+    text: str  # the basis as stored when read
     meta: BasisMeta
     catalogue: _Catalogue
 
@@ -263,11 +264,12 @@ def prepare(state: State, *, directory: Path, key: str, limits: Limits | None) -
     """The catalog files against the basis made under the same inputs (`key`); None when the
     plan must be made in full."""
     basis = Basis(state)
-    meta = basis.meta()
-    if meta is None or meta.key != key:
+    text = basis.meta_text()
+    meta = None if text is None else BasisMeta.from_text(text)
+    if text is None or meta is None or meta.key != key:
         return None
     try:
-        return Prepared(meta, _read_catalog(basis, meta, directory, limits))
+        return Prepared(text, meta, _read_catalog(basis, meta, directory, limits))
     except _NotIncremental:
         return None
 
@@ -300,7 +302,7 @@ def _plan(
     prepared: Prepared, state: State, cache: Cache, client: Connection, hooks: Hooks
 ) -> Outcome:
     basis, meta, catalogue = Basis(state), prepared.meta, prepared.catalogue
-    if basis.meta() != meta:
+    if basis.meta_text() != prepared.text:
         raise _NotIncremental  # another plan moved the basis on since `prepare`
     mark = basis.mark()  # before anything is read: what is written later is seen next time
     touches = basis.touched(meta.mark, mark, limit=MAX_TOUCHED)

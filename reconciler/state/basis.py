@@ -96,8 +96,13 @@ class Basis:
     # -- reading ---------------------------------------------------------------------------
 
     def meta(self) -> BasisMeta | None:
-        text = self._meta(META_KEY)
+        text = self.meta_text()
         return None if text is None else BasisMeta.from_text(text)
+
+    def meta_text(self) -> str | None:
+        """The kept `BasisMeta` as stored: whether another plan moved the basis on is a
+        comparison of this text, not a parse of it."""
+        return self._meta(META_KEY)
 
     def plan(self) -> Any | None:
         """The plan the basis was last made with (JSON), when it was kept."""
